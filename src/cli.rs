@@ -1,0 +1,119 @@
+//! Command-line definitions and help text. No behaviour lives here.
+
+use crate::qr::EcLevel;
+use clap::{Args, Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  anything else (I/O error, internal error)
+  2  usage error (bad flags, no answer source and no terminal to ask on)
+  3  bad input: unreadable image, no QR code, a QR that is not a qrpair payload,
+     a damaged token, or an offer where an answer was expected (and vice versa)
+  4  connection failed, was lost, or timed out";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qrpair",
+    version,
+    about = "Pair two machines over WebRTC with a QR code as the only signaling channel",
+    long_about = "Pair two machines over WebRTC with a QR code as the only signaling channel: no server, works on an offline LAN.\n\n\
+        On one machine run `qrpair offer`; show its QR (or send the PNG or token) to the other machine and run \
+        `qrpair answer <image-or-token>` there; bring the answer QR back to the offerer. A DTLS-encrypted data \
+        channel then carries a byte pipe or a chat.",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show an offer QR, wait for the answer, then open the channel
+    #[command(after_help = EXIT_CODES_HELP)]
+    Offer {
+        /// Where to write the offer QR as PNG (written atomically)
+        #[arg(long, value_name = "PATH", default_value = "qrpair-offer.png")]
+        qr_out: PathBuf,
+        /// The answer: an image, a file holding a token, a token, or a folder in which
+        /// the first new image holding the answer is taken; waits until it appears.
+        /// Without it, asks on the terminal.
+        #[arg(long, value_name = "SOURCE")]
+        answer: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Read an offer (image or token), show the answer QR, then open the channel
+    #[command(after_help = EXIT_CODES_HELP)]
+    Answer {
+        /// The offer: an image (PNG, JPEG, WebP, GIF, BMP), a file holding a token, or a token
+        #[arg(value_name = "SOURCE")]
+        source: String,
+        /// Where to write the answer QR as PNG (written atomically)
+        #[arg(long, value_name = "PATH", default_value = "qrpair-answer.png")]
+        qr_out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show what a QR code (image or token) holds
+    #[command(after_help = EXIT_CODES_HELP)]
+    Decode {
+        /// An image or a token
+        #[arg(value_name = "SOURCE")]
+        source: String,
+        /// Print one JSON object instead of text
+        #[arg(long, conflicts_with = "raw")]
+        json: bool,
+        /// Write the exact bytes of the first QR code found to stdout (any QR code, not only qrpair's)
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Pair two peers on this machine through real PNG files, send a message each way
+    Demo {
+        /// QR error-correction level
+        #[arg(long, value_enum, default_value_t = EcLevel::M)]
+        ec: EcLevel,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Local address to offer to the peer (repeatable); default: every
+    /// non-loopback interface address, or loopback if there is none
+    #[arg(long, value_name = "IP")]
+    pub bind: Vec<IpAddr>,
+    /// STUN server for a public address, e.g. stun:stun.example.org:3478 (repeatable);
+    /// default: none, host addresses only (offline LAN)
+    #[arg(long, value_name = "URL")]
+    pub stun: Vec<String>,
+    /// How long to wait for the other side in all (e.g. 90s, 10m, 1h)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// QR error-correction level
+    #[arg(long, value_enum, default_value_t = EcLevel::M)]
+    pub ec: EcLevel,
+    /// Byte pipe: stdin to the peer's stdout and back (default when stdin is not a terminal)
+    #[arg(long, conflicts_with = "chat")]
+    pub pipe: bool,
+    /// Line chat (default when stdin is a terminal)
+    #[arg(long)]
+    pub chat: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let parsed = match text.parse::<u64>() {
+        Ok(secs) => Ok(std::time::Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 10m, 1h)")),
+    }?;
+    if parsed.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(parsed)
+}

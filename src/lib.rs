@@ -1,0 +1,55 @@
+//! qrpair: pair two machines over WebRTC with a QR code as the only
+//! signaling channel. See DESIGN.md for the layout.
+
+pub mod cli;
+pub mod pairing;
+pub mod peer;
+pub mod qr;
+pub mod session;
+pub mod signal;
+pub mod source;
+pub mod ui;
+
+/// Everything that can end a qrpair command, grouped by the exit code a
+/// script sees.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error(transparent)]
+    Peer(#[from] peer::Error),
+    #[error(transparent)]
+    Session(#[from] session::Error),
+    #[error("timed out after {0} waiting for {1}: start again and bring the code over sooner, or raise --timeout")]
+    Timeout(String, &'static str),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const OTHER: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const BAD_INPUT: i32 = 3;
+    pub const CONNECTION: i32 = 4;
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Source(_) => exit::BAD_INPUT,
+            Error::Peer(peer::Error::Setup(_)) => exit::OTHER,
+            Error::Peer(peer::Error::RemoteRefused(_)) => exit::BAD_INPUT,
+            Error::Peer(_) => exit::CONNECTION,
+            Error::Session(session::Error::Peer(_))
+            | Error::Session(session::Error::PeerLeftEarly)
+            | Error::Session(session::Error::NoGoodbye(_)) => exit::CONNECTION,
+            Error::Session(_) => exit::OTHER,
+            Error::Timeout(..) => exit::CONNECTION,
+            Error::Other(_) => exit::OTHER,
+        }
+    }
+}

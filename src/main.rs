@@ -1,0 +1,117 @@
+use clap::Parser;
+use qrpair::cli::{Cli, Command, Common};
+use qrpair::pairing::{self, Settings};
+use qrpair::session::Mode;
+use qrpair::{exit, ui, Error};
+use std::io::Write;
+use std::path::PathBuf;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("qrpair: cannot start the async runtime: {e}");
+            std::process::exit(exit::OTHER);
+        }
+    };
+    let code = match runtime.block_on(run(cli.command)) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("qrpair: {}", ui::printable(&e.to_string()));
+            e.exit_code()
+        }
+    };
+    let _ = std::io::stdout().flush();
+    // Exit without dropping the runtime: a blocked stdin read would hold its
+    // shutdown open until the user pressed a key.
+    std::process::exit(code);
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "qrpair=info,warn",
+        _ => "qrpair=debug,info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QRPAIR_LOG").unwrap_or_else(|_| level.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn settings(common: Common, qr_out: PathBuf) -> Settings {
+    let mode = if common.pipe {
+        Mode::Pipe
+    } else if common.chat || ui::stdin_is_terminal() {
+        Mode::Chat
+    } else {
+        Mode::Pipe
+    };
+    Settings { bind: common.bind, stun: common.stun, timeout: common.timeout, qr_out, ec: common.ec, mode }
+}
+
+async fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::Offer { qr_out, answer, common } => {
+            pairing::offer(&settings(common, qr_out), answer).await?;
+        }
+        Command::Answer { source, qr_out, common } => {
+            pairing::answer(&settings(common, qr_out), &source).await?;
+        }
+        Command::Decode { source, json, raw } => decode(&source, json, raw)?,
+        Command::Demo { ec } => demo(ec).await?,
+    }
+    Ok(())
+}
+
+fn decode(source: &str, json: bool, raw: bool) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    let written = if raw {
+        out.write_all(&pairing::decode_raw(source)?)
+    } else {
+        let (d, _sdp) = pairing::decode(source)?;
+        if json {
+            let line = serde_json::to_string(&d).map_err(|e| Error::Other(e.to_string()))?;
+            writeln!(out, "{line}")
+        } else {
+            let mut text = format!(
+                "kind: {}\npayload: {} bytes (QR version {}, EC {}, from {})\nfingerprint: {}\ncandidates:\n",
+                d.kind,
+                d.payload_bytes,
+                d.qr_version,
+                d.ec_level,
+                d.source,
+                d.fingerprint.as_deref().unwrap_or("none")
+            );
+            for c in &d.candidates {
+                text.push_str(&format!("  {c}\n"));
+            }
+            out.write_all(ui::printable_lines(&text).as_bytes())
+        }
+    };
+    written.and_then(|_| out.flush()).map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
+}
+
+async fn demo(ec: qrpair::qr::EcLevel) -> Result<(), Error> {
+    println!("qrpair demo: two peers on loopback pair through real PNG files in a temporary folder.\n");
+    let (steps, codes, messages) = pairing::demo(ec).await?;
+    for (name, code) in &codes {
+        println!("{name} QR (version {}, {}×{} modules, EC {}):", code.version(), code.width(), code.width(), code.ec_level());
+        print!("{}", code.to_terminal());
+    }
+    println!("\nmessages delivered:\n  offerer → answerer: {:?}\n  answerer → offerer: {:?}\n", messages[0], messages[1]);
+    println!("{:>10}  step", "time");
+    let mut total = std::time::Duration::ZERO;
+    for step in &steps {
+        total += step.took;
+        println!("{:>8.1}ms  {}", step.took.as_secs_f64() * 1000.0, step.what);
+    }
+    println!("{:>8.1}ms  total\n\ndemo ok", total.as_secs_f64() * 1000.0);
+    Ok(())
+}

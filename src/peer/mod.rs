@@ -1,0 +1,394 @@
+//! The only module that touches the `webrtc` crate. Everything it exposes is
+//! our own type, so a webrtc upgrade changes this file and nothing else.
+
+use bytes::{Bytes, BytesMut};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState,
+    RTCIceServer, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+};
+
+/// Largest message qrpair sends. webrtc-rs and browsers accept 64 KiB
+/// (max-message-size 65536, checked with `>`), so the frame header fits.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Outstanding bytes per channel before `send` waits: real back-pressure with
+/// bounded memory (measured ~20 MB RSS in DESIGN.md).
+const SEND_BUFFER_LIMIT: usize = 4 << 20;
+/// Messages received but not yet consumed; when full, polling stops and SCTP
+/// stops acknowledging, so a slow stdout slows the sender instead of growing
+/// a queue.
+const RECEIVE_QUEUE: usize = 64;
+/// A lost link shows as `Disconnected` after ~5 s; allow this much more for it
+/// to come back before calling the peer gone.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not set up WebRTC: {0}")]
+    Setup(String),
+    #[error("the other side's description was refused: {0}")]
+    RemoteRefused(String),
+    #[error("could not connect to the peer at {0}: are both machines on the same network, and is no firewall dropping UDP?")]
+    ConnectFailed(String),
+    #[error("timed out after {0:?} waiting for the data channel to open (peer at {1}): are both machines on the same network?")]
+    ConnectTimeout(Duration, String),
+    #[error("connection to the peer was lost")]
+    Lost,
+}
+
+/// How a peer binds and gathers.
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    /// Local addresses to offer as host candidates (port chosen by the OS).
+    pub bind: Vec<IpAddr>,
+    /// STUN servers for server-reflexive candidates; empty for an offline LAN.
+    pub stun: Vec<String>,
+    /// How long a person may take to carry the other QR over; ICE must not
+    /// give up before that.
+    pub patience: Duration,
+}
+
+/// Every non-loopback, non-link-local interface address; loopback when there
+/// is nothing else, so two processes on one offline machine still pair.
+pub fn default_bind_addrs() -> Vec<IpAddr> {
+    let mut addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified() && !is_link_local(ip))
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    if addrs.is_empty() {
+        addrs.push(IpAddr::from([127, 0, 0, 1]));
+    }
+    addrs
+}
+
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+enum Event {
+    Gathered,
+    DataChannel(Arc<dyn DataChannel>),
+}
+
+struct Handler {
+    events: mpsc::UnboundedSender<Event>,
+    state: watch::Sender<RTCPeerConnectionState>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.events.send(Event::Gathered);
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(%state, "peer connection state");
+        let _ = self.state.send(state);
+    }
+    // Runs on the driver task: hand the channel over, never poll it here.
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.events.send(Event::DataChannel(channel));
+    }
+}
+
+/// One side of a pairing, from building the connection until the data
+/// channel opens.
+pub struct Peer {
+    pc: Arc<dyn PeerConnection>,
+    events: mpsc::UnboundedReceiver<Event>,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    /// The offerer creates the channel; the answerer receives it.
+    channel: Option<Arc<dyn DataChannel>>,
+    remote_addrs: String,
+}
+
+impl Peer {
+    /// Builds a peer, creates the offer and returns it once gathering is done.
+    pub async fn offer(opts: &PeerOptions) -> Result<(Peer, String), Error> {
+        let mut peer = Peer::build(opts).await?;
+        let channel = peer.pc.create_data_channel("qrpair", None).await.map_err(setup)?;
+        peer.channel = Some(channel);
+        let offer = peer.pc.create_offer(None).await.map_err(setup)?;
+        let sdp = peer.set_local_and_gather(offer, opts).await?;
+        Ok((peer, sdp))
+    }
+
+    /// Builds a peer, applies the remote offer and returns our answer.
+    pub async fn answer(opts: &PeerOptions, offer_sdp: &str) -> Result<(Peer, String), Error> {
+        let mut peer = Peer::build(opts).await?;
+        peer.remote_addrs = describe_candidates(offer_sdp);
+        let offer = RTCSessionDescription::offer(offer_sdp.to_string()).map_err(refused)?;
+        peer.pc.set_remote_description(offer).await.map_err(refused)?;
+        let answer = peer.pc.create_answer(None).await.map_err(setup)?;
+        let sdp = peer.set_local_and_gather(answer, opts).await?;
+        Ok((peer, sdp))
+    }
+
+    /// Applies the answer on the offering side.
+    pub async fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), Error> {
+        self.remote_addrs = describe_candidates(answer_sdp);
+        let answer = RTCSessionDescription::answer(answer_sdp.to_string()).map_err(refused)?;
+        self.pc.set_remote_description(answer).await.map_err(refused)
+    }
+
+    /// Waits until the data channel is open, or the connection fails, or
+    /// `limit` passes.
+    pub async fn open(mut self, limit: Duration) -> Result<Channel, Error> {
+        let remote = self.remote_addrs.clone();
+        let opened = tokio::time::timeout(limit, self.wait_open()).await;
+        match opened {
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(e)) => {
+                let _ = self.pc.close().await;
+                Err(e)
+            }
+            Err(_) => {
+                let _ = self.pc.close().await;
+                Err(Error::ConnectTimeout(limit, remote))
+            }
+        }
+    }
+
+    async fn wait_open(&mut self) -> Result<Channel, Error> {
+        let channel = match self.channel.take() {
+            Some(c) => c,
+            None => loop {
+                tokio::select! {
+                    ev = self.events.recv() => match ev {
+                        Some(Event::DataChannel(c)) => break c,
+                        Some(Event::Gathered) => {}
+                        None => return Err(Error::Lost),
+                    },
+                    failed = wait_failed(self.state.clone()) => {
+                        let _ = failed;
+                        return Err(Error::ConnectFailed(self.remote_addrs.clone()));
+                    }
+                }
+            },
+        };
+        let (tx, rx) = mpsc::channel(RECEIVE_QUEUE);
+        let (open_tx, open_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(pump(channel.clone(), tx, open_tx));
+        tokio::select! {
+            opened = open_rx => {
+                if opened.is_err() {
+                    return Err(Error::ConnectFailed(self.remote_addrs.clone()));
+                }
+            }
+            _ = wait_failed(self.state.clone()) => {
+                return Err(Error::ConnectFailed(self.remote_addrs.clone()));
+            }
+        }
+        Ok(Channel { pc: self.pc.clone(), dc: channel, incoming: rx, state: self.state.clone() })
+    }
+
+    async fn build(opts: &PeerOptions) -> Result<Peer, Error> {
+        let settings = SettingEngineBuilder::new()
+            // Any other mode binds 224.0.0.251:5353, which fails on a LAN
+            // with no default route: the very case qrpair exists for.
+            .with_multicast_dns_mode(rtc_ice::mdns::MulticastDnsMode::Disabled)
+            // A person carries the answer back; ICE must outlast them.
+            .with_ice_timeouts(
+                Some(Duration::from_secs(5)),
+                Some(opts.patience + Duration::from_secs(30)),
+                Some(Duration::from_secs(1)),
+            )
+            // Checks every 20 ms instead of 200 ms: the channel opens
+            // hundreds of milliseconds sooner (DESIGN.md).
+            .with_ice_connection_attempts(Some(Duration::from_millis(20)), None)
+            .build();
+        let mut config = RTCConfigurationBuilder::new();
+        if !opts.stun.is_empty() {
+            config = config.with_ice_servers(vec![RTCIceServer { urls: opts.stun.clone(), ..Default::default() }]);
+        }
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
+        let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(config.build())
+            .with_setting_engine(settings)
+            .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
+            .with_udp_addrs(bind)
+            .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
+            .build()
+            .await
+            .map_err(|e| Error::Setup(format!("{e} (could not bind any of the chosen addresses? see --bind)")))?;
+        Ok(Peer { pc: Arc::new(pc), events, state, channel: None, remote_addrs: String::new() })
+    }
+
+    async fn set_local_and_gather(&mut self, desc: RTCSessionDescription, opts: &PeerOptions) -> Result<String, Error> {
+        self.pc.set_local_description(desc).await.map_err(setup)?;
+        // Host candidates take under a millisecond; an unreachable STUN
+        // server would hold completion ~11 s, so the wait is capped and the
+        // description read anyway (it carries what was gathered so far).
+        let cap = if opts.stun.is_empty() { Duration::from_secs(2) } else { Duration::from_secs(4) };
+        let events = &mut self.events;
+        let mut early_channels = Vec::new();
+        let _ = tokio::time::timeout(cap, async {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    Event::Gathered => break,
+                    Event::DataChannel(c) => early_channels.push(c),
+                }
+            }
+        })
+        .await;
+        if let Some(c) = early_channels.pop() {
+            self.channel = Some(c);
+        }
+        let desc = self.pc.local_description().await.ok_or_else(|| Error::Setup("no local description".into()))?;
+        Ok(desc.sdp)
+    }
+
+    pub async fn close(self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+/// Resolves when the connection has definitely failed or closed.
+async fn wait_failed(mut state: watch::Receiver<RTCPeerConnectionState>) {
+    let _ = state
+        .wait_for(|s| matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))
+        .await;
+}
+
+/// Polls the channel continuously (the driver stalls otherwise) and forwards
+/// messages into a bounded queue.
+async fn pump(
+    dc: Arc<dyn DataChannel>,
+    tx: mpsc::Sender<Incoming>,
+    open: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut open = Some(open);
+    while let Some(ev) = dc.poll().await {
+        match ev {
+            DataChannelEvent::OnOpen => {
+                if let Some(o) = open.take() {
+                    let _ = o.send(());
+                }
+            }
+            DataChannelEvent::OnMessage(m) => {
+                if tx.send(Incoming::Message(m.data.freeze())).await.is_err() {
+                    return;
+                }
+            }
+            DataChannelEvent::OnClose => break,
+            _ => {}
+        }
+    }
+    let _ = tx.send(Incoming::Closed).await;
+}
+
+enum Incoming {
+    Message(Bytes),
+    Closed,
+}
+
+/// An open, reliable, ordered data channel.
+pub struct Channel {
+    pc: Arc<dyn PeerConnection>,
+    dc: Arc<dyn DataChannel>,
+    incoming: mpsc::Receiver<Incoming>,
+    state: watch::Receiver<RTCPeerConnectionState>,
+}
+
+/// What `Channel::recv` yields.
+#[derive(Debug)]
+pub enum Received {
+    Message(Bytes),
+    /// The peer closed the channel.
+    Closed,
+}
+
+impl Channel {
+    /// Sends one message; waits while the send buffer is full.
+    pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
+        self.dc.send(BytesMut::from(data)).await.map_err(|_| Error::Lost)
+    }
+
+    /// A cheap handle for sending from another task.
+    pub fn sender(&self) -> ChannelSender {
+        ChannelSender { dc: self.dc.clone() }
+    }
+
+    /// Next message; `Err(Lost)` when the connection fails or stays
+    /// disconnected past the grace period.
+    pub async fn recv(&mut self) -> Result<Received, Error> {
+        tokio::select! {
+            msg = self.incoming.recv() => Ok(match msg {
+                Some(Incoming::Message(b)) => Received::Message(b),
+                Some(Incoming::Closed) | None => Received::Closed,
+            }),
+            _ = wait_lost(self.state.clone()) => Err(Error::Lost),
+        }
+    }
+
+    /// Closes the channel and the connection; the peer sees the channel close
+    /// within milliseconds.
+    pub async fn close(self) {
+        let _ = self.dc.close().await;
+        let _ = self.pc.close().await;
+    }
+}
+
+#[derive(Clone)]
+pub struct ChannelSender {
+    dc: Arc<dyn DataChannel>,
+}
+
+impl ChannelSender {
+    pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
+        self.dc.send(BytesMut::from(data)).await.map_err(|_| Error::Lost)
+    }
+}
+
+async fn wait_lost(mut state: watch::Receiver<RTCPeerConnectionState>) {
+    loop {
+        let current = *state.borrow_and_update();
+        match current {
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => return,
+            RTCPeerConnectionState::Disconnected => {
+                let recovered = tokio::time::timeout(DISCONNECT_GRACE, state.wait_for(|s| *s == RTCPeerConnectionState::Connected)).await;
+                match recovered {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(_)) | Err(_) => return,
+                }
+            }
+            _ => {
+                if state.changed().await.is_err() {
+                    // The connection is gone with its handler: nothing more
+                    // will ever arrive.
+                    return std::future::pending().await;
+                }
+            }
+        }
+    }
+}
+
+fn describe_candidates(sdp: &str) -> String {
+    let summary = crate::signal::SdpSummary::parse(sdp);
+    if summary.candidates.is_empty() {
+        return "no address (the description lists no candidates)".into();
+    }
+    summary.candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn setup(e: impl std::fmt::Display) -> Error {
+    Error::Setup(e.to_string())
+}
+
+fn refused(e: impl std::fmt::Display) -> Error {
+    Error::RemoteRefused(e.to_string())
+}

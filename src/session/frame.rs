@@ -1,0 +1,87 @@
+//! Session frames: one type byte, then the body.
+
+pub const PROTOCOL_VERSION: u8 = 1;
+
+const TAG_HELLO: u8 = 1;
+pub(super) const TAG_DATA: u8 = 2;
+const TAG_EOF: u8 = 3;
+const TAG_BYE: u8 = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// First frame each side sends.
+    Hello { version: u8 },
+    /// Bytes for the peer's output.
+    Data(&'a [u8]),
+    /// The sender's input ended: this direction is finished.
+    Eof,
+    /// Both directions are finished on the sender's side.
+    Bye,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("an empty message")]
+    Empty,
+    #[error("a message of unknown type {0}")]
+    UnknownType(u8),
+    #[error("a malformed {0} message")]
+    Malformed(&'static str),
+    #[error("data after the end of its stream")]
+    DataAfterEof,
+}
+
+impl<'a> Frame<'a> {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Frame::Hello { version } => vec![TAG_HELLO, *version],
+            Frame::Data(d) => {
+                let mut v = Vec::with_capacity(d.len() + 1);
+                v.push(TAG_DATA);
+                v.extend_from_slice(d);
+                v
+            }
+            Frame::Eof => vec![TAG_EOF],
+            Frame::Bye => vec![TAG_BYE],
+        }
+    }
+
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, FrameError> {
+        let (&tag, body) = bytes.split_first().ok_or(FrameError::Empty)?;
+        match tag {
+            TAG_HELLO => match body {
+                // Later versions may append capabilities after the version.
+                [version, ..] => Ok(Frame::Hello { version: *version }),
+                [] => Err(FrameError::Malformed("hello")),
+            },
+            TAG_DATA => Ok(Frame::Data(body)),
+            TAG_EOF if body.is_empty() => Ok(Frame::Eof),
+            TAG_EOF => Err(FrameError::Malformed("end-of-stream")),
+            TAG_BYE if body.is_empty() => Ok(Frame::Bye),
+            TAG_BYE => Err(FrameError::Malformed("goodbye")),
+            other => Err(FrameError::UnknownType(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let data = [0u8, 1, 2, 255];
+        for f in [Frame::Hello { version: 7 }, Frame::Data(&data), Frame::Data(&[]), Frame::Eof, Frame::Bye] {
+            assert_eq!(Frame::decode(&f.encode()).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn bad_frames_are_named() {
+        assert_eq!(Frame::decode(&[]), Err(FrameError::Empty));
+        assert_eq!(Frame::decode(&[99]), Err(FrameError::UnknownType(99)));
+        assert_eq!(Frame::decode(&[TAG_HELLO]), Err(FrameError::Malformed("hello")));
+        assert_eq!(Frame::decode(&[TAG_EOF, 0]), Err(FrameError::Malformed("end-of-stream")));
+        assert_eq!(Frame::decode(&[TAG_BYE, 1]), Err(FrameError::Malformed("goodbye")));
+    }
+}

@@ -1,0 +1,185 @@
+//! The protocol spoken over the data channel, and the pipe and chat modes.
+//!
+//! Every message is one frame: a type byte, then its body. Ordered, reliable
+//! delivery comes from the channel, so frames need no sequence numbers.
+
+mod frame;
+
+pub use frame::{Frame, FrameError, PROTOCOL_VERSION};
+
+use crate::peer::{self, Channel, ChannelSender, Received};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Data frames carry at most this much, so a frame stays within one
+/// data-channel message.
+pub const DATA_CHUNK: usize = peer::MAX_MESSAGE - 16;
+/// After both directions are finished, how long to wait for the peer's
+/// goodbye before concluding it vanished.
+const BYE_WAIT: Duration = Duration::from_secs(30);
+/// A chat line without a newline is shown once it reaches this length, so a
+/// peer cannot make us buffer without bound.
+const MAX_CHAT_LINE: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Byte-exact: input → peer's output, both directions, half-close on EOF.
+    Pipe,
+    /// Lines, the peer's marked as theirs; either side leaving ends the chat.
+    Chat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Peer(#[from] peer::Error),
+    #[error("the peer sent something qrpair does not understand: {0}")]
+    Protocol(#[from] FrameError),
+    #[error("the peer speaks session protocol version {0}, this qrpair speaks {PROTOCOL_VERSION}: use the same qrpair version on both machines")]
+    Version(u8),
+    #[error("the peer closed the connection before all data was exchanged: the output is incomplete")]
+    PeerLeftEarly,
+    #[error("the peer did not confirm the end of the session within {0:?}: the output may be incomplete")]
+    NoGoodbye(Duration),
+    #[error("reading input failed: {0}")]
+    Input(std::io::Error),
+    #[error("writing output failed: {0}")]
+    Output(std::io::Error),
+}
+
+/// Byte counts of a finished session.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// Runs a session until both directions are finished and the peer has said
+/// goodbye. `input` feeds the peer; what the peer sends goes to `output`.
+pub async fn run<R, W>(mut channel: Channel, mode: Mode, input: R, output: W) -> Result<Totals, Error>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    channel.send(&Frame::Hello { version: PROTOCOL_VERSION }.encode()).await?;
+    let mut sink = Sink::new(mode, output);
+    let mut reader = tokio::spawn(send_input(channel.sender(), input));
+    let mut totals = Totals::default();
+    let mut sent_eof = false;
+    let mut peer_eof = false;
+    let mut bye_sent = false;
+    let outcome = loop {
+        if sent_eof && peer_eof && !bye_sent {
+            channel.send(&Frame::Bye.encode()).await?;
+            bye_sent = true;
+        }
+        let received = tokio::select! {
+            done = &mut reader, if !sent_eof => {
+                match done {
+                    Ok(Ok(n)) => { totals.sent = n; sent_eof = true; continue; }
+                    Ok(Err(e)) => break Err(e),
+                    Err(_) => break Err(Error::Input(std::io::Error::other("input task stopped"))),
+                }
+            }
+            r = channel.recv() => r,
+            _ = tokio::time::sleep(BYE_WAIT), if bye_sent => break Err(Error::NoGoodbye(BYE_WAIT)),
+        };
+        match received? {
+            Received::Closed if bye_sent => break Ok(()),
+            Received::Closed => break Err(Error::PeerLeftEarly),
+            Received::Message(bytes) => match Frame::decode(&bytes)? {
+                Frame::Hello { version } if version != PROTOCOL_VERSION => break Err(Error::Version(version)),
+                Frame::Hello { .. } => {}
+                Frame::Data(data) => {
+                    if peer_eof {
+                        break Err(FrameError::DataAfterEof.into());
+                    }
+                    totals.received += data.len() as u64;
+                    sink.write(data).await?;
+                }
+                Frame::Eof => {
+                    sink.finish().await?;
+                    peer_eof = true;
+                    if mode == Mode::Chat && !sent_eof {
+                        reader.abort();
+                        channel.send(&Frame::Eof.encode()).await?;
+                        sent_eof = true;
+                    }
+                }
+                Frame::Bye if bye_sent => break Ok(()),
+                // The peer is done before us: only possible once it has our
+                // EOF, which our own loop is about to notice.
+                Frame::Bye => {}
+            },
+        }
+    };
+    reader.abort();
+    channel.close().await;
+    outcome.map(|()| totals)
+}
+
+async fn send_input<R: AsyncRead + Unpin>(sender: ChannelSender, mut input: R) -> Result<u64, Error> {
+    let mut buf = vec![0u8; DATA_CHUNK + 1];
+    let mut total = 0u64;
+    loop {
+        buf[0] = frame::TAG_DATA;
+        let n = input.read(&mut buf[1..]).await.map_err(Error::Input)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        sender.send(&buf[..=n]).await?;
+    }
+    sender.send(&Frame::Eof.encode()).await?;
+    Ok(total)
+}
+
+/// Where the peer's bytes go: verbatim for a pipe, as marked lines for chat.
+struct Sink<W> {
+    mode: Mode,
+    out: W,
+    partial: Vec<u8>,
+}
+
+impl<W: AsyncWrite + Unpin> Sink<W> {
+    fn new(mode: Mode, out: W) -> Self {
+        Sink { mode, out, partial: Vec::new() }
+    }
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        match self.mode {
+            Mode::Pipe => self.out.write_all(data).await.map_err(Error::Output),
+            Mode::Chat => {
+                self.partial.extend_from_slice(data);
+                while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = self.partial.drain(..=end).collect();
+                    self.show_line(&line[..end]).await?;
+                }
+                if self.partial.len() >= MAX_CHAT_LINE {
+                    let line = std::mem::take(&mut self.partial);
+                    self.show_line(&line).await?;
+                }
+                self.out.flush().await.map_err(Error::Output)
+            }
+        }
+    }
+
+    async fn show_line(&mut self, line: &[u8]) -> Result<(), Error> {
+        let text = crate::ui::printable(&String::from_utf8_lossy(line));
+        self.out.write_all(format!("peer> {text}\n").as_bytes()).await.map_err(Error::Output)
+    }
+
+    async fn finish(&mut self) -> Result<(), Error> {
+        if self.mode == Mode::Chat {
+            if !self.partial.is_empty() {
+                let line = std::mem::take(&mut self.partial);
+                self.show_line(&line).await?;
+            }
+            self.out.write_all(b"-- the peer left the chat\n").await.map_err(Error::Output)?;
+        }
+        self.out.flush().await.map_err(Error::Output)?;
+        // Half-close: a reader downstream of stdout sees EOF now, while our
+        // own input may still be flowing to the peer.
+        self.out.shutdown().await.map_err(Error::Output)
+    }
+}

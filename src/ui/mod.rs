@@ -1,0 +1,116 @@
+//! What the person at the terminal sees: the QR block, the token, prompts,
+//! and output that is safe to print.
+
+use crate::qr::RenderedQr;
+use std::io::{BufRead, IsTerminal, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+
+/// Replaces control characters (ANSI escapes included) so text from the
+/// peer or from a scanned code cannot drive the terminal.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect()
+}
+
+/// Shows a code for the other person: terminal block and token on stderr
+/// (stdout carries only channel data), plus where the PNG was written.
+pub fn present_code(title: &str, qr: &RenderedQr, token: &str, png_path: &std::path::Path, payload_len: usize) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "\n{title}");
+    let _ = write!(err, "{}", qr.to_terminal());
+    let _ = writeln!(
+        err,
+        "QR version {} ({}×{} modules, EC {}), {} bytes, saved to {}",
+        qr.version(),
+        qr.width(),
+        qr.width(),
+        qr.ec_level(),
+        payload_len,
+        png_path.display()
+    );
+    let _ = writeln!(err, "token: {token}\n");
+}
+
+pub fn note(message: &str) {
+    eprintln!("qrpair: {message}");
+}
+
+/// Asks on the controlling terminal (not stdin, which may be the data pipe).
+/// `None` when there is no terminal to ask on.
+pub fn prompt_line(question: &str) -> Option<std::io::Result<String>> {
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    let mut writer = match tty.try_clone() {
+        Ok(w) => w,
+        Err(e) => return Some(Err(e)),
+    };
+    if write!(writer, "{question}").and_then(|_| writer.flush()).is_err() {
+        return None;
+    }
+    let mut line = String::new();
+    Some(std::io::BufReader::new(tty).read_line(&mut line).map(|_| line))
+}
+
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Standard output that really closes on shutdown, so a reader downstream
+/// (`| sha256sum`) sees end-of-file as soon as the peer's direction ends,
+/// while our own input may still be flowing.
+pub struct ClosingStdout {
+    inner: tokio::io::Stdout,
+    closed: bool,
+}
+
+impl ClosingStdout {
+    pub fn new() -> Self {
+        ClosingStdout { inner: tokio::io::stdout(), closed: false }
+    }
+}
+
+impl Default for ClosingStdout {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AsyncWrite for ClosingStdout {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        if !self.closed {
+            self.closed = true;
+            close_stdout_fd();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Points fd 1 at /dev/null: our end of the pipe closes, and any stray
+/// later write (a log line) goes nowhere instead of failing.
+fn close_stdout_fd() {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            // SAFETY: dup2 on two valid descriptors; fd 1 is replaced atomically.
+            unsafe {
+                libc::dup2(null.as_raw_fd(), 1);
+            }
+        }
+    }
+}
+
+/// Like `printable`, but keeps line breaks.
+pub fn printable_lines(text: &str) -> String {
+    text.split('\n').map(printable).collect::<Vec<_>>().join("\n")
+}
