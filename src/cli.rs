@@ -110,7 +110,9 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let parsed = match text.parse::<u64>() {
         Ok(secs) => Ok(std::time::Duration::from_secs(secs)),
-        Err(_) => humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 10m, 1h)")),
+        Err(_) => {
+            humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 10m, 1h)"))
+        }
     }?;
     if parsed.is_zero() {
         return Err("must be more than zero".into());

@@ -11,7 +11,11 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            std::process::exit(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            std::process::exit(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     init_logging(cli.verbose);
@@ -36,13 +40,20 @@ fn main() {
 }
 
 fn init_logging(verbose: u8) {
+    // The webrtc stack warns about conditions that are normal here (a
+    // closing peer, an unset TLS server name); only -vv shows them.
     let level = match verbose {
-        0 => "warn",
-        1 => "qrpair=info,warn",
+        0 => "qrpair=warn",
+        1 => "qrpair=info",
         _ => "qrpair=debug,info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("QRPAIR_LOG").unwrap_or_else(|_| level.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("QRPAIR_LOG").unwrap_or_else(|_| level.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn settings(common: Common, qr_out: PathBuf) -> Settings {
@@ -53,15 +64,30 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
     } else {
         Mode::Pipe
     };
-    Settings { bind: common.bind, stun: common.stun, timeout: common.timeout, qr_out, ec: common.ec, mode }
+    Settings {
+        bind: common.bind,
+        stun: common.stun,
+        timeout: common.timeout,
+        qr_out,
+        ec: common.ec,
+        mode,
+    }
 }
 
 async fn run(command: Command) -> Result<(), Error> {
     match command {
-        Command::Offer { qr_out, answer, common } => {
+        Command::Offer {
+            qr_out,
+            answer,
+            common,
+        } => {
             pairing::offer(&settings(common, qr_out), answer).await?;
         }
-        Command::Answer { source, qr_out, common } => {
+        Command::Answer {
+            source,
+            qr_out,
+            common,
+        } => {
             pairing::answer(&settings(common, qr_out), &source).await?;
         }
         Command::Decode { source, json, raw } => decode(&source, json, raw)?,
@@ -95,17 +121,30 @@ fn decode(source: &str, json: bool, raw: bool) -> Result<(), Error> {
             out.write_all(ui::printable_lines(&text).as_bytes())
         }
     };
-    written.and_then(|_| out.flush()).map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
+    written
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
 }
 
 async fn demo(ec: qrpair::qr::EcLevel) -> Result<(), Error> {
-    println!("qrpair demo: two peers on loopback pair through real PNG files in a temporary folder.\n");
+    println!(
+        "qrpair demo: two peers on loopback pair through real PNG files in a temporary folder.\n"
+    );
     let (steps, codes, messages) = pairing::demo(ec).await?;
     for (name, code) in &codes {
-        println!("{name} QR (version {}, {}×{} modules, EC {}):", code.version(), code.width(), code.width(), code.ec_level());
+        println!(
+            "{name} QR (version {}, {}×{} modules, EC {}):",
+            code.version(),
+            code.width(),
+            code.width(),
+            code.ec_level()
+        );
         print!("{}", code.to_terminal());
     }
-    println!("\nmessages delivered:\n  offerer → answerer: {:?}\n  answerer → offerer: {:?}\n", messages[0], messages[1]);
+    println!(
+        "\nmessages delivered:\n  offerer → answerer: {:?}\n  answerer → offerer: {:?}\n",
+        messages[0], messages[1]
+    );
     println!("{:>10}  step", "time");
     let mut total = std::time::Duration::ZERO;
     for step in &steps {

@@ -28,16 +28,33 @@ pub struct Settings {
 
 impl Settings {
     fn peer_options(&self) -> PeerOptions {
-        let bind = if self.bind.is_empty() { peer::default_bind_addrs() } else { self.bind.clone() };
-        PeerOptions { bind, stun: self.stun.clone(), patience: self.timeout }
+        let bind = if self.bind.is_empty() {
+            peer::default_bind_addrs()
+        } else {
+            self.bind.clone()
+        };
+        PeerOptions {
+            bind,
+            stun: self.stun.clone(),
+            patience: self.timeout,
+        }
     }
 }
 
 /// Renders the payload, writes the PNG atomically and shows code and token.
-pub fn publish(kind: Kind, payload: &[u8], path: &Path, ec: EcLevel) -> Result<qr::RenderedQr, Error> {
+pub fn publish(
+    kind: Kind,
+    payload: &[u8],
+    path: &Path,
+    ec: EcLevel,
+) -> Result<qr::RenderedQr, Error> {
     let code = qr::render_qr(payload, ec).map_err(|e| Error::Other(e.to_string()))?;
-    qr::write_atomic(path, &code.to_png(qr::render::DEFAULT_MODULE_PX))
-        .map_err(|e| Error::Other(format!("cannot write the {kind} QR to {}: {e}", path.display())))?;
+    qr::write_atomic(path, &code.to_png(qr::render::DEFAULT_MODULE_PX)).map_err(|e| {
+        Error::Other(format!(
+            "cannot write the {kind} QR to {}: {e}",
+            path.display()
+        ))
+    })?;
     Ok(code)
 }
 
@@ -86,7 +103,10 @@ pub async fn answer(settings: &Settings, offer_from: &str) -> Result<Totals, Err
     );
     let waited = remaining(deadline);
     let channel = peer.open(waited).await.map_err(|e| match e {
-        peer::Error::ConnectTimeout(..) => Error::Timeout(humantime::format_duration(settings.timeout).to_string(), "the offering side to read this answer"),
+        peer::Error::ConnectTimeout(..) => Error::Timeout(
+            humantime::format_duration(settings.timeout).to_string(),
+            "the offering side to read this answer",
+        ),
         other => other.into(),
     })?;
     ui::note("connected: the data channel is open");
@@ -95,7 +115,11 @@ pub async fn answer(settings: &Settings, offer_from: &str) -> Result<Totals, Err
 
 async fn run_session(channel: peer::Channel, mode: Mode) -> Result<Totals, Error> {
     let totals = session::run(channel, mode, tokio::io::stdin(), ui::ClosingStdout::new()).await?;
-    tracing::info!(sent = totals.sent, received = totals.received, "session finished");
+    tracing::info!(
+        sent = totals.sent,
+        received = totals.received,
+        "session finished"
+    );
     Ok(totals)
 }
 
@@ -106,21 +130,30 @@ fn remaining(deadline: Instant) -> Duration {
 async fn obtain_answer(answer_from: Option<String>, deadline: Instant) -> Result<Obtained, Error> {
     let timed_out = || Error::Timeout("the --timeout".into(), "the answer");
     if let Some(spec) = answer_from {
-        return source::wait_for(&spec, Kind::Answer, deadline).await?.ok_or_else(timed_out);
+        return source::wait_for(&spec, Kind::Answer, deadline)
+            .await?
+            .ok_or_else(timed_out);
     }
     loop {
-        let asked = tokio::task::spawn_blocking(|| ui::prompt_line("Answer (path of the answer image, or its token): "));
+        let asked = tokio::task::spawn_blocking(|| {
+            ui::prompt_line("Answer (path of the answer image, or its token): ")
+        });
         let line = match tokio::time::timeout(remaining(deadline), asked).await {
             Err(_) => return Err(timed_out()),
             Ok(Err(e)) => return Err(Error::Other(e.to_string())),
             Ok(Ok(None)) => {
                 return Err(Error::Usage(
-                    "no --answer given and no terminal to ask on: pass --answer PATH|DIR|TOKEN".into(),
+                    "no --answer given and no terminal to ask on: pass --answer PATH|DIR|TOKEN"
+                        .into(),
                 ))
             }
-            Ok(Ok(Some(Err(e)))) => return Err(Error::Other(format!("reading the terminal failed: {e}"))),
+            Ok(Ok(Some(Err(e)))) => {
+                return Err(Error::Other(format!("reading the terminal failed: {e}")))
+            }
             Ok(Ok(Some(Ok(line)))) if line.is_empty() => {
-                return Err(Error::Usage("the terminal closed before an answer was given".into()))
+                return Err(Error::Usage(
+                    "the terminal closed before an answer was given".into(),
+                ))
             }
             Ok(Ok(Some(Ok(line)))) => line,
         };
@@ -157,7 +190,8 @@ pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
     let (qr_version, ec, source) = match obtained.qr {
         Some((v, ec)) => (v, ec, "image"),
         None => {
-            let code = qr::render_qr(&obtained.raw, EcLevel::M).map_err(|e| Error::Other(e.to_string()))?;
+            let code = qr::render_qr(&obtained.raw, EcLevel::M)
+                .map_err(|e| Error::Other(e.to_string()))?;
             (code.version(), code.ec_level(), "token")
         }
     };
@@ -188,52 +222,103 @@ pub struct Step {
 
 /// The whole job in one process: two peers on loopback exchange real PNG
 /// files through a temporary folder, open the channel and talk both ways.
-pub async fn demo(ec: EcLevel) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr)>, [String; 2]), Error> {
-    let dir = tempfile::tempdir().map_err(|e| Error::Other(format!("cannot create a temporary folder: {e}")))?;
-    let opts = PeerOptions { bind: vec![IpAddr::from([127, 0, 0, 1])], stun: vec![], patience: Duration::from_secs(60) };
+pub async fn demo(
+    ec: EcLevel,
+) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr)>, [String; 2]), Error> {
+    let dir = tempfile::tempdir()
+        .map_err(|e| Error::Other(format!("cannot create a temporary folder: {e}")))?;
+    let opts = PeerOptions {
+        bind: vec![IpAddr::from([127, 0, 0, 1])],
+        stun: vec![],
+        patience: Duration::from_secs(60),
+    };
     let mut steps = Vec::new();
     let mut codes = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |what: String, steps: &mut Vec<Step>| {
-        steps.push(Step { what, took: clock.elapsed() });
+        steps.push(Step {
+            what,
+            took: clock.elapsed(),
+        });
         clock = Instant::now();
     };
 
     let (mut offerer, offer_sdp) = Peer::offer(&opts).await?;
     let offer_png = dir.path().join("offer.png");
     let payload = signal::encode(Kind::Offer, &offer_sdp);
-    codes.push(("offer".to_string(), publish(Kind::Offer, &payload, &offer_png, ec)?));
-    lap(format!("offerer: gather, encode {} B, write offer.png", payload.len()), &mut steps);
+    codes.push((
+        "offer".to_string(),
+        publish(Kind::Offer, &payload, &offer_png, ec)?,
+    ));
+    lap(
+        format!(
+            "offerer: gather, encode {} B, write offer.png",
+            payload.len()
+        ),
+        &mut steps,
+    );
 
     let offer = source::read_now(&offer_png.to_string_lossy(), Some(Kind::Offer))?;
     lap("answerer: scan offer.png, decode".to_string(), &mut steps);
     let (answerer, answer_sdp) = Peer::answer(&opts, &offer.payload.sdp).await?;
     let answer_png = dir.path().join("answer.png");
     let payload = signal::encode(Kind::Answer, &answer_sdp);
-    codes.push(("answer".to_string(), publish(Kind::Answer, &payload, &answer_png, ec)?));
-    lap(format!("answerer: apply offer, gather, encode {} B, write answer.png", payload.len()), &mut steps);
+    codes.push((
+        "answer".to_string(),
+        publish(Kind::Answer, &payload, &answer_png, ec)?,
+    ));
+    lap(
+        format!(
+            "answerer: apply offer, gather, encode {} B, write answer.png",
+            payload.len()
+        ),
+        &mut steps,
+    );
 
     let answer = source::read_now(&answer_png.to_string_lossy(), Some(Kind::Answer))?;
     offerer.accept_answer(&answer.payload.sdp).await?;
-    lap("offerer: scan answer.png, decode, apply".to_string(), &mut steps);
+    lap(
+        "offerer: scan answer.png, decode, apply".to_string(),
+        &mut steps,
+    );
 
     let (a, b) = tokio::join!(offerer.open(CONNECT_LIMIT), answerer.open(CONNECT_LIMIT));
     let (a, b) = (a?, b?);
-    lap("both: ICE, DTLS, SCTP, data channel open".to_string(), &mut steps);
+    lap(
+        "both: ICE, DTLS, SCTP, data channel open".to_string(),
+        &mut steps,
+    );
 
     let to_answerer = b"hello from the offering peer\n".to_vec();
     let to_offerer = b"hello from the answering peer\n".to_vec();
     let (mut got_by_offerer, mut got_by_answerer) = (Vec::new(), Vec::new());
     let (ra, rb) = tokio::join!(
-        session::run(a, Mode::Pipe, std::io::Cursor::new(to_answerer.clone()), &mut got_by_offerer),
-        session::run(b, Mode::Pipe, std::io::Cursor::new(to_offerer.clone()), &mut got_by_answerer),
+        session::run(
+            a,
+            Mode::Pipe,
+            std::io::Cursor::new(to_answerer.clone()),
+            &mut got_by_offerer
+        ),
+        session::run(
+            b,
+            Mode::Pipe,
+            std::io::Cursor::new(to_offerer.clone()),
+            &mut got_by_answerer
+        ),
     );
     ra?;
     rb?;
-    lap("both: one message each way, orderly close".to_string(), &mut steps);
+    lap(
+        "both: one message each way, orderly close".to_string(),
+        &mut steps,
+    );
     if got_by_answerer != to_answerer || got_by_offerer != to_offerer {
         return Err(Error::Other("demo: a message arrived damaged".into()));
     }
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
-    Ok((steps, codes, [text(&got_by_answerer), text(&got_by_offerer)]))
+    Ok((
+        steps,
+        codes,
+        [text(&got_by_answerer), text(&got_by_offerer)],
+    ))
 }

@@ -23,7 +23,10 @@ pub enum SourceError {
     #[error("{what}: {source}")]
     Signal { what: String, source: signal::Error },
     #[error("{what}: {source}")]
-    Token { what: String, source: signal::TokenError },
+    Token {
+        what: String,
+        source: signal::TokenError,
+    },
     #[error("{0} does not exist, and is not a qrpair token (tokens start with `{p}`)", p = signal::TOKEN_PREFIX)]
     Missing(String),
 }
@@ -41,7 +44,10 @@ pub struct Obtained {
 /// ours). A token yields its payload bytes and no QR metadata.
 pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>, SourceError> {
     if signal::looks_like_token(spec) {
-        let bytes = signal::decode_token(spec).map_err(|source| SourceError::Token { what: "token".into(), source })?;
+        let bytes = signal::decode_token(spec).map_err(|source| SourceError::Token {
+            what: "token".into(),
+            source,
+        })?;
         return Ok(vec![(bytes, None)]);
     }
     let path = Path::new(spec);
@@ -49,12 +55,17 @@ pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>,
         return Err(SourceError::Missing(spec.to_string()));
     }
     if let Some(token) = token_in_file(path) {
-        let bytes = signal::decode_token(&token)
-            .map_err(|source| SourceError::Token { what: path.display().to_string(), source })?;
+        let bytes = signal::decode_token(&token).map_err(|source| SourceError::Token {
+            what: path.display().to_string(),
+            source,
+        })?;
         return Ok(vec![(bytes, None)]);
     }
     let found = qr::scan_path(path)?;
-    Ok(found.into_iter().map(|f| (f.bytes, Some((f.version, f.ec)))).collect())
+    Ok(found
+        .into_iter()
+        .map(|f| (f.bytes, Some((f.version, f.ec))))
+        .collect())
 }
 
 /// Reads a source that must exist now (the answerer's offer, `decode`).
@@ -70,9 +81,17 @@ pub fn read_now(spec: &str, expected: Option<Kind>) -> Result<Obtained, SourceEr
 }
 
 fn from_token(text: &str, what: &str, expected: Option<Kind>) -> Result<Obtained, SourceError> {
-    let raw = signal::decode_token(text).map_err(|source| SourceError::Token { what: what.into(), source })?;
+    let raw = signal::decode_token(text).map_err(|source| SourceError::Token {
+        what: what.into(),
+        source,
+    })?;
     let payload = check(&raw, what, expected)?;
-    Ok(Obtained { payload, raw, origin: what.to_string(), qr: None })
+    Ok(Obtained {
+        payload,
+        raw,
+        origin: what.to_string(),
+        qr: None,
+    })
 }
 
 fn check(raw: &[u8], what: &str, expected: Option<Kind>) -> Result<Payload, SourceError> {
@@ -80,7 +99,10 @@ fn check(raw: &[u8], what: &str, expected: Option<Kind>) -> Result<Payload, Sour
         Some(kind) => signal::decode_expecting(raw, kind),
         None => signal::decode(raw),
     };
-    result.map_err(|source| SourceError::Signal { what: what.to_string(), source })
+    result.map_err(|source| SourceError::Signal {
+        what: what.to_string(),
+        source,
+    })
 }
 
 fn token_in_file(path: &Path) -> Option<String> {
@@ -109,8 +131,20 @@ fn pick(found: Vec<Found>, what: &str, expected: Option<Kind>) -> Result<Obtaine
     let mut wrong_kind = None;
     for f in found {
         match check(&f.bytes, what, expected) {
-            Ok(payload) => return Ok(Obtained { payload, raw: f.bytes, origin: what.to_string(), qr: Some((f.version, f.ec)) }),
-            Err(e @ SourceError::Signal { source: signal::Error::WrongKind { .. }, .. }) => {
+            Ok(payload) => {
+                return Ok(Obtained {
+                    payload,
+                    raw: f.bytes,
+                    origin: what.to_string(),
+                    qr: Some((f.version, f.ec)),
+                })
+            }
+            Err(
+                e @ SourceError::Signal {
+                    source: signal::Error::WrongKind { .. },
+                    ..
+                },
+            ) => {
                 wrong_kind.get_or_insert(e);
             }
             Err(e) => {
@@ -118,13 +152,22 @@ fn pick(found: Vec<Found>, what: &str, expected: Option<Kind>) -> Result<Obtaine
             }
         }
     }
-    Err(wrong_kind.or(first_error).unwrap_or_else(|| ScanError::NoCode { what: what.to_string() }.into()))
+    Err(wrong_kind.or(first_error).unwrap_or_else(|| {
+        ScanError::NoCode {
+            what: what.to_string(),
+        }
+        .into()
+    }))
 }
 
 /// Waits for a code to appear at `spec`: a file that does not exist yet, a
 /// file still being written, or (for a folder) the first new image in it
 /// that holds a code of the expected kind. Gives up at `deadline`.
-pub async fn wait_for(spec: &str, expected: Kind, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
+pub async fn wait_for(
+    spec: &str,
+    expected: Kind,
+    deadline: Instant,
+) -> Result<Option<Obtained>, SourceError> {
     if signal::looks_like_token(spec) {
         return from_token(spec, "token", Some(expected)).map(Some);
     }
@@ -161,8 +204,15 @@ fn still_settling(path: &Path, err: &SourceError) -> bool {
     recent && incomplete
 }
 
-async fn watch_dir(dir: &Path, expected: Kind, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
-    crate::ui::note(&format!("waiting for a new image with the {expected} in {}…", dir.display()));
+async fn watch_dir(
+    dir: &Path,
+    expected: Kind,
+    deadline: Instant,
+) -> Result<Option<Obtained>, SourceError> {
+    crate::ui::note(&format!(
+        "waiting for a new image with the {expected} in {}…",
+        dir.display()
+    ));
     let before = snapshot(dir);
     let mut rejected: HashMap<PathBuf, SystemTime> = HashMap::new();
     while Instant::now() < deadline {
@@ -176,7 +226,10 @@ async fn watch_dir(dir: &Path, expected: Kind, deadline: Instant) -> Result<Opti
                 Ok(o) => return Ok(Some(o)),
                 Err(e) if still_settling(&path, &e) => {}
                 Err(e) => {
-                    crate::ui::note(&format!("skipping {}", crate::ui::printable(&e.to_string())));
+                    crate::ui::note(&format!(
+                        "skipping {}",
+                        crate::ui::printable(&e.to_string())
+                    ));
                     rejected.insert(path, modified);
                 }
             }
@@ -187,17 +240,22 @@ async fn watch_dir(dir: &Path, expected: Kind, deadline: Instant) -> Result<Opti
 }
 
 fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return HashMap::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return HashMap::new();
+    };
     entries
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().to_ascii_lowercase();
             !name.starts_with('.')
-                && name.rsplit_once('.').is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext))
+                && name
+                    .rsplit_once('.')
+                    .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext))
         })
         .filter_map(|e| {
             let meta = e.metadata().ok()?;
-            meta.is_file().then(|| (e.path(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+            meta.is_file()
+                .then(|| (e.path(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
         })
         .collect()
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState,
-    RTCIceServer, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, RTCSessionDescription,
+    SettingEngineBuilder,
 };
 
 /// Largest message qrpair sends. webrtc-rs and browsers accept 64 KiB
@@ -118,7 +119,11 @@ impl Peer {
     /// Builds a peer, creates the offer and returns it once gathering is done.
     pub async fn offer(opts: &PeerOptions) -> Result<(Peer, String), Error> {
         let mut peer = Peer::build(opts).await?;
-        let channel = peer.pc.create_data_channel("qrpair", None).await.map_err(setup)?;
+        let channel = peer
+            .pc
+            .create_data_channel("qrpair", None)
+            .await
+            .map_err(setup)?;
         peer.channel = Some(channel);
         let offer = peer.pc.create_offer(None).await.map_err(setup)?;
         let sdp = peer.set_local_and_gather(offer, opts).await?;
@@ -130,7 +135,10 @@ impl Peer {
         let mut peer = Peer::build(opts).await?;
         peer.remote_addrs = describe_candidates(offer_sdp);
         let offer = RTCSessionDescription::offer(offer_sdp.to_string()).map_err(refused)?;
-        peer.pc.set_remote_description(offer).await.map_err(refused)?;
+        peer.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(refused)?;
         let answer = peer.pc.create_answer(None).await.map_err(setup)?;
         let sdp = peer.set_local_and_gather(answer, opts).await?;
         Ok((peer, sdp))
@@ -140,7 +148,10 @@ impl Peer {
     pub async fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), Error> {
         self.remote_addrs = describe_candidates(answer_sdp);
         let answer = RTCSessionDescription::answer(answer_sdp.to_string()).map_err(refused)?;
-        self.pc.set_remote_description(answer).await.map_err(refused)
+        self.pc
+            .set_remote_description(answer)
+            .await
+            .map_err(refused)
     }
 
     /// Waits until the data channel is open, or the connection fails, or
@@ -191,7 +202,12 @@ impl Peer {
                 return Err(Error::ConnectFailed(self.remote_addrs.clone()));
             }
         }
-        Ok(Channel { pc: self.pc.clone(), dc: channel, incoming: rx, state: self.state.clone() })
+        Ok(Channel {
+            pc: self.pc.clone(),
+            dc: channel,
+            incoming: rx,
+            state: self.state.clone(),
+        })
     }
 
     async fn build(opts: &PeerOptions) -> Result<Peer, Error> {
@@ -211,29 +227,57 @@ impl Peer {
             .build();
         let mut config = RTCConfigurationBuilder::new();
         if !opts.stun.is_empty() {
-            config = config.with_ice_servers(vec![RTCIceServer { urls: opts.stun.clone(), ..Default::default() }]);
+            config = config.with_ice_servers(vec![RTCIceServer {
+                urls: opts.stun.clone(),
+                ..Default::default()
+            }]);
         }
         let (events_tx, events) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-        let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
+        let bind: Vec<String> = opts
+            .bind
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, 0).to_string())
+            .collect();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config.build())
             .with_setting_engine(settings)
-            .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
+            .with_handler(Arc::new(Handler {
+                events: events_tx,
+                state: state_tx,
+            }))
             .with_udp_addrs(bind)
             .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
             .await
-            .map_err(|e| Error::Setup(format!("{e} (could not bind any of the chosen addresses? see --bind)")))?;
-        Ok(Peer { pc: Arc::new(pc), events, state, channel: None, remote_addrs: String::new() })
+            .map_err(|e| {
+                Error::Setup(format!(
+                    "{e} (could not bind any of the chosen addresses? see --bind)"
+                ))
+            })?;
+        Ok(Peer {
+            pc: Arc::new(pc),
+            events,
+            state,
+            channel: None,
+            remote_addrs: String::new(),
+        })
     }
 
-    async fn set_local_and_gather(&mut self, desc: RTCSessionDescription, opts: &PeerOptions) -> Result<String, Error> {
+    async fn set_local_and_gather(
+        &mut self,
+        desc: RTCSessionDescription,
+        opts: &PeerOptions,
+    ) -> Result<String, Error> {
         self.pc.set_local_description(desc).await.map_err(setup)?;
         // Host candidates take under a millisecond; an unreachable STUN
         // server would hold completion ~11 s, so the wait is capped and the
         // description read anyway (it carries what was gathered so far).
-        let cap = if opts.stun.is_empty() { Duration::from_secs(2) } else { Duration::from_secs(4) };
+        let cap = if opts.stun.is_empty() {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_secs(4)
+        };
         let events = &mut self.events;
         let mut early_channels = Vec::new();
         let _ = tokio::time::timeout(cap, async {
@@ -248,7 +292,12 @@ impl Peer {
         if let Some(c) = early_channels.pop() {
             self.channel = Some(c);
         }
-        let desc = self.pc.local_description().await.ok_or_else(|| Error::Setup("no local description".into()))?;
+        let desc = self
+            .pc
+            .local_description()
+            .await
+            .ok_or_else(|| Error::Setup("no local description".into()))?;
+        tracing::debug!(sdp = %desc.sdp, "local description");
         Ok(desc.sdp)
     }
 
@@ -260,7 +309,12 @@ impl Peer {
 /// Resolves when the connection has definitely failed or closed.
 async fn wait_failed(mut state: watch::Receiver<RTCPeerConnectionState>) {
     let _ = state
-        .wait_for(|s| matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed))
+        .wait_for(|s| {
+            matches!(
+                s,
+                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+            )
+        })
         .await;
 }
 
@@ -315,12 +369,17 @@ pub enum Received {
 impl Channel {
     /// Sends one message; waits while the send buffer is full.
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
-        self.dc.send(BytesMut::from(data)).await.map_err(|_| Error::Lost)
+        self.dc
+            .send(BytesMut::from(data))
+            .await
+            .map_err(|_| Error::Lost)
     }
 
     /// A cheap handle for sending from another task.
     pub fn sender(&self) -> ChannelSender {
-        ChannelSender { dc: self.dc.clone() }
+        ChannelSender {
+            dc: self.dc.clone(),
+        }
     }
 
     /// Next message; `Err(Lost)` when the connection fails or stays
@@ -350,7 +409,10 @@ pub struct ChannelSender {
 
 impl ChannelSender {
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
-        self.dc.send(BytesMut::from(data)).await.map_err(|_| Error::Lost)
+        self.dc
+            .send(BytesMut::from(data))
+            .await
+            .map_err(|_| Error::Lost)
     }
 }
 
@@ -360,7 +422,11 @@ async fn wait_lost(mut state: watch::Receiver<RTCPeerConnectionState>) {
         match current {
             RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => return,
             RTCPeerConnectionState::Disconnected => {
-                let recovered = tokio::time::timeout(DISCONNECT_GRACE, state.wait_for(|s| *s == RTCPeerConnectionState::Connected)).await;
+                let recovered = tokio::time::timeout(
+                    DISCONNECT_GRACE,
+                    state.wait_for(|s| *s == RTCPeerConnectionState::Connected),
+                )
+                .await;
                 match recovered {
                     Ok(Ok(_)) => continue,
                     Ok(Err(_)) | Err(_) => return,
@@ -382,7 +448,12 @@ fn describe_candidates(sdp: &str) -> String {
     if summary.candidates.is_empty() {
         return "no address (the description lists no candidates)".into();
     }
-    summary.candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+    summary
+        .candidates
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn setup(e: impl std::fmt::Display) -> Error {

@@ -37,3 +37,6 @@ impl std::fmt::Display for EcLevel {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -37,7 +37,9 @@ pub enum Error {
     Protocol(#[from] FrameError),
     #[error("the peer speaks session protocol version {0}, this qrpair speaks {PROTOCOL_VERSION}: use the same qrpair version on both machines")]
     Version(u8),
-    #[error("the peer closed the connection before all data was exchanged: the output is incomplete")]
+    #[error(
+        "the peer closed the connection before all data was exchanged: the output is incomplete"
+    )]
     PeerLeftEarly,
     #[error("the peer did not confirm the end of the session within {0:?}: the output may be incomplete")]
     NoGoodbye(Duration),
@@ -56,12 +58,24 @@ pub struct Totals {
 
 /// Runs a session until both directions are finished and the peer has said
 /// goodbye. `input` feeds the peer; what the peer sends goes to `output`.
-pub async fn run<R, W>(mut channel: Channel, mode: Mode, input: R, output: W) -> Result<Totals, Error>
+pub async fn run<R, W>(
+    mut channel: Channel,
+    mode: Mode,
+    input: R,
+    output: W,
+) -> Result<Totals, Error>
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    channel.send(&Frame::Hello { version: PROTOCOL_VERSION }.encode()).await?;
+    channel
+        .send(
+            &Frame::Hello {
+                version: PROTOCOL_VERSION,
+            }
+            .encode(),
+        )
+        .await?;
     let mut sink = Sink::new(mode, output);
     let mut reader = tokio::spawn(send_input(channel.sender(), input));
     let mut totals = Totals::default();
@@ -88,7 +102,9 @@ where
             Received::Closed if bye_sent => break Ok(()),
             Received::Closed => break Err(Error::PeerLeftEarly),
             Received::Message(bytes) => match Frame::decode(&bytes)? {
-                Frame::Hello { version } if version != PROTOCOL_VERSION => break Err(Error::Version(version)),
+                Frame::Hello { version } if version != PROTOCOL_VERSION => {
+                    break Err(Error::Version(version))
+                }
                 Frame::Hello { .. } => {}
                 Frame::Data(data) => {
                     if peer_eof {
@@ -118,7 +134,10 @@ where
     outcome.map(|()| totals)
 }
 
-async fn send_input<R: AsyncRead + Unpin>(sender: ChannelSender, mut input: R) -> Result<u64, Error> {
+async fn send_input<R: AsyncRead + Unpin>(
+    sender: ChannelSender,
+    mut input: R,
+) -> Result<u64, Error> {
     let mut buf = vec![0u8; DATA_CHUNK + 1];
     let mut total = 0u64;
     loop {
@@ -143,7 +162,11 @@ struct Sink<W> {
 
 impl<W: AsyncWrite + Unpin> Sink<W> {
     fn new(mode: Mode, out: W) -> Self {
-        Sink { mode, out, partial: Vec::new() }
+        Sink {
+            mode,
+            out,
+            partial: Vec::new(),
+        }
     }
 
     async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
@@ -166,7 +189,10 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
 
     async fn show_line(&mut self, line: &[u8]) -> Result<(), Error> {
         let text = crate::ui::printable(&String::from_utf8_lossy(line));
-        self.out.write_all(format!("peer> {text}\n").as_bytes()).await.map_err(Error::Output)
+        self.out
+            .write_all(format!("peer> {text}\n").as_bytes())
+            .await
+            .map_err(Error::Output)
     }
 
     async fn finish(&mut self) -> Result<(), Error> {
@@ -175,7 +201,10 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
                 let line = std::mem::take(&mut self.partial);
                 self.show_line(&line).await?;
             }
-            self.out.write_all(b"-- the peer left the chat\n").await.map_err(Error::Output)?;
+            self.out
+                .write_all(b"-- the peer left the chat\n")
+                .await
+                .map_err(Error::Output)?;
         }
         self.out.flush().await.map_err(Error::Output)?;
         // Half-close: a reader downstream of stdout sees EOF now, while our

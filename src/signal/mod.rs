@@ -8,7 +8,7 @@ mod sdp;
 pub mod token;
 
 pub use sdp::{minimize_sdp, Candidate, SdpSummary};
-pub use token::{TokenError, decode_token, encode_token, looks_like_token, TOKEN_PREFIX};
+pub use token::{decode_token, encode_token, looks_like_token, TokenError, TOKEN_PREFIX};
 
 use flate2::{write::DeflateEncoder, Compression, Decompress, FlushDecompress, Status};
 use std::io::Write;
@@ -84,7 +84,12 @@ pub enum Error {
 /// Packs a session description into the QR payload.
 pub fn encode(kind: Kind, sdp: &str) -> Vec<u8> {
     let minimal = minimize_sdp(sdp);
-    let header = (FORMAT_DEFLATE << 4) | if kind == Kind::Answer { KIND_ANSWER_BIT } else { 0 };
+    let header = (FORMAT_DEFLATE << 4)
+        | if kind == Kind::Answer {
+            KIND_ANSWER_BIT
+        } else {
+            0
+        };
     let mut out = vec![header];
     let mut enc = DeflateEncoder::new(&mut out, Compression::best());
     // Writing into a Vec cannot fail.
@@ -104,7 +109,11 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, Error> {
     if header & RESERVED_FLAGS != 0 {
         return Err(Error::UnknownFlags(header));
     }
-    let kind = if header & KIND_ANSWER_BIT != 0 { Kind::Answer } else { Kind::Offer };
+    let kind = if header & KIND_ANSWER_BIT != 0 {
+        Kind::Answer
+    } else {
+        Kind::Offer
+    };
     let sdp = inflate_capped(body)?;
     let sdp = String::from_utf8(sdp).map_err(|_| Error::NotSdp("it is not text"))?;
     if !sdp.starts_with("v=0") {
@@ -122,10 +131,16 @@ pub fn decode_expecting(bytes: &[u8], expected: Kind) -> Result<Payload, Error> 
     let payload = decode(bytes)?;
     if payload.kind != expected {
         let hint = match expected {
-            Kind::Answer => "give this side the answer QR shown by the other machine, not its own offer",
+            Kind::Answer => {
+                "give this side the answer QR shown by the other machine, not its own offer"
+            }
             Kind::Offer => "give this side the offer QR from the machine that ran `qrpair offer`",
         };
-        return Err(Error::WrongKind { found: payload.kind, expected, hint });
+        return Err(Error::WrongKind {
+            found: payload.kind,
+            expected,
+            hint,
+        });
     }
     Ok(payload)
 }
@@ -145,14 +160,18 @@ fn inflate_capped(body: &[u8]) -> Result<Vec<u8>, Error> {
         let consumed = inflater.total_in() as usize;
         let produced = out.len();
         let status = inflater
-            .decompress_vec(&body[consumed..], &mut out, FlushDecompress::Finish)
+            .decompress_vec(&body[consumed..], &mut out, FlushDecompress::None)
             .map_err(|_| Error::Corrupt)?;
         if out.len() > MAX_SDP_BYTES {
             return Err(Error::TooLarge);
         }
         match status {
             Status::StreamEnd => {
-                return if (inflater.total_in() as usize) == body.len() { Ok(out) } else { Err(Error::Corrupt) };
+                return if (inflater.total_in() as usize) == body.len() {
+                    Ok(out)
+                } else {
+                    Err(Error::Corrupt)
+                };
             }
             Status::Ok | Status::BufError => {
                 let stalled = inflater.total_in() as usize == consumed && out.len() == produced;
@@ -168,8 +187,15 @@ fn inflate_capped(body: &[u8]) -> Result<Vec<u8>, Error> {
 /// it so the user recognises what they scanned.
 fn foreign_or_unknown(bytes: &[u8], version: u8) -> Error {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if text.chars().all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t') {
-            let mut shown: String = text.chars().take(80).map(|c| if c.is_control() { ' ' } else { c }).collect();
+        if text
+            .chars()
+            .all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t')
+        {
+            let mut shown: String = text
+                .chars()
+                .take(80)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             if text.chars().count() > 80 {
                 shown.push('…');
             }

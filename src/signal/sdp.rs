@@ -73,7 +73,11 @@ pub struct Candidate {
 
 impl std::fmt::Display for Candidate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host = if self.address.contains(':') { format!("[{}]", self.address) } else { self.address.clone() };
+        let host = if self.address.contains(':') {
+            format!("[{}]", self.address)
+        } else {
+            self.address.clone()
+        };
         write!(f, "{host}:{} {} {}", self.port, self.protocol, self.kind)
     }
 }
@@ -92,11 +96,17 @@ impl SdpSummary {
     pub fn parse(sdp: &str) -> Self {
         let mut summary = SdpSummary::default();
         for line in sdp.lines().map(str::trim_end) {
-            let Some(attr) = line.strip_prefix("a=") else { continue };
+            let Some(attr) = line.strip_prefix("a=") else {
+                continue;
+            };
             if let Some(v) = attr.strip_prefix("fingerprint:") {
-                summary.fingerprint.get_or_insert_with(|| v.trim().to_string());
+                summary
+                    .fingerprint
+                    .get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("ice-ufrag:") {
-                summary.ice_ufrag.get_or_insert_with(|| v.trim().to_string());
+                summary
+                    .ice_ufrag
+                    .get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("setup:") {
                 summary.setup.get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("candidate:") {

@@ -33,7 +33,10 @@ pub enum TokenError {
 /// Returns the payload bytes. Whitespace and line breaks inside the token are
 /// ignored, because terminals and chat apps wrap long lines.
 pub fn decode_token(text: &str) -> Result<Vec<u8>, TokenError> {
-    let body = text.trim().strip_prefix(TOKEN_PREFIX).ok_or(TokenError::MissingPrefix)?;
+    let body = text
+        .trim()
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or(TokenError::MissingPrefix)?;
     if body.len() > MAX_TOKEN_CHARS {
         return Err(TokenError::TooLong(body.len()));
     }
@@ -41,8 +44,10 @@ pub fn decode_token(text: &str) -> Result<Vec<u8>, TokenError> {
     if compact.is_empty() {
         return Err(TokenError::Empty);
     }
-    URL_SAFE_NO_PAD.decode(compact.as_bytes()).map_err(|e| match e {
-        base64::DecodeError::InvalidByte(at, _) => TokenError::BadBase64(at + 1),
-        _ => TokenError::BadBase64(compact.len()),
-    })
+    URL_SAFE_NO_PAD
+        .decode(compact.as_bytes())
+        .map_err(|e| match e {
+            base64::DecodeError::InvalidByte(at, _) => TokenError::BadBase64(at + 1),
+            _ => TokenError::BadBase64(compact.len()),
+        })
 }
