@@ -1,0 +1,561 @@
+//! The command-line contract, driven the way scripts will drive it: two real
+//! processes pairing on loopback (or across network namespaces), bad inputs,
+//! exit codes and messages.
+
+mod common;
+
+use common::*;
+use qrpair::qr::{render_qr, EcLevel};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn loopback() -> Vec<&'static str> {
+    vec!["--bind", "127.0.0.1"]
+}
+
+/// Offerer and answerer pipe `a` and `b` at each other; returns what each
+/// side printed on stdout after both exit 0.
+fn pair_pipe_through_pngs(sb: &Sandbox, a: &[u8], b: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut offer_args = vec![
+        "offer",
+        "--pipe",
+        "--qr-out",
+        "offer.png",
+        "--answer",
+        "answer.png",
+    ];
+    offer_args.extend(loopback());
+    let offerer = sb.spawn(sb.cmd(&offer_args), a, "offerer");
+    sb.wait_for_file("offer.png", LIMIT);
+    let mut answer_args = vec!["answer", "offer.png", "--pipe", "--qr-out", "answer.png"];
+    answer_args.extend(loopback());
+    let answerer = sb.spawn(sb.cmd(&answer_args), b, "answerer");
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!(off.code(), 0, "offerer stderr:\n{}", off.stderr);
+    assert_eq!(ans.code(), 0, "answerer stderr:\n{}", ans.stderr);
+    (off.stdout, ans.stdout)
+}
+
+#[test]
+fn two_processes_pair_through_png_files_and_pipe_1mib_each_way() {
+    let sb = Sandbox::new();
+    let a = random_bytes(1 << 20, 1);
+    let b = random_bytes(1 << 20, 2);
+    let (got_by_offerer, got_by_answerer) = pair_pipe_through_pngs(&sb, &a, &b);
+    assert_eq!(
+        sha256(&got_by_answerer),
+        sha256(&a),
+        "offerer → answerer bytes differ"
+    );
+    assert_eq!(
+        sha256(&got_by_offerer),
+        sha256(&b),
+        "answerer → offerer bytes differ"
+    );
+    let offer_err = sb.stderr("offerer");
+    assert!(offer_err.contains("token: qrp:"), "{offer_err}");
+    assert!(offer_err.contains("saved to offer.png"), "{offer_err}");
+    assert_no_temp_files(sb.dir.path());
+}
+
+#[test]
+fn pipe_half_close_lets_one_side_send_nothing() {
+    let sb = Sandbox::new();
+    let a = random_bytes(300_000, 3);
+    let (got_by_offerer, got_by_answerer) = pair_pipe_through_pngs(&sb, &a, b"");
+    assert_eq!(got_by_answerer, a);
+    assert!(got_by_offerer.is_empty());
+}
+
+#[test]
+fn two_processes_pair_through_text_tokens() {
+    let sb = Sandbox::new();
+    let a = random_bytes(1 << 20, 4);
+    let b = random_bytes(1 << 20, 5);
+    // The offerer waits for a file holding the answer token; the answerer is
+    // given the offer token on its command line.
+    let mut offer_args = vec![
+        "offer",
+        "--pipe",
+        "--qr-out",
+        "offer.png",
+        "--answer",
+        "answer-token.txt",
+    ];
+    offer_args.extend(loopback());
+    let offerer = sb.spawn(sb.cmd(&offer_args), &a, "offerer");
+    let offer_token = token_in(&sb.wait_for_stderr("offerer", "token: ", LIMIT));
+    let mut answer_args = vec![
+        "answer",
+        offer_token.as_str(),
+        "--pipe",
+        "--qr-out",
+        "answer.png",
+    ];
+    answer_args.extend(loopback());
+    let answerer = sb.spawn(sb.cmd(&answer_args), &b, "answerer");
+    let answer_token = token_in(&sb.wait_for_stderr("answerer", "token: ", LIMIT));
+    // Written in two steps, as a person pasting into an editor might.
+    let tmp = sb.write(
+        ".answer-token.partial",
+        format!("{answer_token}\n").as_bytes(),
+    );
+    std::fs::rename(tmp, sb.path("answer-token.txt")).unwrap();
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!(
+        (off.code(), ans.code()),
+        (0, 0),
+        "offerer:\n{}\nanswerer:\n{}",
+        off.stderr,
+        ans.stderr
+    );
+    assert_eq!(sha256(&ans.stdout), sha256(&a));
+    assert_eq!(sha256(&off.stdout), sha256(&b));
+}
+
+#[test]
+fn offerer_watching_a_folder_takes_the_first_new_image_with_an_answer() {
+    let sb = Sandbox::new();
+    let shots = sb.path("Screenshots");
+    std::fs::create_dir(&shots).unwrap();
+    // Already there before the offer: must be ignored even though it is an image.
+    std::fs::write(
+        shots.join("old.png"),
+        render_qr(b"https://example.com/old", EcLevel::M)
+            .unwrap()
+            .to_png(4),
+    )
+    .unwrap();
+    let mut offer_args = vec![
+        "offer",
+        "--pipe",
+        "--qr-out",
+        "offer.png",
+        "--answer",
+        "Screenshots",
+    ];
+    offer_args.extend(loopback());
+    let offerer = sb.spawn(sb.cmd(&offer_args), b"from offerer\n", "offerer");
+    sb.wait_for_file("offer.png", LIMIT);
+    sb.wait_for_stderr("offerer", "waiting for a new image", LIMIT);
+    // New, but not an answer: skipped with a note, not fatal.
+    std::fs::write(
+        shots.join("cat.png"),
+        render_qr(b"https://example.com/cat", EcLevel::M)
+            .unwrap()
+            .to_png(4),
+    )
+    .unwrap();
+    sb.wait_for_stderr("offerer", "skipping", LIMIT);
+    let mut answer_args = vec![
+        "answer",
+        "offer.png",
+        "--pipe",
+        "--qr-out",
+        "Screenshots/Screenshot 1.png",
+    ];
+    answer_args.extend(loopback());
+    let answerer = sb.spawn(sb.cmd(&answer_args), b"from answerer\n", "answerer");
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!(
+        (off.code(), ans.code()),
+        (0, 0),
+        "offerer:\n{}\nanswerer:\n{}",
+        off.stderr,
+        ans.stderr
+    );
+    assert_eq!(off.stdout, b"from answerer\n");
+    assert_eq!(ans.stdout, b"from offerer\n");
+    assert!(
+        off.stderr.contains("it says: https://example.com/cat"),
+        "{}",
+        off.stderr
+    );
+}
+
+fn assert_bad_input(run: &Run, needle: &str) {
+    assert_eq!(run.code(), 3, "expected exit 3; stderr:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // The code shown before the failure may precede it; the error itself is
+    // the last line, and a single one.
+    let line = run.stderr.trim_end().lines().last().unwrap_or("");
+    assert!(
+        line.starts_with("qrpair: ") && line.contains(needle),
+        "expected {needle:?} in the last line of:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("qrpair: ").count(),
+        1,
+        "one error line expected:\n{}",
+        run.stderr
+    );
+}
+
+fn answer_args(source: &str) -> Vec<&str> {
+    vec![
+        "answer",
+        source,
+        "--pipe",
+        "--bind",
+        "127.0.0.1",
+        "--timeout",
+        "5s",
+    ]
+}
+
+#[test]
+fn text_file_given_as_image_is_refused() {
+    let sb = Sandbox::new();
+    sb.write("notes.txt", b"this is a shopping list, not a picture\n");
+    let run = sb.run(&answer_args("notes.txt"), b"", LIMIT);
+    assert_bad_input(&run, "notes.txt is not an image qrpair can read");
+    assert!(
+        !sb.path("qrpair-answer.png").exists(),
+        "no answer may be written for a bad offer"
+    );
+}
+
+#[test]
+fn image_without_a_code_is_refused() {
+    let sb = Sandbox::new();
+    let img = image::GrayImage::from_fn(800, 600, |x, y| {
+        image::Luma([((x * 3 + y * 5) % 251) as u8])
+    });
+    img.save(sb.path("photo.png")).unwrap();
+    let run = sb.run(&answer_args("photo.png"), b"", LIMIT);
+    assert_bad_input(&run, "no QR code found in photo.png");
+}
+
+#[test]
+fn qr_from_another_app_is_refused_and_quoted() {
+    let sb = Sandbox::new();
+    sb.write(
+        "url.png",
+        &render_qr(b"https://example.com/menu", EcLevel::M)
+            .unwrap()
+            .to_png(6),
+    );
+    let run = sb.run(&answer_args("url.png"), b"", LIMIT);
+    assert_bad_input(
+        &run,
+        "not a qrpair payload — it says: https://example.com/menu",
+    );
+}
+
+#[test]
+fn truncated_token_is_refused() {
+    let sb = Sandbox::new();
+    let offer = sb.run(
+        &[
+            "offer",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--timeout",
+            "1s",
+            "--answer",
+            "never.png",
+        ],
+        b"",
+        LIMIT,
+    );
+    let token = token_in(&offer.stderr);
+    for cut in [token.len() - 1, token.len() - 7, token.len() / 2] {
+        let run = sb.run(&answer_args(&token[..cut]), b"", LIMIT);
+        assert_eq!(run.code(), 3, "cut {cut}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("token is damaged")
+                || run.stderr.contains("payload is truncated or corrupt"),
+            "cut {cut}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn offer_given_where_an_answer_is_expected_is_refused() {
+    let sb = Sandbox::new();
+    // The offerer is handed its own offer back: a classic mix-up.
+    let run = sb.run(
+        &[
+            "offer",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--qr-out",
+            "offer.png",
+            "--answer",
+            "offer.png",
+        ],
+        b"",
+        LIMIT,
+    );
+    assert_bad_input(&run, "this is an offer, but an answer was expected");
+}
+
+#[test]
+fn answer_given_where_an_offer_is_expected_is_refused() {
+    let sb = Sandbox::new();
+    let offer = sb.spawn(
+        sb.cmd(&[
+            "offer",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--qr-out",
+            "offer.png",
+            "--answer",
+            "answer.png",
+            "--timeout",
+            "20s",
+        ]),
+        b"",
+        "offerer",
+    );
+    sb.wait_for_file("offer.png", LIMIT);
+    let answerer = sb.spawn(
+        sb.cmd(&[
+            "answer",
+            "offer.png",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--qr-out",
+            "answer.png",
+        ]),
+        b"",
+        "answerer",
+    );
+    let first = sb.finish(answerer, "answerer", LIMIT);
+    let _ = sb.finish(offer, "offerer", LIMIT);
+    assert_eq!(first.code(), 0, "{}", first.stderr);
+    let run = sb.run(&answer_args("answer.png"), b"", LIMIT);
+    assert_bad_input(&run, "this is an answer, but an offer was expected");
+}
+
+#[test]
+fn missing_file_is_refused() {
+    let sb = Sandbox::new();
+    let run = sb.run(&answer_args("nowhere.png"), b"", LIMIT);
+    assert_bad_input(&run, "nowhere.png does not exist");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["offer", "--timeout", "banana"], b"", LIMIT);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--timeout"), "{}", run.stderr);
+    let run = sb.run(&["offer", "--bind", "not-an-ip"], b"", LIMIT);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    let run = sb.run(&["answer"], b"", LIMIT);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+}
+
+#[test]
+fn offer_without_answer_source_or_terminal_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["offer", "--pipe", "--bind", "127.0.0.1"], b"", LIMIT);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no --answer given and no terminal to ask on"),
+        "{}",
+        run.stderr
+    );
+    // The offer was still shown and written before asking.
+    assert!(sb.path("qrpair-offer.png").exists());
+}
+
+#[test]
+fn waiting_for_an_answer_times_out_with_exit_4() {
+    let sb = Sandbox::new();
+    let started = std::time::Instant::now();
+    let run = sb.run(
+        &[
+            "offer",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--timeout",
+            "2s",
+            "--answer",
+            "never.png",
+        ],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(run.code(), 4, "{}", run.stderr);
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn answerer_whose_answer_is_never_read_times_out_with_exit_4() {
+    let sb = Sandbox::new();
+    let offerer = sb.spawn(
+        sb.cmd(&[
+            "offer",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--qr-out",
+            "offer.png",
+            "--answer",
+            "never.png",
+            "--timeout",
+            "20s",
+        ]),
+        b"",
+        "offerer",
+    );
+    sb.wait_for_file("offer.png", LIMIT);
+    let run = sb.run(
+        &[
+            "answer",
+            "offer.png",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--timeout",
+            "3s",
+        ],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(run.code(), 4, "{}", run.stderr);
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!(off.code(), 4, "{}", off.stderr);
+}
+
+#[test]
+fn decode_reports_kind_size_version_and_candidates() {
+    let sb = Sandbox::new();
+    let offer = sb.run(
+        &[
+            "offer",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--timeout",
+            "1s",
+            "--answer",
+            "never.png",
+        ],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(offer.code(), 4);
+    let run = sb.run(&["decode", "--json", "qrpair-offer.png"], b"", LIMIT);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let text = String::from_utf8(run.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["kind"], "offer");
+    let payload_bytes = v["payload_bytes"].as_u64().unwrap();
+    assert!((100..600).contains(&payload_bytes), "{v}");
+    assert!(v["qr_version"].as_u64().unwrap() >= 1);
+    assert_eq!(v["ec_level"], "M");
+    assert!(v["fingerprint"].as_str().unwrap().starts_with("sha-256 "));
+    let cands = v["candidates"].as_array().unwrap();
+    assert_eq!(cands.len(), 1, "{v}");
+    assert_eq!(cands[0]["address"], "127.0.0.1");
+    assert_eq!(cands[0]["protocol"], "udp");
+    assert_eq!(cands[0]["type"], "host");
+    assert!(cands[0]["port"].as_u64().unwrap() > 0);
+
+    // The token says the same as the image.
+    let token = token_in(&offer.stderr);
+    let by_token = sb.run(&["decode", "--json", &token], b"", LIMIT);
+    let w: serde_json::Value = serde_json::from_slice(&by_token.stdout).unwrap();
+    assert_eq!(
+        (
+            w["kind"].clone(),
+            w["payload_bytes"].clone(),
+            w["fingerprint"].clone()
+        ),
+        (
+            v["kind"].clone(),
+            v["payload_bytes"].clone(),
+            v["fingerprint"].clone()
+        )
+    );
+
+    let human = sb.run(&["decode", "qrpair-offer.png"], b"", LIMIT);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        text.contains("kind: offer") && text.contains("127.0.0.1:") && text.contains("EC M"),
+        "{text}"
+    );
+}
+
+#[test]
+fn decode_raw_returns_the_exact_bytes_of_any_qr_code() {
+    let sb = Sandbox::new();
+    let binary: Vec<u8> = (0..=255u8).rev().chain(0..=40u8).collect();
+    for (name, payload) in [
+        ("url.png", b"https://example.com/?q=1&r=2".to_vec()),
+        ("wifi.png", b"WIFI:T:WPA;S:home;P:secret;;".to_vec()),
+        ("bin.png", binary),
+    ] {
+        sb.write(name, &render_qr(&payload, EcLevel::L).unwrap().to_png(5));
+        let run = sb.run(&["decode", "--raw", name], b"", LIMIT);
+        assert_eq!(run.code(), 0, "{name}: {}", run.stderr);
+        assert_eq!(run.stdout, payload, "{name}");
+    }
+    // Without --raw, a foreign code is a bad input.
+    let run = sb.run(&["decode", "url.png"], b"", LIMIT);
+    assert_bad_input(&run, "it says: https://example.com/?q=1&r=2");
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let sb = Sandbox::new();
+    for args in [
+        vec!["--help"],
+        vec!["offer", "--help"],
+        vec!["answer", "--help"],
+    ] {
+        let run = sb.run(&args, b"", LIMIT);
+        assert_eq!(run.code(), 0);
+        let text = String::from_utf8(run.stdout).unwrap();
+        for needle in [
+            "Exit codes:",
+            "2  usage error",
+            "3  bad input",
+            "4  connection failed",
+        ] {
+            assert!(text.contains(needle), "{args:?} help lacks {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn demo_pairs_and_exits_0() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["demo"], b"", LIMIT);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let text = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        text.contains("offerer → answerer: \"hello from the offering peer\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("answerer → offerer: \"hello from the answering peer\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("data channel open") && text.trim_end().ends_with("demo ok"),
+        "{text}"
+    );
+}

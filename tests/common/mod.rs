@@ -1,0 +1,186 @@
+//! A small harness in the manner of ripgrep's: each test gets its own
+//! temporary folder, runs the real binary there, and asserts on exit codes,
+//! output and files.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_qrpair")
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_with(None, args)
+    }
+
+    /// `prefix` runs the binary through another program (`ip netns exec NS`).
+    pub fn cmd_with(&self, prefix: Option<&[&str]>, args: &[&str]) -> Command {
+        let mut c = match prefix {
+            Some(p) => {
+                let mut c = Command::new(p[0]);
+                c.args(&p[1..]).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("QRPAIR_LOG");
+        detach_from_terminal(&mut c);
+        c
+    }
+
+    /// Runs to completion with stdin from `input`, killing it after `limit`.
+    pub fn run(&self, args: &[&str], input: &[u8], limit: Duration) -> Run {
+        let child = self.spawn(self.cmd(args), input, "run");
+        self.finish(child, "run", limit)
+    }
+
+    /// Starts a command with stdin from a file holding `input` and stdout and
+    /// stderr into files named after `tag`.
+    pub fn spawn(&self, mut cmd: Command, input: &[u8], tag: &str) -> Child {
+        let stdin = self.write(&format!("{tag}.stdin"), input);
+        cmd.stdin(File::open(stdin).unwrap())
+            .stdout(File::create(self.path(&format!("{tag}.stdout"))).unwrap())
+            .stderr(File::create(self.path(&format!("{tag}.stderr"))).unwrap());
+        cmd.spawn().expect("qrpair starts")
+    }
+
+    pub fn finish(&self, mut child: Child, tag: &str, limit: Duration) -> Run {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{tag} did not finish within {limit:?}; stderr:\n{}",
+                    self.stderr(tag)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run {
+            status,
+            stdout: std::fs::read(self.path(&format!("{tag}.stdout"))).unwrap(),
+            stderr: self.stderr(tag),
+        }
+    }
+
+    pub fn stderr(&self, tag: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{tag}.stderr"))).unwrap_or_default()
+    }
+
+    /// Waits until `name` exists and stderr of `tag` contains `needle`.
+    pub fn wait_for_file(&self, name: &str, limit: Duration) -> PathBuf {
+        let p = self.path(name);
+        let start = Instant::now();
+        while !p.exists() {
+            assert!(
+                start.elapsed() < limit,
+                "{name} did not appear within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p
+    }
+
+    pub fn wait_for_stderr(&self, tag: &str, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.stderr(tag);
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{tag} never printed {needle:?}; stderr:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The token printed on stderr after `token: `.
+pub fn token_in(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .unwrap_or_else(|| panic!("no token in:\n{stderr}"))
+        .trim()
+        .to_string()
+}
+
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut v = vec![0u8; len];
+    rng.fill_bytes(&mut v);
+    v
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// Tests must not depend on the terminal of whoever runs them: without a
+/// controlling terminal, qrpair cannot prompt and says so.
+fn detach_from_terminal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+pub fn assert_no_temp_files(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            !name.starts_with(".qrpair-"),
+            "temporary file left behind: {name}"
+        );
+    }
+}
