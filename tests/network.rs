@@ -1,0 +1,131 @@
+//! Pairing across a real (virtual) network: two network namespaces joined by
+//! a veth pair with no default route, and an answer carried back minutes
+//! late. Both talk only to addresses the test itself creates or loopback.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Two namespaces, `<name>a` (10.77.N.1) and `<name>b` (10.77.N.2), joined
+/// by a veth pair; removed on drop.
+struct Lan {
+    a: String,
+    b: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+impl Lan {
+    fn create() -> Result<Lan, String> {
+        let tag = std::process::id() % 250;
+        let lan = Lan { a: format!("qrp{tag}a"), b: format!("qrp{tag}b") };
+        let (va, vb) = (format!("qv{tag}a"), format!("qv{tag}b"));
+        let (addr_a, addr_b) = (format!("10.77.{tag}.1/24"), format!("10.77.{tag}.2/24"));
+        let _ = ip(&["netns", "del", &lan.a]);
+        let _ = ip(&["netns", "del", &lan.b]);
+        ip(&["netns", "add", &lan.a])?;
+        ip(&["netns", "add", &lan.b])?;
+        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+        ip(&["link", "set", &va, "netns", &lan.a])?;
+        ip(&["link", "set", &vb, "netns", &lan.b])?;
+        for (ns, dev, addr) in [(&lan.a, &va, &addr_a), (&lan.b, &vb, &addr_b)] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(lan)
+    }
+
+    fn exec(&self, ns: &str) -> Vec<String> {
+        vec!["ip".into(), "netns".into(), "exec".into(), ns.to_string()]
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {
+    if !is_root() {
+        eprintln!("SKIPPED offline_lan test: creating network namespaces needs root (CI runs as root)");
+        return;
+    }
+    let lan = match Lan::create() {
+        Ok(l) => l,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED offline_lan test: {e}");
+            return;
+        }
+        Err(e) => panic!("CI must be able to create network namespaces: {e}"),
+    };
+    let sb = Sandbox::new();
+    let a = random_bytes(1 << 20, 11);
+    let b = random_bytes(1 << 20, 12);
+    let in_a = lan.exec(&lan.a);
+    let in_b = lan.exec(&lan.b);
+    let in_a: Vec<&str> = in_a.iter().map(String::as_str).collect();
+    let in_b: Vec<&str> = in_b.iter().map(String::as_str).collect();
+    // No --bind: the default must find the veth address on its own.
+    let offerer = sb.spawn(sb.cmd_with(Some(&in_a), &["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"]), &a, "offerer");
+    sb.wait_for_file("offer.png", LIMIT);
+    let answerer = sb.spawn(sb.cmd_with(Some(&in_b), &["answer", "offer.png", "--pipe", "--qr-out", "answer.png"]), &b, "answerer");
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
+    assert_eq!(sha256(&ans.stdout), sha256(&a));
+    assert_eq!(sha256(&off.stdout), sha256(&b));
+    // The offer carried the namespace's own address, not loopback.
+    let decoded = sb.run(&["decode", "--json", "offer.png"], b"", LIMIT);
+    let v: serde_json::Value = serde_json::from_slice(&decoded.stdout).unwrap();
+    let addrs: Vec<&str> = v["candidates"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap()).collect();
+    assert!(addrs.iter().all(|a| a.starts_with("10.77.")), "{addrs:?}");
+}
+
+/// A person takes minutes to carry the answer back. The answerer applies the
+/// offer (and starts ICE checks) at once; the offerer only gets the answer
+/// after the delay. QRPAIR_LATE_SECS shortens it for a quick local run.
+#[test]
+fn answer_delivered_three_minutes_late_still_connects() {
+    let delay: u64 = std::env::var("QRPAIR_LATE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(185);
+    let sb = Sandbox::new();
+    let offerer = sb.spawn(
+        sb.cmd(&["offer", "--pipe", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "carried/answer.png"]),
+        b"offer side data\n",
+        "offerer",
+    );
+    sb.wait_for_file("offer.png", LIMIT);
+    let answerer = sb.spawn(
+        sb.cmd(&["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"]),
+        b"answer side data\n",
+        "answerer",
+    );
+    sb.wait_for_file("answer.png", LIMIT);
+    std::thread::sleep(Duration::from_secs(delay));
+    std::fs::create_dir(sb.path("carried")).unwrap();
+    std::fs::copy(sb.path("answer.png"), sb.path("carried/answer.png")).unwrap();
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
+    assert_eq!(off.stdout, b"answer side data\n");
+    assert_eq!(ans.stdout, b"offer side data\n");
+}
