@@ -114,6 +114,9 @@ pub async fn answer(settings: &Settings, offer_from: &str) -> Result<Totals, Err
 }
 
 async fn run_session(channel: peer::Channel, mode: Mode) -> Result<Totals, Error> {
+    if mode == Mode::Chat && ui::stdin_is_terminal() {
+        ui::note("chat: type a line and press Enter to send it; Ctrl-D leaves");
+    }
     let totals = session::run(channel, mode, tokio::io::stdin(), ui::ClosingStdout::new()).await?;
     tracing::info!(
         sent = totals.sent,

@@ -177,6 +177,44 @@ fn offerer_watching_a_folder_takes_the_first_new_image_with_an_answer() {
     );
 }
 
+#[test]
+fn chat_marks_the_peers_lines_neutralises_escapes_and_ends_when_the_peer_leaves() {
+    let sb = Sandbox::new();
+    let mut offer_args = vec![
+        "offer",
+        "--chat",
+        "--qr-out",
+        "offer.png",
+        "--answer",
+        "answer.png",
+    ];
+    offer_args.extend(loopback());
+    let offerer = sb.spawn(
+        sb.cmd(&offer_args),
+        b"hi there\n\x1b[31mred?\nno newline at the end",
+        "offerer",
+    );
+    sb.wait_for_file("offer.png", LIMIT);
+    let mut answer_args = vec!["answer", "offer.png", "--chat", "--qr-out", "answer.png"];
+    answer_args.extend(loopback());
+    // The answerer never types and never closes its input: the offerer
+    // leaving must still end its chat.
+    let answerer = sb.spawn_open_stdin(sb.cmd(&answer_args), "answerer");
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    assert_eq!(
+        (off.code(), ans.code()),
+        (0, 0),
+        "offerer:\n{}\nanswerer:\n{}",
+        off.stderr,
+        ans.stderr
+    );
+    assert_eq!(
+        String::from_utf8(ans.stdout).unwrap(),
+        "peer> hi there\npeer> \u{fffd}[31mred?\npeer> no newline at the end\n-- the peer left the chat\n"
+    );
+}
+
 fn assert_bad_input(run: &Run, needle: &str) {
     assert_eq!(run.code(), 3, "expected exit 3; stderr:\n{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);

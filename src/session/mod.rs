@@ -114,7 +114,7 @@ where
                     sink.write(data).await?;
                 }
                 Frame::Eof => {
-                    sink.finish().await?;
+                    sink.finish(sent_eof).await?;
                     peer_eof = true;
                     if mode == Mode::Chat && !sent_eof {
                         reader.abort();
@@ -195,16 +195,19 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
             .map_err(Error::Output)
     }
 
-    async fn finish(&mut self) -> Result<(), Error> {
+    /// `we_left`: our side ended first, and this is the peer's reply.
+    async fn finish(&mut self, we_left: bool) -> Result<(), Error> {
         if self.mode == Mode::Chat {
             if !self.partial.is_empty() {
                 let line = std::mem::take(&mut self.partial);
                 self.show_line(&line).await?;
             }
-            self.out
-                .write_all(b"-- the peer left the chat\n")
-                .await
-                .map_err(Error::Output)?;
+            let farewell: &[u8] = if we_left {
+                b"-- chat closed\n"
+            } else {
+                b"-- the peer left the chat\n"
+            };
+            self.out.write_all(farewell).await.map_err(Error::Output)?;
         }
         self.out.flush().await.map_err(Error::Output)?;
         // Half-close: a reader downstream of stdout sees EOF now, while our

@@ -82,6 +82,15 @@ impl Sandbox {
         cmd.spawn().expect("qrpair starts")
     }
 
+    /// Like `spawn`, but stdin is a pipe the test keeps open (no EOF) for as
+    /// long as it holds the child.
+    pub fn spawn_open_stdin(&self, mut cmd: Command, tag: &str) -> Child {
+        cmd.stdin(Stdio::piped())
+            .stdout(File::create(self.path(&format!("{tag}.stdout"))).unwrap())
+            .stderr(File::create(self.path(&format!("{tag}.stderr"))).unwrap());
+        cmd.spawn().expect("qrpair starts")
+    }
+
     pub fn finish(&self, mut child: Child, tag: &str, limit: Duration) -> Run {
         let start = Instant::now();
         let status = loop {
