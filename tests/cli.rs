@@ -597,3 +597,54 @@ fn demo_pairs_and_exits_0() {
         "{text}"
     );
 }
+
+#[test]
+fn decode_raw_reads_photos_of_codes_made_by_other_tools() {
+    let sb = Sandbox::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/zxing");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let png = entry.unwrap().path();
+        if png.extension().and_then(|e| e.to_str()) != Some("png") {
+            continue;
+        }
+        let expected = std::fs::read(png.with_extension("txt")).unwrap();
+        let run = sb.run(&["decode", "--raw", png.to_str().unwrap()], b"", LIMIT);
+        assert_eq!(run.code(), 0, "{}: {}", png.display(), run.stderr);
+        assert_eq!(run.stdout, expected, "{}", png.display());
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} fixtures");
+}
+
+#[test]
+fn offer_is_read_from_png_jpeg_webp_gif_and_bmp() {
+    let sb = Sandbox::new();
+    let offer = sb.run(
+        &[
+            "offer",
+            "--pipe",
+            "--bind",
+            "127.0.0.1",
+            "--timeout",
+            "1s",
+            "--answer",
+            "never.png",
+        ],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(offer.code(), 4, "{}", offer.stderr);
+    let img = image::open(sb.path("qrpair-offer.png")).unwrap().to_rgb8();
+    let reference = sb
+        .run(&["decode", "--raw", "qrpair-offer.png"], b"", LIMIT)
+        .stdout;
+    assert!(reference.len() > 100);
+    for ext in ["jpg", "webp", "gif", "bmp"] {
+        let name = format!("offer.{ext}");
+        img.save(sb.path(&name)).unwrap();
+        let run = sb.run(&["decode", "--raw", &name], b"", LIMIT);
+        assert_eq!(run.code(), 0, "{name}: {}", run.stderr);
+        assert_eq!(run.stdout, reference, "{name}");
+    }
+}

@@ -15,6 +15,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 struct Lan {
     a: String,
     b: String,
+    /// An address on the LAN's subnet that no host has.
+    unused_addr: String,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -34,11 +36,12 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 impl Lan {
-    fn create() -> Result<Lan, String> {
-        let tag = std::process::id() % 250;
+    fn create_tagged(offset: u32) -> Result<Lan, String> {
+        let tag = (std::process::id() + offset) % 250;
         let lan = Lan {
             a: format!("qrp{tag}a"),
             b: format!("qrp{tag}b"),
+            unused_addr: format!("10.77.{tag}.99"),
         };
         let (va, vb) = (format!("qv{tag}a"), format!("qv{tag}b"));
         let (addr_a, addr_b) = (format!("10.77.{tag}.1/24"), format!("10.77.{tag}.2/24"));
@@ -82,7 +85,7 @@ fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {
         );
         return;
     }
-    let lan = match Lan::create() {
+    let lan = match Lan::create_tagged(0) {
         Ok(l) => l,
         Err(e) if std::env::var_os("CI").is_none() => {
             eprintln!("SKIPPED offline_lan test: {e}");
@@ -143,6 +146,64 @@ fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {
         .map(|c| c["address"].as_str().unwrap())
         .collect();
     assert!(addrs.iter().all(|a| a.starts_with("10.77.")), "{addrs:?}");
+}
+
+/// Inside the namespace the STUN address exists on the test's own subnet but
+/// answers nobody: gathering must give up quickly and still offer the host
+/// address.
+#[test]
+fn unreachable_stun_server_does_not_hold_up_the_offer() {
+    if !is_root() {
+        eprintln!("SKIPPED stun test: creating network namespaces needs root (CI runs as root)");
+        return;
+    }
+    let lan = match Lan::create_tagged(1) {
+        Ok(l) => l,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED stun test: {e}");
+            return;
+        }
+        Err(e) => panic!("CI must be able to create network namespaces: {e}"),
+    };
+    let sb = Sandbox::new();
+    let in_a = lan.exec(&lan.a);
+    let in_a: Vec<&str> = in_a.iter().map(String::as_str).collect();
+    let stun = format!("stun:{}:3478", lan.unused_addr);
+    let started = std::time::Instant::now();
+    let offerer = sb.spawn(
+        sb.cmd_with(
+            Some(&in_a),
+            &[
+                "offer",
+                "--pipe",
+                "--stun",
+                &stun,
+                "--answer",
+                "never.png",
+                "--timeout",
+                "12s",
+            ],
+        ),
+        b"",
+        "offerer",
+    );
+    sb.wait_for_file("qrpair-offer.png", LIMIT);
+    let shown_after = started.elapsed();
+    assert!(
+        shown_after < Duration::from_secs(7),
+        "offer took {shown_after:?} with a dead STUN server"
+    );
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!(off.code(), 4, "{}", off.stderr);
+    let decoded = sb.run(&["decode", "--json", "qrpair-offer.png"], b"", LIMIT);
+    let v: serde_json::Value = serde_json::from_slice(&decoded.stdout).unwrap();
+    let hosts: Vec<&serde_json::Value> = v["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "host")
+        .collect();
+    assert_eq!(hosts.len(), 1, "{v}");
 }
 
 /// A person takes minutes to carry the answer back. The answerer applies the
