@@ -52,7 +52,8 @@ pub enum Command {
     /// Read an offer (image or token), show the answer QR, then open the channel
     #[command(after_help = EXIT_CODES_HELP)]
     Answer {
-        /// The offer: an image (PNG, JPEG, WebP, GIF, BMP), a file holding a token, or a token
+        /// The offer: an image (PNG, JPEG, WebP, GIF, BMP), a token, a browser's JSON description,
+        /// a file holding a token or JSON, or - for one line of stdin
         #[arg(value_name = "SOURCE")]
         source: String,
         /// Where to write the answer QR as PNG (written atomically)
@@ -71,8 +72,24 @@ pub enum Command {
         #[arg(long, conflicts_with = "raw")]
         json: bool,
         /// Write the exact bytes of the first QR code found to stdout (any QR code, not only qrpair's)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "sdp")]
         raw: bool,
+        /// Print the full session description the code stands for (rebuilt from the compact form)
+        #[arg(long, conflicts_with = "json")]
+        sdp: bool,
+    },
+    /// Turn a description (a browser's JSON, a token, an image) into a qrpair QR code and token
+    #[command(after_help = EXIT_CODES_HELP)]
+    Encode {
+        /// A browser's JSON description ({"type":"offer","sdp":"..."}), a file holding one, a token, an image, or - for one line of stdin
+        #[arg(value_name = "SOURCE")]
+        source: String,
+        /// Where to write the QR as PNG (written atomically)
+        #[arg(long, value_name = "PATH", default_value = "qrpair-code.png")]
+        qr_out: PathBuf,
+        /// QR error-correction level
+        #[arg(long, value_enum, default_value_t = EcLevel::M)]
+        ec: EcLevel,
     },
     /// Pair two peers on this machine through real PNG files, send a message each way
     Demo {
@@ -104,15 +121,17 @@ pub struct Common {
     /// Line chat (default when stdin is a terminal)
     #[arg(long)]
     pub chat: bool,
+    /// Also print our description as a browser's JSON ({"type":"offer","sdp":"..."}) on one line,
+    /// to paste into a browser console; the other side's JSON is accepted wherever a SOURCE is
+    #[arg(long)]
+    pub sdp_json: bool,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let parsed = match text.parse::<u64>() {
         Ok(secs) => Ok(std::time::Duration::from_secs(secs)),
-        Err(_) => {
-            humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 10m, 1h)"))
-        }
+        Err(_) => humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 10m, 1h)")),
     }?;
     if parsed.is_zero() {
         return Err("must be more than zero".into());

@@ -11,11 +11,7 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            std::process::exit(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            });
+            std::process::exit(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
     init_logging(cli.verbose);
@@ -47,13 +43,8 @@ fn init_logging(verbose: u8) {
         1 => "qrpair=info",
         _ => "qrpair=debug,info",
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("QRPAIR_LOG").unwrap_or_else(|_| level.into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QRPAIR_LOG").unwrap_or_else(|_| level.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
 fn settings(common: Common, qr_out: PathBuf) -> Settings {
@@ -71,65 +62,66 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
         qr_out,
         ec: common.ec,
         mode,
+        sdp_json: common.sdp_json,
     }
 }
 
 async fn run(command: Command) -> Result<(), Error> {
     match command {
-        Command::Offer {
-            qr_out,
-            answer,
-            common,
-        } => {
+        Command::Offer { qr_out, answer, common } => {
             pairing::offer(&settings(common, qr_out), answer).await?;
         }
-        Command::Answer {
-            source,
-            qr_out,
-            common,
-        } => {
+        Command::Answer { source, qr_out, common } => {
             pairing::answer(&settings(common, qr_out), &source).await?;
         }
-        Command::Decode { source, json, raw } => decode(&source, json, raw)?,
+        Command::Decode { source, json, raw, sdp } => decode(&source, json, raw, sdp)?,
+        Command::Encode { source, qr_out, ec } => {
+            let (kind, code, token, len) = pairing::encode(&source, &qr_out, ec)?;
+            ui::present_code(&format!("{kind}:"), &code, &token, &qr_out, len);
+        }
         Command::Demo { ec } => demo(ec).await?,
     }
     Ok(())
 }
 
-fn decode(source: &str, json: bool, raw: bool) -> Result<(), Error> {
+fn decode(source: &str, json: bool, raw: bool, sdp: bool) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     let written = if raw {
         out.write_all(&pairing::decode_raw(source)?)
     } else {
-        let (d, _sdp) = pairing::decode(source)?;
-        if json {
+        let (d, description) = pairing::decode(source)?;
+        if sdp {
+            out.write_all(ui::printable_lines(&description.replace("\r\n", "\n")).replace('\n', "\r\n").as_bytes())
+        } else if json {
             let line = serde_json::to_string(&d).map_err(|e| Error::Other(e.to_string()))?;
             writeln!(out, "{line}")
         } else {
             let mut text = format!(
-                "kind: {}\npayload: {} bytes (QR version {}, EC {}, from {})\nfingerprint: {}\ncandidates:\n",
+                "kind: {}\npayload: {} bytes, {:?} form (QR version {}, EC {}, from {})\nmade by: {}\nfingerprint: {}\n",
                 d.kind,
                 d.payload_bytes,
+                d.form,
                 d.qr_version,
                 d.ec_level,
                 d.source,
+                if d.made_by_qrpair { "qrpair" } else { "another app (a browser?)" },
                 d.fingerprint.as_deref().unwrap_or("none")
             );
+            if let Some(tag) = &d.answers_offer {
+                text.push_str(&format!("answers offer: {tag}\n"));
+            }
+            text.push_str("candidates:\n");
             for c in &d.candidates {
                 text.push_str(&format!("  {c}\n"));
             }
             out.write_all(ui::printable_lines(&text).as_bytes())
         }
     };
-    written
-        .and_then(|_| out.flush())
-        .map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
+    written.and_then(|_| out.flush()).map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
 }
 
 async fn demo(ec: qrpair::qr::EcLevel) -> Result<(), Error> {
-    println!(
-        "qrpair demo: two peers on loopback pair through real PNG files in a temporary folder.\n"
-    );
+    println!("qrpair demo: two peers on loopback pair through real PNG files in a temporary folder.\n");
     let (steps, codes, messages) = pairing::demo(ec).await?;
     for (name, code) in &codes {
         println!(

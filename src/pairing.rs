@@ -4,9 +4,9 @@
 
 use crate::peer::{self, Peer, PeerOptions};
 use crate::qr::{self, EcLevel};
-use crate::session::{self, Mode, Totals};
+use crate::session::{self, Mode, Protocol, Totals};
 use crate::signal::{self, Kind};
-use crate::source::{self, Obtained};
+use crate::source::{self, Obtained, Want};
 use crate::{ui, Error};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -24,53 +24,58 @@ pub struct Settings {
     pub qr_out: PathBuf,
     pub ec: EcLevel,
     pub mode: Mode,
+    /// Also print our description as the browser's JSON, for pasting into
+    /// a browser console.
+    pub sdp_json: bool,
 }
 
 impl Settings {
     fn peer_options(&self) -> PeerOptions {
-        let bind = if self.bind.is_empty() {
-            peer::default_bind_addrs()
-        } else {
-            self.bind.clone()
-        };
-        PeerOptions {
-            bind,
-            stun: self.stun.clone(),
-            patience: self.timeout,
-        }
+        let bind = if self.bind.is_empty() { peer::default_bind_addrs() } else { self.bind.clone() };
+        PeerOptions { bind, stun: self.stun.clone(), patience: self.timeout }
     }
 }
 
 /// Renders the payload, writes the PNG atomically and shows code and token.
-pub fn publish(
-    kind: Kind,
-    payload: &[u8],
-    path: &Path,
-    ec: EcLevel,
-) -> Result<qr::RenderedQr, Error> {
+pub fn publish(kind: Kind, payload: &[u8], path: &Path, ec: EcLevel) -> Result<qr::RenderedQr, Error> {
     let code = qr::render_qr(payload, ec).map_err(|e| Error::Other(e.to_string()))?;
-    qr::write_atomic(path, &code.to_png(qr::render::DEFAULT_MODULE_PX)).map_err(|e| {
-        Error::Other(format!(
-            "cannot write the {kind} QR to {}: {e}",
-            path.display()
-        ))
-    })?;
+    qr::write_atomic(path, &code.to_png(qr::render::DEFAULT_MODULE_PX))
+        .map_err(|e| Error::Other(format!("cannot write the {kind} QR to {}: {e}", path.display())))?;
     Ok(code)
+}
+
+/// Encodes our description, writes the PNG and shows the code, the token
+/// and (with --sdp-json) the browser JSON.
+fn show(kind: Kind, sdp: &str, tag: Option<[u8; signal::TAG_LEN]>, settings: &Settings) -> Result<(), Error> {
+    let payload = signal::encode(kind, sdp, tag);
+    let code = publish(kind, &payload, &settings.qr_out, settings.ec)?;
+    let title = match kind {
+        Kind::Offer => "Offer: show this code to the other machine (or send it the PNG or token), then run `qrpair answer <image or token>` there.",
+        Kind::Answer => "Answer: show this code to the offering machine (or send it the PNG or token).",
+    };
+    ui::present_code(title, &code, &signal::encode_token(&payload), &settings.qr_out, payload.len());
+    if settings.sdp_json {
+        ui::present_json(&signal::to_sdp_json(kind, sdp));
+    }
+    Ok(())
+}
+
+/// How the session talks: qrpair's framing with another qrpair, or plain
+/// messages with a browser or another app (which cannot speak it).
+fn protocol_for(remote_sdp: &str) -> Protocol {
+    if signal::made_by_qrpair(remote_sdp) {
+        Protocol::Framed
+    } else {
+        ui::note("the other side is not qrpair (a browser?): plain messages, no end-of-stream signalling");
+        Protocol::Plain
+    }
 }
 
 pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<Totals, Error> {
     let deadline = Instant::now() + settings.timeout;
     let (mut peer, sdp) = Peer::offer(&settings.peer_options()).await?;
-    let payload = signal::encode(Kind::Offer, &sdp);
-    let code = publish(Kind::Offer, &payload, &settings.qr_out, settings.ec)?;
-    ui::present_code(
-        "Offer: show this code to the other machine (or send it the PNG or token), then run `qrpair answer <image or token>` there.",
-        &code,
-        &signal::encode_token(&payload),
-        &settings.qr_out,
-        payload.len(),
-    );
-    let answer = match obtain_answer(answer_from, deadline).await {
+    show(Kind::Offer, &sdp, None, settings)?;
+    let answer = match obtain_answer(answer_from, deadline, &sdp).await {
         Ok(a) => a,
         Err(e) => {
             peer.close().await;
@@ -85,24 +90,15 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     ui::note("answer accepted, connecting…");
     let channel = peer.open(CONNECT_LIMIT.min(remaining(deadline))).await?;
     ui::note("connected: the data channel is open");
-    run_session(channel, settings.mode).await
+    run_session(channel, settings.mode, protocol_for(&answer.payload.sdp)).await
 }
 
 pub async fn answer(settings: &Settings, offer_from: &str) -> Result<Totals, Error> {
     let deadline = Instant::now() + settings.timeout;
-    let offer = source::read_now(offer_from, Some(Kind::Offer))?;
+    let offer = source::read_now(offer_from, Some(Want::offer()))?;
     let (peer, sdp) = Peer::answer(&settings.peer_options(), &offer.payload.sdp).await?;
-    let payload = signal::encode(Kind::Answer, &sdp);
-    let code = publish(Kind::Answer, &payload, &settings.qr_out, settings.ec)?;
-    ui::present_code(
-        "Answer: show this code to the offering machine (or send it the PNG or token).",
-        &code,
-        &signal::encode_token(&payload),
-        &settings.qr_out,
-        payload.len(),
-    );
-    let waited = remaining(deadline);
-    let channel = peer.open(waited).await.map_err(|e| match e {
+    show(Kind::Answer, &sdp, signal::tag_for_offer(&offer.payload.sdp), settings)?;
+    let channel = peer.open(remaining(deadline)).await.map_err(|e| match e {
         peer::Error::ConnectTimeout(..) => Error::Timeout(
             humantime::format_duration(settings.timeout).to_string(),
             "the offering side to read this answer",
@@ -110,19 +106,15 @@ pub async fn answer(settings: &Settings, offer_from: &str) -> Result<Totals, Err
         other => other.into(),
     })?;
     ui::note("connected: the data channel is open");
-    run_session(channel, settings.mode).await
+    run_session(channel, settings.mode, protocol_for(&offer.payload.sdp)).await
 }
 
-async fn run_session(channel: peer::Channel, mode: Mode) -> Result<Totals, Error> {
+async fn run_session(channel: peer::Channel, mode: Mode, protocol: Protocol) -> Result<Totals, Error> {
     if mode == Mode::Chat && ui::stdin_is_terminal() {
         ui::note("chat: type a line and press Enter to send it; Ctrl-D leaves");
     }
-    let totals = session::run(channel, mode, tokio::io::stdin(), ui::ClosingStdout::new()).await?;
-    tracing::info!(
-        sent = totals.sent,
-        received = totals.received,
-        "session finished"
-    );
+    let totals = session::run(channel, mode, protocol, tokio::io::stdin(), ui::ClosingStdout::new()).await?;
+    tracing::info!(sent = totals.sent, received = totals.received, "session finished");
     Ok(totals)
 }
 
@@ -130,33 +122,27 @@ fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-async fn obtain_answer(answer_from: Option<String>, deadline: Instant) -> Result<Obtained, Error> {
+async fn obtain_answer(answer_from: Option<String>, deadline: Instant, our_offer: &str) -> Result<Obtained, Error> {
     let timed_out = || Error::Timeout("the --timeout".into(), "the answer");
+    let want = Want::answer_to(our_offer);
     if let Some(spec) = answer_from {
-        return source::wait_for(&spec, Kind::Answer, deadline)
-            .await?
-            .ok_or_else(timed_out);
+        return source::wait_for(&spec, want, deadline).await?.ok_or_else(timed_out);
     }
     loop {
         let asked = tokio::task::spawn_blocking(|| {
-            ui::prompt_line("Answer (path of the answer image, or its token): ")
+            ui::prompt_line("Answer (path of the answer image, its token, or the browser's JSON): ")
         });
         let line = match tokio::time::timeout(remaining(deadline), asked).await {
             Err(_) => return Err(timed_out()),
             Ok(Err(e)) => return Err(Error::Other(e.to_string())),
             Ok(Ok(None)) => {
                 return Err(Error::Usage(
-                    "no --answer given and no terminal to ask on: pass --answer PATH|DIR|TOKEN"
-                        .into(),
+                    "no --answer given and no terminal to ask on: pass --answer PATH|DIR|TOKEN".into(),
                 ))
             }
-            Ok(Ok(Some(Err(e)))) => {
-                return Err(Error::Other(format!("reading the terminal failed: {e}")))
-            }
+            Ok(Ok(Some(Err(e)))) => return Err(Error::Other(format!("reading the terminal failed: {e}"))),
             Ok(Ok(Some(Ok(line)))) if line.is_empty() => {
-                return Err(Error::Usage(
-                    "the terminal closed before an answer was given".into(),
-                ))
+                return Err(Error::Usage("the terminal closed before an answer was given".into()))
             }
             Ok(Ok(Some(Ok(line)))) => line,
         };
@@ -164,7 +150,7 @@ async fn obtain_answer(answer_from: Option<String>, deadline: Instant) -> Result
         if spec.is_empty() {
             continue;
         }
-        match source::read_now(spec, Some(Kind::Answer)) {
+        match source::read_now(spec, Some(want)) {
             Ok(a) => return Ok(a),
             // A person at a prompt gets to try again; a script gets exit 3.
             Err(e) => ui::note(&format!("{}; try again", ui::printable(&e.to_string()))),
@@ -179,8 +165,13 @@ pub struct Decoded {
     pub payload_bytes: usize,
     pub qr_version: u8,
     pub ec_level: String,
-    /// "image" or "token"
+    /// "image", "token" or "json"
     pub source: &'static str,
+    /// "compact", "deflate" or "sdpjson"
+    pub form: signal::Form,
+    /// The offer tag an answer carries, in hex.
+    pub answers_offer: Option<String>,
+    pub made_by_qrpair: bool,
     pub fingerprint: Option<String>,
     pub candidates: Vec<signal::Candidate>,
     pub sdp_bytes: usize,
@@ -193,9 +184,9 @@ pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
     let (qr_version, ec, source) = match obtained.qr {
         Some((v, ec)) => (v, ec, "image"),
         None => {
-            let code = qr::render_qr(&obtained.raw, EcLevel::M)
-                .map_err(|e| Error::Other(e.to_string()))?;
-            (code.version(), code.ec_level(), "token")
+            let code = qr::render_qr(&obtained.raw, EcLevel::M).map_err(|e| Error::Other(e.to_string()))?;
+            let source = if obtained.payload.form == signal::Form::SdpJson { "json" } else { "token" };
+            (code.version(), code.ec_level(), source)
         }
     };
     let decoded = Decoded {
@@ -204,11 +195,24 @@ pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
         qr_version,
         ec_level: ec.to_string(),
         source,
+        form: obtained.payload.form,
+        answers_offer: obtained.payload.tag.map(|t| t.iter().map(|b| format!("{b:02x}")).collect()),
+        made_by_qrpair: signal::made_by_qrpair(&obtained.payload.sdp),
         fingerprint: summary.fingerprint,
         candidates: summary.candidates,
         sdp_bytes: obtained.payload.sdp.len(),
     };
     Ok((decoded, obtained.payload.sdp))
+}
+
+/// `qrpair encode`: any description as our QR code and token.
+pub fn encode(spec: &str, qr_out: &Path, ec: EcLevel) -> Result<(Kind, qr::RenderedQr, String, usize), Error> {
+    let obtained = source::read_now(spec, None)?;
+    let kind = obtained.payload.kind;
+    let tag = obtained.payload.tag;
+    let payload = signal::encode(kind, &obtained.payload.sdp, tag);
+    let code = publish(kind, &payload, qr_out, ec)?;
+    Ok((kind, code, signal::encode_token(&payload), payload.len()))
 }
 
 /// The exact bytes of the first code in the source, whatever app made it.
@@ -225,103 +229,53 @@ pub struct Step {
 
 /// The whole job in one process: two peers on loopback exchange real PNG
 /// files through a temporary folder, open the channel and talk both ways.
-pub async fn demo(
-    ec: EcLevel,
-) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr)>, [String; 2]), Error> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| Error::Other(format!("cannot create a temporary folder: {e}")))?;
-    let opts = PeerOptions {
-        bind: vec![IpAddr::from([127, 0, 0, 1])],
-        stun: vec![],
-        patience: Duration::from_secs(60),
-    };
+pub async fn demo(ec: EcLevel) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr)>, [String; 2]), Error> {
+    let dir = tempfile::tempdir().map_err(|e| Error::Other(format!("cannot create a temporary folder: {e}")))?;
+    let opts =
+        PeerOptions { bind: vec![IpAddr::from([127, 0, 0, 1])], stun: vec![], patience: Duration::from_secs(60) };
     let mut steps = Vec::new();
     let mut codes = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |what: String, steps: &mut Vec<Step>| {
-        steps.push(Step {
-            what,
-            took: clock.elapsed(),
-        });
+        steps.push(Step { what, took: clock.elapsed() });
         clock = Instant::now();
     };
 
     let (mut offerer, offer_sdp) = Peer::offer(&opts).await?;
     let offer_png = dir.path().join("offer.png");
-    let payload = signal::encode(Kind::Offer, &offer_sdp);
-    codes.push((
-        "offer".to_string(),
-        publish(Kind::Offer, &payload, &offer_png, ec)?,
-    ));
-    lap(
-        format!(
-            "offerer: gather, encode {} B, write offer.png",
-            payload.len()
-        ),
-        &mut steps,
-    );
+    let payload = signal::encode(Kind::Offer, &offer_sdp, None);
+    codes.push(("offer".to_string(), publish(Kind::Offer, &payload, &offer_png, ec)?));
+    lap(format!("offerer: gather, encode {} B, write offer.png", payload.len()), &mut steps);
 
-    let offer = source::read_now(&offer_png.to_string_lossy(), Some(Kind::Offer))?;
+    let offer = source::read_now(&offer_png.to_string_lossy(), Some(Want::offer()))?;
     lap("answerer: scan offer.png, decode".to_string(), &mut steps);
     let (answerer, answer_sdp) = Peer::answer(&opts, &offer.payload.sdp).await?;
     let answer_png = dir.path().join("answer.png");
-    let payload = signal::encode(Kind::Answer, &answer_sdp);
-    codes.push((
-        "answer".to_string(),
-        publish(Kind::Answer, &payload, &answer_png, ec)?,
-    ));
-    lap(
-        format!(
-            "answerer: apply offer, gather, encode {} B, write answer.png",
-            payload.len()
-        ),
-        &mut steps,
-    );
+    let payload = signal::encode(Kind::Answer, &answer_sdp, signal::tag_for_offer(&offer.payload.sdp));
+    codes.push(("answer".to_string(), publish(Kind::Answer, &payload, &answer_png, ec)?));
+    lap(format!("answerer: apply offer, gather, encode {} B, write answer.png", payload.len()), &mut steps);
 
-    let answer = source::read_now(&answer_png.to_string_lossy(), Some(Kind::Answer))?;
+    let answer = source::read_now(&answer_png.to_string_lossy(), Some(Want::answer_to(&offer_sdp)))?;
     offerer.accept_answer(&answer.payload.sdp).await?;
-    lap(
-        "offerer: scan answer.png, decode, apply".to_string(),
-        &mut steps,
-    );
+    lap("offerer: scan answer.png, decode, apply".to_string(), &mut steps);
 
     let (a, b) = tokio::join!(offerer.open(CONNECT_LIMIT), answerer.open(CONNECT_LIMIT));
     let (a, b) = (a?, b?);
-    lap(
-        "both: ICE, DTLS, SCTP, data channel open".to_string(),
-        &mut steps,
-    );
+    lap("both: ICE, DTLS, SCTP, data channel open".to_string(), &mut steps);
 
     let to_answerer = b"hello from the offering peer\n".to_vec();
     let to_offerer = b"hello from the answering peer\n".to_vec();
     let (mut got_by_offerer, mut got_by_answerer) = (Vec::new(), Vec::new());
     let (ra, rb) = tokio::join!(
-        session::run(
-            a,
-            Mode::Pipe,
-            std::io::Cursor::new(to_answerer.clone()),
-            &mut got_by_offerer
-        ),
-        session::run(
-            b,
-            Mode::Pipe,
-            std::io::Cursor::new(to_offerer.clone()),
-            &mut got_by_answerer
-        ),
+        session::run(a, Mode::Pipe, Protocol::Framed, std::io::Cursor::new(to_answerer.clone()), &mut got_by_offerer),
+        session::run(b, Mode::Pipe, Protocol::Framed, std::io::Cursor::new(to_offerer.clone()), &mut got_by_answerer),
     );
     ra?;
     rb?;
-    lap(
-        "both: one message each way, orderly close".to_string(),
-        &mut steps,
-    );
+    lap("both: one message each way, orderly close".to_string(), &mut steps);
     if got_by_answerer != to_answerer || got_by_offerer != to_offerer {
         return Err(Error::Other("demo: a message arrived damaged".into()));
     }
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
-    Ok((
-        steps,
-        codes,
-        [text(&got_by_answerer), text(&got_by_offerer)],
-    ))
+    Ok((steps, codes, [text(&got_by_answerer), text(&got_by_offerer)]))
 }

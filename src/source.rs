@@ -12,23 +12,55 @@ const POLL: Duration = Duration::from_millis(200);
 /// A file modified this recently may still be being written by the tool
 /// that makes it; a read that fails is retried instead of reported.
 const SETTLE: Duration = Duration::from_secs(2);
-/// Files this large cannot hold a token; they are read as images only.
-const MAX_TOKEN_FILE: u64 = 16 * 1024;
+/// Files this large cannot hold a token or a JSON description; they are
+/// read as images only.
+const MAX_TEXT_FILE: u64 = 64 * 1024;
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "gif", "bmp", "txt"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error(transparent)]
     Scan(#[from] ScanError),
-    #[error("{what}: {source}")]
+    #[error("{}{source}", prefix(.what))]
     Signal { what: String, source: signal::Error },
-    #[error("{what}: {source}")]
-    Token {
-        what: String,
-        source: signal::TokenError,
-    },
-    #[error("{0} does not exist, and is not a qrpair token (tokens start with `{p}`)", p = signal::TOKEN_PREFIX)]
+    #[error("{}{source}", prefix(.what))]
+    Token { what: String, source: signal::TokenError },
+    #[error("{}{source}", prefix(.what))]
+    Json { what: String, source: signal::JsonError },
+    #[error("{0} does not exist, and is not a qrpair token (tokens start with `{p}`) or a JSON description", p = signal::TOKEN_PREFIX)]
     Missing(String),
+    #[error("reading standard input failed: {0}")]
+    Stdin(std::io::Error),
+}
+
+/// Names the file a problem is in; a pasted token or JSON names itself.
+fn prefix(what: &str) -> String {
+    if what == TOKEN || what == JSON {
+        String::new()
+    } else {
+        format!("{what}: ")
+    }
+}
+
+const TOKEN: &str = "token";
+const JSON: &str = "JSON description";
+
+/// What the caller needs: a code of this kind and, for an answer, one made
+/// for this offer.
+#[derive(Debug, Clone, Copy)]
+pub struct Want<'a> {
+    pub kind: Kind,
+    /// Our own offer, when reading the answer to it.
+    pub answering: Option<&'a str>,
+}
+
+impl<'a> Want<'a> {
+    pub fn offer() -> Want<'static> {
+        Want { kind: Kind::Offer, answering: None }
+    }
+    pub fn answer_to(offer_sdp: &'a str) -> Want<'a> {
+        Want { kind: Kind::Answer, answering: Some(offer_sdp) }
+    }
 }
 
 /// A payload, where it came from, and the QR it was read from (if any).
@@ -43,108 +75,121 @@ pub struct Obtained {
 /// The raw bytes of every code in a source, for `decode` (any QR, not only
 /// ours). A token yields its payload bytes and no QR metadata.
 pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>, SourceError> {
-    if signal::looks_like_token(spec) {
-        let bytes = signal::decode_token(spec).map_err(|source| SourceError::Token {
-            what: "token".into(),
-            source,
-        })?;
-        return Ok(vec![(bytes, None)]);
+    if spec == "-" || is_text_source(spec) {
+        return Ok(vec![(read_now(spec, None)?.raw, None)]);
     }
     let path = Path::new(spec);
     if !path.exists() {
         return Err(SourceError::Missing(spec.to_string()));
     }
-    if let Some(token) = token_in_file(path) {
-        let bytes = signal::decode_token(&token).map_err(|source| SourceError::Token {
-            what: path.display().to_string(),
-            source,
-        })?;
-        return Ok(vec![(bytes, None)]);
+    if let Some(text) = text_in_file(path) {
+        let o = from_text(&text, &path.display().to_string(), None)?;
+        return Ok(vec![(o.raw, None)]);
     }
     let found = qr::scan_path(path)?;
-    Ok(found
-        .into_iter()
-        .map(|f| (f.bytes, Some((f.version, f.ec))))
-        .collect())
+    Ok(found.into_iter().map(|f| (f.bytes, Some((f.version, f.ec)))).collect())
 }
 
 /// Reads a source that must exist now (the answerer's offer, `decode`).
-pub fn read_now(spec: &str, expected: Option<Kind>) -> Result<Obtained, SourceError> {
-    if signal::looks_like_token(spec) {
-        return from_token(spec, "token", expected);
+/// `-` reads one line (a token or a JSON description) from standard input,
+/// leaving the rest of it for the session.
+pub fn read_now(spec: &str, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+    if spec == "-" {
+        let line = read_stdin_line().map_err(SourceError::Stdin)?;
+        return from_text(&line, "standard input", want);
+    }
+    if is_text_source(spec) {
+        return from_text(spec, if signal::looks_like_json(spec) { JSON } else { TOKEN }, want);
     }
     let path = Path::new(spec);
     if !path.exists() {
         return Err(SourceError::Missing(spec.to_string()));
     }
-    read_file(path, expected)
+    read_file(path, want)
 }
 
-fn from_token(text: &str, what: &str, expected: Option<Kind>) -> Result<Obtained, SourceError> {
-    let raw = signal::decode_token(text).map_err(|source| SourceError::Token {
-        what: what.into(),
-        source,
-    })?;
-    let payload = check(&raw, what, expected)?;
-    Ok(Obtained {
-        payload,
-        raw,
-        origin: what.to_string(),
-        qr: None,
-    })
+fn is_text_source(text: &str) -> bool {
+    signal::looks_like_token(text) || signal::looks_like_json(text)
 }
 
-fn check(raw: &[u8], what: &str, expected: Option<Kind>) -> Result<Payload, SourceError> {
-    let result = match expected {
-        Some(kind) => signal::decode_expecting(raw, kind),
+/// A token, or a browser's JSON description (whose `raw` is then the payload
+/// qrpair would make of it).
+fn from_text(text: &str, what: &str, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+    if signal::looks_like_json(text) {
+        let (kind, sdp) =
+            signal::parse_sdp_json(text).map_err(|source| SourceError::Json { what: what.into(), source })?;
+        let raw = signal::encode(kind, &sdp, None);
+        if let Some(w) = want {
+            if kind != w.kind {
+                let source = signal::decode_expecting(&raw, w.kind).err().unwrap_or(signal::Error::Empty);
+                return Err(SourceError::Signal { what: what.into(), source });
+            }
+        }
+        let payload = Payload { kind, sdp, tag: None, form: signal::Form::SdpJson };
+        return Ok(Obtained { payload, raw, origin: what.to_string(), qr: None });
+    }
+    let raw = signal::decode_token(text).map_err(|source| SourceError::Token { what: what.into(), source })?;
+    let payload = check(&raw, what, want)?;
+    Ok(Obtained { payload, raw, origin: what.to_string(), qr: None })
+}
+
+/// One line from standard input, read without buffering past its end.
+fn read_stdin_line() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut stdin = std::io::stdin().lock();
+    while line.len() <= MAX_TEXT_FILE as usize {
+        match stdin.read(&mut byte)? {
+            0 => break,
+            _ if byte[0] == b'\n' => break,
+            _ => line.push(byte[0]),
+        }
+    }
+    String::from_utf8(line).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not text"))
+}
+
+fn check(raw: &[u8], what: &str, want: Option<Want<'_>>) -> Result<Payload, SourceError> {
+    let result = match want {
+        Some(w) => signal::decode_expecting(raw, w.kind).and_then(|p| match w.answering {
+            Some(offer) => signal::check_answer_belongs(&p, offer).map(|()| p),
+            None => Ok(p),
+        }),
         None => signal::decode(raw),
     };
-    result.map_err(|source| SourceError::Signal {
-        what: what.to_string(),
-        source,
-    })
+    result.map_err(|source| SourceError::Signal { what: what.to_string(), source })
 }
 
-fn token_in_file(path: &Path) -> Option<String> {
+fn text_in_file(path: &Path) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_TOKEN_FILE {
+    if !meta.is_file() || meta.len() > MAX_TEXT_FILE {
         return None;
     }
     let text = std::fs::read_to_string(path).ok()?;
-    signal::looks_like_token(&text).then_some(text)
+    is_text_source(&text).then_some(text)
 }
 
 /// An image (or a text file holding a token). With several codes in the
 /// picture, the first that is a qrpair payload of the expected kind wins;
 /// failing that, the most telling error.
-pub fn read_file(path: &Path, expected: Option<Kind>) -> Result<Obtained, SourceError> {
+pub fn read_file(path: &Path, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
     let what = path.display().to_string();
-    if let Some(token) = token_in_file(path) {
-        return from_token(&token, &what, expected);
+    if let Some(text) = text_in_file(path) {
+        return from_text(&text, &what, want);
     }
     let found = qr::scan_path(path)?;
-    pick(found, &what, expected)
+    pick(found, &what, want)
 }
 
-fn pick(found: Vec<Found>, what: &str, expected: Option<Kind>) -> Result<Obtained, SourceError> {
+fn pick(found: Vec<Found>, what: &str, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
     let mut first_error = None;
     let mut wrong_kind = None;
     for f in found {
-        match check(&f.bytes, what, expected) {
+        match check(&f.bytes, what, want) {
             Ok(payload) => {
-                return Ok(Obtained {
-                    payload,
-                    raw: f.bytes,
-                    origin: what.to_string(),
-                    qr: Some((f.version, f.ec)),
-                })
+                return Ok(Obtained { payload, raw: f.bytes, origin: what.to_string(), qr: Some((f.version, f.ec)) })
             }
-            Err(
-                e @ SourceError::Signal {
-                    source: signal::Error::WrongKind { .. },
-                    ..
-                },
-            ) => {
+            Err(e @ SourceError::Signal { source: signal::Error::WrongKind { .. }, .. }) => {
                 wrong_kind.get_or_insert(e);
             }
             Err(e) => {
@@ -152,33 +197,24 @@ fn pick(found: Vec<Found>, what: &str, expected: Option<Kind>) -> Result<Obtaine
             }
         }
     }
-    Err(wrong_kind.or(first_error).unwrap_or_else(|| {
-        ScanError::NoCode {
-            what: what.to_string(),
-        }
-        .into()
-    }))
+    Err(wrong_kind.or(first_error).unwrap_or_else(|| ScanError::NoCode { what: what.to_string() }.into()))
 }
 
 /// Waits for a code to appear at `spec`: a file that does not exist yet, a
 /// file still being written, or (for a folder) the first new image in it
 /// that holds a code of the expected kind. Gives up at `deadline`.
-pub async fn wait_for(
-    spec: &str,
-    expected: Kind,
-    deadline: Instant,
-) -> Result<Option<Obtained>, SourceError> {
-    if signal::looks_like_token(spec) {
-        return from_token(spec, "token", Some(expected)).map(Some);
+pub async fn wait_for(spec: &str, want: Want<'_>, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
+    if spec == "-" || is_text_source(spec) {
+        return read_now(spec, Some(want)).map(Some);
     }
     let path = PathBuf::from(spec);
     if path.is_dir() {
-        return watch_dir(&path, expected, deadline).await;
+        return watch_dir(&path, want, deadline).await;
     }
     let mut announced = false;
     while Instant::now() < deadline {
         if path.is_file() {
-            match read_file(&path, Some(expected)) {
+            match read_file(&path, Some(want)) {
                 Ok(o) => return Ok(Some(o)),
                 Err(e) if still_settling(&path, &e) => {}
                 Err(e) => return Err(e),
@@ -204,32 +240,20 @@ fn still_settling(path: &Path, err: &SourceError) -> bool {
     recent && incomplete
 }
 
-async fn watch_dir(
-    dir: &Path,
-    expected: Kind,
-    deadline: Instant,
-) -> Result<Option<Obtained>, SourceError> {
-    crate::ui::note(&format!(
-        "waiting for a new image with the {expected} in {}…",
-        dir.display()
-    ));
+async fn watch_dir(dir: &Path, want: Want<'_>, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
+    crate::ui::note(&format!("waiting for a new image with the {} in {}…", want.kind, dir.display()));
     let before = snapshot(dir);
     let mut rejected: HashMap<PathBuf, SystemTime> = HashMap::new();
     while Instant::now() < deadline {
-        let mut fresh: Vec<(PathBuf, SystemTime)> = snapshot(dir)
-            .into_iter()
-            .filter(|(p, t)| before.get(p) != Some(t) && rejected.get(p) != Some(t))
-            .collect();
+        let mut fresh: Vec<(PathBuf, SystemTime)> =
+            snapshot(dir).into_iter().filter(|(p, t)| before.get(p) != Some(t) && rejected.get(p) != Some(t)).collect();
         fresh.sort_by_key(|(_, t)| *t);
         for (path, modified) in fresh {
-            match read_file(&path, Some(expected)) {
+            match read_file(&path, Some(want)) {
                 Ok(o) => return Ok(Some(o)),
                 Err(e) if still_settling(&path, &e) => {}
                 Err(e) => {
-                    crate::ui::note(&format!(
-                        "skipping {}",
-                        crate::ui::printable(&e.to_string())
-                    ));
+                    crate::ui::note(&format!("skipping {}", crate::ui::printable(&e.to_string())));
                     rejected.insert(path, modified);
                 }
             }
@@ -247,15 +271,11 @@ fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().to_ascii_lowercase();
-            !name.starts_with('.')
-                && name
-                    .rsplit_once('.')
-                    .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext))
+            !name.starts_with('.') && name.rsplit_once('.').is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext))
         })
         .filter_map(|e| {
             let meta = e.metadata().ok()?;
-            meta.is_file()
-                .then(|| (e.path(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+            meta.is_file().then(|| (e.path(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
         })
         .collect()
 }

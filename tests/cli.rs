@@ -17,14 +17,7 @@ fn loopback() -> Vec<&'static str> {
 /// Offerer and answerer pipe `a` and `b` at each other; returns what each
 /// side printed on stdout after both exit 0.
 fn pair_pipe_through_pngs(sb: &Sandbox, a: &[u8], b: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut offer_args = vec![
-        "offer",
-        "--pipe",
-        "--qr-out",
-        "offer.png",
-        "--answer",
-        "answer.png",
-    ];
+    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"];
     offer_args.extend(loopback());
     let offerer = sb.spawn(sb.cmd(&offer_args), a, "offerer");
     sb.wait_for_file("offer.png", LIMIT);
@@ -44,16 +37,8 @@ fn two_processes_pair_through_png_files_and_pipe_1mib_each_way() {
     let a = random_bytes(1 << 20, 1);
     let b = random_bytes(1 << 20, 2);
     let (got_by_offerer, got_by_answerer) = pair_pipe_through_pngs(&sb, &a, &b);
-    assert_eq!(
-        sha256(&got_by_answerer),
-        sha256(&a),
-        "offerer → answerer bytes differ"
-    );
-    assert_eq!(
-        sha256(&got_by_offerer),
-        sha256(&b),
-        "answerer → offerer bytes differ"
-    );
+    assert_eq!(sha256(&got_by_answerer), sha256(&a), "offerer → answerer bytes differ");
+    assert_eq!(sha256(&got_by_offerer), sha256(&b), "answerer → offerer bytes differ");
     let offer_err = sb.stderr("offerer");
     assert!(offer_err.contains("token: qrp:"), "{offer_err}");
     assert!(offer_err.contains("saved to offer.png"), "{offer_err}");
@@ -76,42 +61,20 @@ fn two_processes_pair_through_text_tokens() {
     let b = random_bytes(1 << 20, 5);
     // The offerer waits for a file holding the answer token; the answerer is
     // given the offer token on its command line.
-    let mut offer_args = vec![
-        "offer",
-        "--pipe",
-        "--qr-out",
-        "offer.png",
-        "--answer",
-        "answer-token.txt",
-    ];
+    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer-token.txt"];
     offer_args.extend(loopback());
     let offerer = sb.spawn(sb.cmd(&offer_args), &a, "offerer");
     let offer_token = token_in(&sb.wait_for_stderr("offerer", "token: ", LIMIT));
-    let mut answer_args = vec![
-        "answer",
-        offer_token.as_str(),
-        "--pipe",
-        "--qr-out",
-        "answer.png",
-    ];
+    let mut answer_args = vec!["answer", offer_token.as_str(), "--pipe", "--qr-out", "answer.png"];
     answer_args.extend(loopback());
     let answerer = sb.spawn(sb.cmd(&answer_args), &b, "answerer");
     let answer_token = token_in(&sb.wait_for_stderr("answerer", "token: ", LIMIT));
     // Written in two steps, as a person pasting into an editor might.
-    let tmp = sb.write(
-        ".answer-token.partial",
-        format!("{answer_token}\n").as_bytes(),
-    );
+    let tmp = sb.write(".answer-token.partial", format!("{answer_token}\n").as_bytes());
     std::fs::rename(tmp, sb.path("answer-token.txt")).unwrap();
     let ans = sb.finish(answerer, "answerer", LIMIT);
     let off = sb.finish(offerer, "offerer", LIMIT);
-    assert_eq!(
-        (off.code(), ans.code()),
-        (0, 0),
-        "offerer:\n{}\nanswerer:\n{}",
-        off.stderr,
-        ans.stderr
-    );
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
     assert_eq!(sha256(&ans.stdout), sha256(&a));
     assert_eq!(sha256(&off.stdout), sha256(&b));
 }
@@ -122,78 +85,34 @@ fn offerer_watching_a_folder_takes_the_first_new_image_with_an_answer() {
     let shots = sb.path("Screenshots");
     std::fs::create_dir(&shots).unwrap();
     // Already there before the offer: must be ignored even though it is an image.
-    std::fs::write(
-        shots.join("old.png"),
-        render_qr(b"https://example.com/old", EcLevel::M)
-            .unwrap()
-            .to_png(4),
-    )
-    .unwrap();
-    let mut offer_args = vec![
-        "offer",
-        "--pipe",
-        "--qr-out",
-        "offer.png",
-        "--answer",
-        "Screenshots",
-    ];
+    std::fs::write(shots.join("old.png"), render_qr(b"https://example.com/old", EcLevel::M).unwrap().to_png(4))
+        .unwrap();
+    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "Screenshots"];
     offer_args.extend(loopback());
     let offerer = sb.spawn(sb.cmd(&offer_args), b"from offerer\n", "offerer");
     sb.wait_for_file("offer.png", LIMIT);
     sb.wait_for_stderr("offerer", "waiting for a new image", LIMIT);
     // New, but not an answer: skipped with a note, not fatal.
-    std::fs::write(
-        shots.join("cat.png"),
-        render_qr(b"https://example.com/cat", EcLevel::M)
-            .unwrap()
-            .to_png(4),
-    )
-    .unwrap();
+    std::fs::write(shots.join("cat.png"), render_qr(b"https://example.com/cat", EcLevel::M).unwrap().to_png(4))
+        .unwrap();
     sb.wait_for_stderr("offerer", "skipping", LIMIT);
-    let mut answer_args = vec![
-        "answer",
-        "offer.png",
-        "--pipe",
-        "--qr-out",
-        "Screenshots/Screenshot 1.png",
-    ];
+    let mut answer_args = vec!["answer", "offer.png", "--pipe", "--qr-out", "Screenshots/Screenshot 1.png"];
     answer_args.extend(loopback());
     let answerer = sb.spawn(sb.cmd(&answer_args), b"from answerer\n", "answerer");
     let ans = sb.finish(answerer, "answerer", LIMIT);
     let off = sb.finish(offerer, "offerer", LIMIT);
-    assert_eq!(
-        (off.code(), ans.code()),
-        (0, 0),
-        "offerer:\n{}\nanswerer:\n{}",
-        off.stderr,
-        ans.stderr
-    );
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
     assert_eq!(off.stdout, b"from answerer\n");
     assert_eq!(ans.stdout, b"from offerer\n");
-    assert!(
-        off.stderr.contains("it says: https://example.com/cat"),
-        "{}",
-        off.stderr
-    );
+    assert!(off.stderr.contains("it says: https://example.com/cat"), "{}", off.stderr);
 }
 
 #[test]
 fn chat_marks_the_peers_lines_neutralises_escapes_and_ends_when_the_peer_leaves() {
     let sb = Sandbox::new();
-    let mut offer_args = vec![
-        "offer",
-        "--chat",
-        "--qr-out",
-        "offer.png",
-        "--answer",
-        "answer.png",
-    ];
+    let mut offer_args = vec!["offer", "--chat", "--qr-out", "offer.png", "--answer", "answer.png"];
     offer_args.extend(loopback());
-    let offerer = sb.spawn(
-        sb.cmd(&offer_args),
-        b"hi there\n\x1b[31mred?\nno newline at the end",
-        "offerer",
-    );
+    let offerer = sb.spawn(sb.cmd(&offer_args), b"hi there\n\x1b[31mred?\nno newline at the end", "offerer");
     sb.wait_for_file("offer.png", LIMIT);
     let mut answer_args = vec!["answer", "offer.png", "--chat", "--qr-out", "answer.png"];
     answer_args.extend(loopback());
@@ -202,13 +121,7 @@ fn chat_marks_the_peers_lines_neutralises_escapes_and_ends_when_the_peer_leaves(
     let answerer = sb.spawn_open_stdin(sb.cmd(&answer_args), "answerer");
     let off = sb.finish(offerer, "offerer", LIMIT);
     let ans = sb.finish(answerer, "answerer", LIMIT);
-    assert_eq!(
-        (off.code(), ans.code()),
-        (0, 0),
-        "offerer:\n{}\nanswerer:\n{}",
-        off.stderr,
-        ans.stderr
-    );
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
     assert_eq!(
         String::from_utf8(ans.stdout).unwrap(),
         "peer> hi there\npeer> \u{fffd}[31mred?\npeer> no newline at the end\n-- the peer left the chat\n"
@@ -226,24 +139,11 @@ fn assert_bad_input(run: &Run, needle: &str) {
         "expected {needle:?} in the last line of:\n{}",
         run.stderr
     );
-    assert_eq!(
-        run.stderr.matches("qrpair: ").count(),
-        1,
-        "one error line expected:\n{}",
-        run.stderr
-    );
+    assert_eq!(run.stderr.matches("qrpair: ").count(), 1, "one error line expected:\n{}", run.stderr);
 }
 
 fn answer_args(source: &str) -> Vec<&str> {
-    vec![
-        "answer",
-        source,
-        "--pipe",
-        "--bind",
-        "127.0.0.1",
-        "--timeout",
-        "5s",
-    ]
+    vec!["answer", source, "--pipe", "--bind", "127.0.0.1", "--timeout", "5s"]
 }
 
 #[test]
@@ -252,18 +152,13 @@ fn text_file_given_as_image_is_refused() {
     sb.write("notes.txt", b"this is a shopping list, not a picture\n");
     let run = sb.run(&answer_args("notes.txt"), b"", LIMIT);
     assert_bad_input(&run, "notes.txt is not an image qrpair can read");
-    assert!(
-        !sb.path("qrpair-answer.png").exists(),
-        "no answer may be written for a bad offer"
-    );
+    assert!(!sb.path("qrpair-answer.png").exists(), "no answer may be written for a bad offer");
 }
 
 #[test]
 fn image_without_a_code_is_refused() {
     let sb = Sandbox::new();
-    let img = image::GrayImage::from_fn(800, 600, |x, y| {
-        image::Luma([((x * 3 + y * 5) % 251) as u8])
-    });
+    let img = image::GrayImage::from_fn(800, 600, |x, y| image::Luma([((x * 3 + y * 5) % 251) as u8]));
     img.save(sb.path("photo.png")).unwrap();
     let run = sb.run(&answer_args("photo.png"), b"", LIMIT);
     assert_bad_input(&run, "no QR code found in photo.png");
@@ -272,43 +167,22 @@ fn image_without_a_code_is_refused() {
 #[test]
 fn qr_from_another_app_is_refused_and_quoted() {
     let sb = Sandbox::new();
-    sb.write(
-        "url.png",
-        &render_qr(b"https://example.com/menu", EcLevel::M)
-            .unwrap()
-            .to_png(6),
-    );
+    sb.write("url.png", &render_qr(b"https://example.com/menu", EcLevel::M).unwrap().to_png(6));
     let run = sb.run(&answer_args("url.png"), b"", LIMIT);
-    assert_bad_input(
-        &run,
-        "not a qrpair payload — it says: https://example.com/menu",
-    );
+    assert_bad_input(&run, "not a qrpair payload — it says: https://example.com/menu");
 }
 
 #[test]
 fn truncated_token_is_refused() {
     let sb = Sandbox::new();
-    let offer = sb.run(
-        &[
-            "offer",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--timeout",
-            "1s",
-            "--answer",
-            "never.png",
-        ],
-        b"",
-        LIMIT,
-    );
+    let offer =
+        sb.run(&["offer", "--pipe", "--bind", "127.0.0.1", "--timeout", "1s", "--answer", "never.png"], b"", LIMIT);
     let token = token_in(&offer.stderr);
     for cut in [token.len() - 1, token.len() - 7, token.len() / 2] {
         let run = sb.run(&answer_args(&token[..cut]), b"", LIMIT);
         assert_eq!(run.code(), 3, "cut {cut}: {}", run.stderr);
         assert!(
-            run.stderr.contains("token is damaged")
-                || run.stderr.contains("payload is truncated or corrupt"),
+            run.stderr.contains("token is damaged") || run.stderr.contains("token is incomplete"),
             "cut {cut}: {}",
             run.stderr
         );
@@ -320,16 +194,7 @@ fn offer_given_where_an_answer_is_expected_is_refused() {
     let sb = Sandbox::new();
     // The offerer is handed its own offer back: a classic mix-up.
     let run = sb.run(
-        &[
-            "offer",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--qr-out",
-            "offer.png",
-            "--answer",
-            "offer.png",
-        ],
+        &["offer", "--pipe", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "offer.png"],
         b"",
         LIMIT,
     );
@@ -357,15 +222,7 @@ fn answer_given_where_an_offer_is_expected_is_refused() {
     );
     sb.wait_for_file("offer.png", LIMIT);
     let answerer = sb.spawn(
-        sb.cmd(&[
-            "answer",
-            "offer.png",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--qr-out",
-            "answer.png",
-        ]),
+        sb.cmd(&["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"]),
         b"",
         "answerer",
     );
@@ -400,12 +257,7 @@ fn offer_without_answer_source_or_terminal_is_a_usage_error() {
     let sb = Sandbox::new();
     let run = sb.run(&["offer", "--pipe", "--bind", "127.0.0.1"], b"", LIMIT);
     assert_eq!(run.code(), 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("no --answer given and no terminal to ask on"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("no --answer given and no terminal to ask on"), "{}", run.stderr);
     // The offer was still shown and written before asking.
     assert!(sb.path("qrpair-offer.png").exists());
 }
@@ -414,27 +266,11 @@ fn offer_without_answer_source_or_terminal_is_a_usage_error() {
 fn waiting_for_an_answer_times_out_with_exit_4() {
     let sb = Sandbox::new();
     let started = std::time::Instant::now();
-    let run = sb.run(
-        &[
-            "offer",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--timeout",
-            "2s",
-            "--answer",
-            "never.png",
-        ],
-        b"",
-        LIMIT,
-    );
+    let run =
+        sb.run(&["offer", "--pipe", "--bind", "127.0.0.1", "--timeout", "2s", "--answer", "never.png"], b"", LIMIT);
     assert_eq!(run.code(), 4, "{}", run.stderr);
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
 }
 
 #[test]
@@ -457,19 +293,7 @@ fn answerer_whose_answer_is_never_read_times_out_with_exit_4() {
         "offerer",
     );
     sb.wait_for_file("offer.png", LIMIT);
-    let run = sb.run(
-        &[
-            "answer",
-            "offer.png",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--timeout",
-            "3s",
-        ],
-        b"",
-        LIMIT,
-    );
+    let run = sb.run(&["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--timeout", "3s"], b"", LIMIT);
     assert_eq!(run.code(), 4, "{}", run.stderr);
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
     let off = sb.finish(offerer, "offerer", LIMIT);
@@ -479,20 +303,8 @@ fn answerer_whose_answer_is_never_read_times_out_with_exit_4() {
 #[test]
 fn decode_reports_kind_size_version_and_candidates() {
     let sb = Sandbox::new();
-    let offer = sb.run(
-        &[
-            "offer",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--timeout",
-            "1s",
-            "--answer",
-            "never.png",
-        ],
-        b"",
-        LIMIT,
-    );
+    let offer =
+        sb.run(&["offer", "--pipe", "--bind", "127.0.0.1", "--timeout", "1s", "--answer", "never.png"], b"", LIMIT);
     assert_eq!(offer.code(), 4);
     let run = sb.run(&["decode", "--json", "qrpair-offer.png"], b"", LIMIT);
     assert_eq!(run.code(), 0, "{}", run.stderr);
@@ -500,9 +312,11 @@ fn decode_reports_kind_size_version_and_candidates() {
     assert_eq!(text.lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["kind"], "offer");
-    let payload_bytes = v["payload_bytes"].as_u64().unwrap();
-    assert!((100..600).contains(&payload_bytes), "{v}");
-    assert!(v["qr_version"].as_u64().unwrap() >= 1);
+    // Compact form, one IPv4 host candidate: header + fingerprint + 6 bytes.
+    assert_eq!(v["payload_bytes"], 1 + 32 + 6, "{v}");
+    assert_eq!(v["qr_version"], 3, "{v}");
+    assert_eq!(v["form"], "compact");
+    assert_eq!(v["made_by_qrpair"], true);
     assert_eq!(v["ec_level"], "M");
     assert!(v["fingerprint"].as_str().unwrap().starts_with("sha-256 "));
     let cands = v["candidates"].as_array().unwrap();
@@ -517,24 +331,13 @@ fn decode_reports_kind_size_version_and_candidates() {
     let by_token = sb.run(&["decode", "--json", &token], b"", LIMIT);
     let w: serde_json::Value = serde_json::from_slice(&by_token.stdout).unwrap();
     assert_eq!(
-        (
-            w["kind"].clone(),
-            w["payload_bytes"].clone(),
-            w["fingerprint"].clone()
-        ),
-        (
-            v["kind"].clone(),
-            v["payload_bytes"].clone(),
-            v["fingerprint"].clone()
-        )
+        (w["kind"].clone(), w["payload_bytes"].clone(), w["fingerprint"].clone()),
+        (v["kind"].clone(), v["payload_bytes"].clone(), v["fingerprint"].clone())
     );
 
     let human = sb.run(&["decode", "qrpair-offer.png"], b"", LIMIT);
     let text = String::from_utf8(human.stdout).unwrap();
-    assert!(
-        text.contains("kind: offer") && text.contains("127.0.0.1:") && text.contains("EC M"),
-        "{text}"
-    );
+    assert!(text.contains("kind: offer") && text.contains("127.0.0.1:") && text.contains("EC M"), "{text}");
 }
 
 #[test]
@@ -559,20 +362,11 @@ fn decode_raw_returns_the_exact_bytes_of_any_qr_code() {
 #[test]
 fn help_documents_exit_codes() {
     let sb = Sandbox::new();
-    for args in [
-        vec!["--help"],
-        vec!["offer", "--help"],
-        vec!["answer", "--help"],
-    ] {
+    for args in [vec!["--help"], vec!["offer", "--help"], vec!["answer", "--help"]] {
         let run = sb.run(&args, b"", LIMIT);
         assert_eq!(run.code(), 0);
         let text = String::from_utf8(run.stdout).unwrap();
-        for needle in [
-            "Exit codes:",
-            "2  usage error",
-            "3  bad input",
-            "4  connection failed",
-        ] {
+        for needle in ["Exit codes:", "2  usage error", "3  bad input", "4  connection failed"] {
             assert!(text.contains(needle), "{args:?} help lacks {needle:?}");
         }
     }
@@ -584,18 +378,9 @@ fn demo_pairs_and_exits_0() {
     let run = sb.run(&["demo"], b"", LIMIT);
     assert_eq!(run.code(), 0, "{}", run.stderr);
     let text = String::from_utf8(run.stdout).unwrap();
-    assert!(
-        text.contains("offerer → answerer: \"hello from the offering peer\""),
-        "{text}"
-    );
-    assert!(
-        text.contains("answerer → offerer: \"hello from the answering peer\""),
-        "{text}"
-    );
-    assert!(
-        text.contains("data channel open") && text.trim_end().ends_with("demo ok"),
-        "{text}"
-    );
+    assert!(text.contains("offerer → answerer: \"hello from the offering peer\""), "{text}");
+    assert!(text.contains("answerer → offerer: \"hello from the answering peer\""), "{text}");
+    assert!(text.contains("data channel open") && text.trim_end().ends_with("demo ok"), "{text}");
 }
 
 #[test]
@@ -620,26 +405,12 @@ fn decode_raw_reads_photos_of_codes_made_by_other_tools() {
 #[test]
 fn offer_is_read_from_png_jpeg_webp_gif_and_bmp() {
     let sb = Sandbox::new();
-    let offer = sb.run(
-        &[
-            "offer",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--timeout",
-            "1s",
-            "--answer",
-            "never.png",
-        ],
-        b"",
-        LIMIT,
-    );
+    let offer =
+        sb.run(&["offer", "--pipe", "--bind", "127.0.0.1", "--timeout", "1s", "--answer", "never.png"], b"", LIMIT);
     assert_eq!(offer.code(), 4, "{}", offer.stderr);
     let img = image::open(sb.path("qrpair-offer.png")).unwrap().to_rgb8();
-    let reference = sb
-        .run(&["decode", "--raw", "qrpair-offer.png"], b"", LIMIT)
-        .stdout;
-    assert!(reference.len() > 100);
+    let reference = sb.run(&["decode", "--raw", "qrpair-offer.png"], b"", LIMIT).stdout;
+    assert_eq!(reference.len(), 39);
     for ext in ["jpg", "webp", "gif", "bmp"] {
         let name = format!("offer.{ext}");
         img.save(sb.path(&name)).unwrap();

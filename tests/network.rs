@@ -20,29 +20,18 @@ struct Lan {
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run ip: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
 impl Lan {
     fn create_tagged(offset: u32) -> Result<Lan, String> {
         let tag = (std::process::id() + offset) % 250;
-        let lan = Lan {
-            a: format!("qrp{tag}a"),
-            b: format!("qrp{tag}b"),
-            unused_addr: format!("10.77.{tag}.99"),
-        };
+        let lan = Lan { a: format!("qrp{tag}a"), b: format!("qrp{tag}b"), unused_addr: format!("10.77.{tag}.99") };
         let (va, vb) = (format!("qv{tag}a"), format!("qv{tag}b"));
         let (addr_a, addr_b) = (format!("10.77.{tag}.1/24"), format!("10.77.{tag}.2/24"));
         let _ = ip(&["netns", "del", &lan.a]);
@@ -80,9 +69,7 @@ fn is_root() -> bool {
 #[test]
 fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {
     if !is_root() {
-        eprintln!(
-            "SKIPPED offline_lan test: creating network namespaces needs root (CI runs as root)"
-        );
+        eprintln!("SKIPPED offline_lan test: creating network namespaces needs root (CI runs as root)");
         return;
     }
     let lan = match Lan::create_tagged(0) {
@@ -102,49 +89,25 @@ fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {
     let in_b: Vec<&str> = in_b.iter().map(String::as_str).collect();
     // No --bind: the default must find the veth address on its own.
     let offerer = sb.spawn(
-        sb.cmd_with(
-            Some(&in_a),
-            &[
-                "offer",
-                "--pipe",
-                "--qr-out",
-                "offer.png",
-                "--answer",
-                "answer.png",
-            ],
-        ),
+        sb.cmd_with(Some(&in_a), &["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"]),
         &a,
         "offerer",
     );
     sb.wait_for_file("offer.png", LIMIT);
     let answerer = sb.spawn(
-        sb.cmd_with(
-            Some(&in_b),
-            &["answer", "offer.png", "--pipe", "--qr-out", "answer.png"],
-        ),
+        sb.cmd_with(Some(&in_b), &["answer", "offer.png", "--pipe", "--qr-out", "answer.png"]),
         &b,
         "answerer",
     );
     let ans = sb.finish(answerer, "answerer", LIMIT);
     let off = sb.finish(offerer, "offerer", LIMIT);
-    assert_eq!(
-        (off.code(), ans.code()),
-        (0, 0),
-        "offerer:\n{}\nanswerer:\n{}",
-        off.stderr,
-        ans.stderr
-    );
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
     assert_eq!(sha256(&ans.stdout), sha256(&a));
     assert_eq!(sha256(&off.stdout), sha256(&b));
     // The offer carried the namespace's own address, not loopback.
     let decoded = sb.run(&["decode", "--json", "offer.png"], b"", LIMIT);
     let v: serde_json::Value = serde_json::from_slice(&decoded.stdout).unwrap();
-    let addrs: Vec<&str> = v["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["address"].as_str().unwrap())
-        .collect();
+    let addrs: Vec<&str> = v["candidates"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap()).collect();
     assert!(addrs.iter().all(|a| a.starts_with("10.77.")), "{addrs:?}");
 }
 
@@ -171,38 +134,19 @@ fn unreachable_stun_server_does_not_hold_up_the_offer() {
     let stun = format!("stun:{}:3478", lan.unused_addr);
     let started = std::time::Instant::now();
     let offerer = sb.spawn(
-        sb.cmd_with(
-            Some(&in_a),
-            &[
-                "offer",
-                "--pipe",
-                "--stun",
-                &stun,
-                "--answer",
-                "never.png",
-                "--timeout",
-                "12s",
-            ],
-        ),
+        sb.cmd_with(Some(&in_a), &["offer", "--pipe", "--stun", &stun, "--answer", "never.png", "--timeout", "12s"]),
         b"",
         "offerer",
     );
     sb.wait_for_file("qrpair-offer.png", LIMIT);
     let shown_after = started.elapsed();
-    assert!(
-        shown_after < Duration::from_secs(7),
-        "offer took {shown_after:?} with a dead STUN server"
-    );
+    assert!(shown_after < Duration::from_secs(7), "offer took {shown_after:?} with a dead STUN server");
     let off = sb.finish(offerer, "offerer", LIMIT);
     assert_eq!(off.code(), 4, "{}", off.stderr);
     let decoded = sb.run(&["decode", "--json", "qrpair-offer.png"], b"", LIMIT);
     let v: serde_json::Value = serde_json::from_slice(&decoded.stdout).unwrap();
-    let hosts: Vec<&serde_json::Value> = v["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["type"] == "host")
-        .collect();
+    let hosts: Vec<&serde_json::Value> =
+        v["candidates"].as_array().unwrap().iter().filter(|c| c["type"] == "host").collect();
     assert_eq!(hosts.len(), 1, "{v}");
 }
 
@@ -211,36 +155,16 @@ fn unreachable_stun_server_does_not_hold_up_the_offer() {
 /// after the delay. QRPAIR_LATE_SECS shortens it for a quick local run.
 #[test]
 fn answer_delivered_three_minutes_late_still_connects() {
-    let delay: u64 = std::env::var("QRPAIR_LATE_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(185);
+    let delay: u64 = std::env::var("QRPAIR_LATE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(185);
     let sb = Sandbox::new();
     let offerer = sb.spawn(
-        sb.cmd(&[
-            "offer",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--qr-out",
-            "offer.png",
-            "--answer",
-            "carried/answer.png",
-        ]),
+        sb.cmd(&["offer", "--pipe", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "carried/answer.png"]),
         b"offer side data\n",
         "offerer",
     );
     sb.wait_for_file("offer.png", LIMIT);
     let answerer = sb.spawn(
-        sb.cmd(&[
-            "answer",
-            "offer.png",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--qr-out",
-            "answer.png",
-        ]),
+        sb.cmd(&["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"]),
         b"answer side data\n",
         "answerer",
     );
@@ -250,13 +174,7 @@ fn answer_delivered_three_minutes_late_still_connects() {
     std::fs::copy(sb.path("answer.png"), sb.path("carried/answer.png")).unwrap();
     let ans = sb.finish(answerer, "answerer", LIMIT);
     let off = sb.finish(offerer, "offerer", LIMIT);
-    assert_eq!(
-        (off.code(), ans.code()),
-        (0, 0),
-        "offerer:\n{}\nanswerer:\n{}",
-        off.stderr,
-        ans.stderr
-    );
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
     assert_eq!(off.stdout, b"answer side data\n");
     assert_eq!(ans.stdout, b"offer side data\n");
 }

@@ -2,15 +2,15 @@
 //! our own type, so a webrtc upgrade changes this file and nothing else.
 
 use bytes::{Bytes, BytesMut};
+use rtc::peer_connection::certificate::CertificateParams;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, RTCSessionDescription,
-    SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCCertificate, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
 };
 
 /// Largest message qrpair sends. webrtc-rs and browsers accept 64 KiB
@@ -33,7 +33,9 @@ pub enum Error {
     Setup(String),
     #[error("the other side's description was refused: {0}")]
     RemoteRefused(String),
-    #[error("could not connect to the peer at {0}: are both machines on the same network, and is no firewall dropping UDP?")]
+    #[error(
+        "could not connect to the peer at {0}: are both machines on the same network, and is no firewall dropping UDP?"
+    )]
     ConnectFailed(String),
     #[error("timed out after {0:?} waiting for the data channel to open (peer at {1}): are both machines on the same network?")]
     ConnectTimeout(Duration, String),
@@ -119,11 +121,7 @@ impl Peer {
     /// Builds a peer, creates the offer and returns it once gathering is done.
     pub async fn offer(opts: &PeerOptions) -> Result<(Peer, String), Error> {
         let mut peer = Peer::build(opts).await?;
-        let channel = peer
-            .pc
-            .create_data_channel("qrpair", None)
-            .await
-            .map_err(setup)?;
+        let channel = peer.pc.create_data_channel("qrpair", None).await.map_err(setup)?;
         peer.channel = Some(channel);
         let offer = peer.pc.create_offer(None).await.map_err(setup)?;
         let sdp = peer.set_local_and_gather(offer, opts).await?;
@@ -135,10 +133,7 @@ impl Peer {
         let mut peer = Peer::build(opts).await?;
         peer.remote_addrs = describe_candidates(offer_sdp);
         let offer = RTCSessionDescription::offer(offer_sdp.to_string()).map_err(refused)?;
-        peer.pc
-            .set_remote_description(offer)
-            .await
-            .map_err(refused)?;
+        peer.pc.set_remote_description(offer).await.map_err(refused)?;
         let answer = peer.pc.create_answer(None).await.map_err(setup)?;
         let sdp = peer.set_local_and_gather(answer, opts).await?;
         Ok((peer, sdp))
@@ -148,10 +143,7 @@ impl Peer {
     pub async fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), Error> {
         self.remote_addrs = describe_candidates(answer_sdp);
         let answer = RTCSessionDescription::answer(answer_sdp.to_string()).map_err(refused)?;
-        self.pc
-            .set_remote_description(answer)
-            .await
-            .map_err(refused)
+        self.pc.set_remote_description(answer).await.map_err(refused)
     }
 
     /// Waits until the data channel is open, or the connection fails, or
@@ -202,16 +194,17 @@ impl Peer {
                 return Err(Error::ConnectFailed(self.remote_addrs.clone()));
             }
         }
-        Ok(Channel {
-            pc: self.pc.clone(),
-            dc: channel,
-            incoming: rx,
-            state: self.state.clone(),
-        })
+        Ok(Channel { pc: self.pc.clone(), dc: channel, incoming: rx, state: self.state.clone() })
     }
 
     async fn build(opts: &PeerOptions) -> Result<Peer, Error> {
+        // The certificate comes first so its fingerprint can seed the ICE
+        // credentials: a description whose credentials follow from its
+        // fingerprint needs no bytes for them in the QR.
+        let (certificate, fingerprint) = generate_certificate()?;
+        let (ufrag, pwd) = crate::signal::derive_credentials(&fingerprint);
         let settings = SettingEngineBuilder::new()
+            .with_ice_credentials(ufrag, pwd)
             // Any other mode binds 224.0.0.251:5353, which fails on a LAN
             // with no default route: the very case qrpair exists for.
             .with_multicast_dns_mode(rtc_ice::mdns::MulticastDnsMode::Disabled)
@@ -225,59 +218,31 @@ impl Peer {
             // hundreds of milliseconds sooner (DESIGN.md).
             .with_ice_connection_attempts(Some(Duration::from_millis(20)), None)
             .build();
-        let mut config = RTCConfigurationBuilder::new();
+        let mut config = RTCConfigurationBuilder::new().with_certificates(vec![certificate]);
         if !opts.stun.is_empty() {
-            config = config.with_ice_servers(vec![RTCIceServer {
-                urls: opts.stun.clone(),
-                ..Default::default()
-            }]);
+            config = config.with_ice_servers(vec![RTCIceServer { urls: opts.stun.clone(), ..Default::default() }]);
         }
         let (events_tx, events) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-        let bind: Vec<String> = opts
-            .bind
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, 0).to_string())
-            .collect();
+        let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config.build())
             .with_setting_engine(settings)
-            .with_handler(Arc::new(Handler {
-                events: events_tx,
-                state: state_tx,
-            }))
+            .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
             .with_udp_addrs(bind)
             .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
             .await
-            .map_err(|e| {
-                Error::Setup(format!(
-                    "{e} (could not bind any of the chosen addresses? see --bind)"
-                ))
-            })?;
-        Ok(Peer {
-            pc: Arc::new(pc),
-            events,
-            state,
-            channel: None,
-            remote_addrs: String::new(),
-        })
+            .map_err(|e| Error::Setup(format!("{e} (could not bind any of the chosen addresses? see --bind)")))?;
+        Ok(Peer { pc: Arc::new(pc), events, state, channel: None, remote_addrs: String::new() })
     }
 
-    async fn set_local_and_gather(
-        &mut self,
-        desc: RTCSessionDescription,
-        opts: &PeerOptions,
-    ) -> Result<String, Error> {
+    async fn set_local_and_gather(&mut self, desc: RTCSessionDescription, opts: &PeerOptions) -> Result<String, Error> {
         self.pc.set_local_description(desc).await.map_err(setup)?;
         // Host candidates take under a millisecond; an unreachable STUN
         // server would hold completion ~11 s, so the wait is capped and the
         // description read anyway (it carries what was gathered so far).
-        let cap = if opts.stun.is_empty() {
-            Duration::from_secs(2)
-        } else {
-            Duration::from_secs(4)
-        };
+        let cap = if opts.stun.is_empty() { Duration::from_secs(2) } else { Duration::from_secs(4) };
         let events = &mut self.events;
         let mut early_channels = Vec::new();
         let _ = tokio::time::timeout(cap, async {
@@ -292,11 +257,7 @@ impl Peer {
         if let Some(c) = early_channels.pop() {
             self.channel = Some(c);
         }
-        let desc = self
-            .pc
-            .local_description()
-            .await
-            .ok_or_else(|| Error::Setup("no local description".into()))?;
+        let desc = self.pc.local_description().await.ok_or_else(|| Error::Setup("no local description".into()))?;
         tracing::debug!(sdp = %desc.sdp, "local description");
         Ok(desc.sdp)
     }
@@ -306,25 +267,30 @@ impl Peer {
     }
 }
 
+/// A fresh ECDSA P-256 certificate for this pairing and the SHA-256
+/// fingerprint the description will carry.
+fn generate_certificate() -> Result<(RTCCertificate, [u8; 32]), Error> {
+    let provider = rtc::crypto::default_provider().map_err(setup)?;
+    let params = CertificateParams::new(vec!["qrpair".to_owned()]).map_err(setup)?;
+    let certificate =
+        RTCCertificate::generate(provider.crypto(), rtc::crypto::SignatureScheme::EcdsaP256Sha256, params)
+            .map_err(setup)?;
+    let fingerprints = certificate.get_fingerprints(provider.crypto()).map_err(setup)?;
+    let hex = fingerprints.first().map(|f| f.value.clone()).unwrap_or_default();
+    let bytes: Vec<u8> = hex.split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
+    let fingerprint: [u8; 32] =
+        bytes.try_into().map_err(|_| Error::Setup(format!("unexpected certificate fingerprint {hex:?}")))?;
+    Ok((certificate, fingerprint))
+}
+
 /// Resolves when the connection has definitely failed or closed.
 async fn wait_failed(mut state: watch::Receiver<RTCPeerConnectionState>) {
-    let _ = state
-        .wait_for(|s| {
-            matches!(
-                s,
-                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
-            )
-        })
-        .await;
+    let _ = state.wait_for(|s| matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)).await;
 }
 
 /// Polls the channel continuously (the driver stalls otherwise) and forwards
 /// messages into a bounded queue.
-async fn pump(
-    dc: Arc<dyn DataChannel>,
-    tx: mpsc::Sender<Incoming>,
-    open: tokio::sync::oneshot::Sender<()>,
-) {
+async fn pump(dc: Arc<dyn DataChannel>, tx: mpsc::Sender<Incoming>, open: tokio::sync::oneshot::Sender<()>) {
     let mut open = Some(open);
     while let Some(ev) = dc.poll().await {
         match ev {
@@ -369,17 +335,12 @@ pub enum Received {
 impl Channel {
     /// Sends one message; waits while the send buffer is full.
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
-        self.dc
-            .send(BytesMut::from(data))
-            .await
-            .map_err(|_| Error::Lost)
+        self.dc.send(BytesMut::from(data)).await.map_err(|_| Error::Lost)
     }
 
     /// A cheap handle for sending from another task.
     pub fn sender(&self) -> ChannelSender {
-        ChannelSender {
-            dc: self.dc.clone(),
-        }
+        ChannelSender { dc: self.dc.clone() }
     }
 
     /// Next message; `Err(Lost)` when the connection fails or stays
@@ -392,6 +353,17 @@ impl Channel {
             }),
             _ = wait_lost(self.state.clone()) => Err(Error::Lost),
         }
+    }
+
+    /// Waits (a few seconds at most) until everything sent has been
+    /// acknowledged, so closing next loses nothing in flight.
+    pub async fn drain(&self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while matches!(self.dc.outstanding_bytes().await, Ok(n) if n > 0) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
     }
 
     /// Closes the channel and the connection; the peer sees the channel close
@@ -409,10 +381,12 @@ pub struct ChannelSender {
 
 impl ChannelSender {
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
-        self.dc
-            .send(BytesMut::from(data))
-            .await
-            .map_err(|_| Error::Lost)
+        self.dc.send(BytesMut::from(data)).await.map_err(|_| Error::Lost)
+    }
+
+    /// A text message: what a browser page's `onmessage` gets as a string.
+    pub async fn send_text(&self, text: &str) -> Result<(), Error> {
+        self.dc.send_text(text).await.map_err(|_| Error::Lost)
     }
 }
 
@@ -422,11 +396,9 @@ async fn wait_lost(mut state: watch::Receiver<RTCPeerConnectionState>) {
         match current {
             RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => return,
             RTCPeerConnectionState::Disconnected => {
-                let recovered = tokio::time::timeout(
-                    DISCONNECT_GRACE,
-                    state.wait_for(|s| *s == RTCPeerConnectionState::Connected),
-                )
-                .await;
+                let recovered =
+                    tokio::time::timeout(DISCONNECT_GRACE, state.wait_for(|s| *s == RTCPeerConnectionState::Connected))
+                        .await;
                 match recovered {
                     Ok(Ok(_)) => continue,
                     Ok(Err(_)) | Err(_) => return,
@@ -448,12 +420,7 @@ fn describe_candidates(sdp: &str) -> String {
     if summary.candidates.is_empty() {
         return "no address (the description lists no candidates)".into();
     }
-    summary
-        .candidates
-        .iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    summary.candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn setup(e: impl std::fmt::Display) -> Error {

@@ -79,12 +79,7 @@ impl RenderedQr {
         let mut png = Vec::new();
         let encoder = image::codecs::png::PngEncoder::new(&mut png);
         // Encoding an in-memory grayscale image into a Vec cannot fail.
-        let _ = encoder.write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::L8,
-        );
+        let _ = encoder.write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8);
         png
     }
 
@@ -98,10 +93,7 @@ impl RenderedQr {
         for row in (0..side).step_by(2) {
             let mut current = None;
             for col in 0..side {
-                let colours = (
-                    self.dark(col, row),
-                    row + 1 < side && self.dark(col, row + 1),
-                );
+                let colours = (self.dark(col, row), row + 1 < side && self.dark(col, row + 1));
                 if current != Some(colours) {
                     let fg = if colours.0 { "30" } else { "97" };
                     let bg = if colours.1 { "40" } else { "107" };
@@ -124,10 +116,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".qrpair-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".qrpair-").suffix(".tmp").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;

@@ -30,10 +30,7 @@ pub struct Found {
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{what} is {size} bytes, more than the {MAX_FILE_BYTES}-byte limit for an image: crop the screenshot or save it smaller")]
     FileTooLarge { what: String, size: u64 },
     #[error("{what} is {w}×{h} pixels, more than qrpair decodes (at most {MAX_SIDE_PX} px a side and {MAX_PIXELS} pixels): crop or scale it down")]
@@ -52,19 +49,13 @@ impl ScanError {
     /// True when the file may simply not be finished yet (a screenshot tool
     /// still writing it), so a watcher should look again later.
     pub fn maybe_incomplete(&self) -> bool {
-        matches!(
-            self,
-            ScanError::Corrupt { .. } | ScanError::NotAnImage { .. } | ScanError::Io { .. }
-        )
+        matches!(self, ScanError::Corrupt { .. } | ScanError::NotAnImage { .. } | ScanError::Io { .. })
     }
 }
 
 pub fn scan_path(path: &Path) -> Result<Vec<Found>, ScanError> {
     let what = path.display().to_string();
-    let io = |source| ScanError::Io {
-        path: what.clone(),
-        source,
-    };
+    let io = |source| ScanError::Io { path: what.clone(), source };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_FILE_BYTES {
         return Err(ScanError::FileTooLarge { what, size });
@@ -77,10 +68,7 @@ pub fn scan_path(path: &Path) -> Result<Vec<Found>, ScanError> {
 pub fn scan_image_bytes(bytes: &[u8], what: &str) -> Result<Vec<Found>, ScanError> {
     let what = what.to_string();
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ScanError::FileTooLarge {
-            what,
-            size: bytes.len() as u64,
-        });
+        return Err(ScanError::FileTooLarge { what, size: bytes.len() as u64 });
     }
     let gray = load_gray(bytes, &what)?;
     let mut saw_code = false;
@@ -91,47 +79,28 @@ pub fn scan_image_bytes(bytes: &[u8], what: &str) -> Result<Vec<Found>, ScanErro
             return Ok(found);
         }
     }
-    Err(if saw_code {
-        ScanError::Unreadable { what }
-    } else {
-        ScanError::NoCode { what }
-    })
+    Err(if saw_code { ScanError::Unreadable { what } } else { ScanError::NoCode { what } })
 }
 
 fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
-    let not_image = |detail: String| ScanError::NotAnImage {
-        what: what.to_string(),
-        detail,
-    };
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| not_image(format!(": {e}")))?;
+    let not_image = |detail: String| ScanError::NotAnImage { what: what.to_string(), detail };
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")))?;
     if reader.format().is_none() {
         return Err(not_image(String::new()));
     }
-    let (w, h) = reader.into_dimensions().map_err(|e| ScanError::Corrupt {
-        what: what.to_string(),
-        detail: e.to_string(),
-    })?;
+    let (w, h) =
+        reader.into_dimensions().map_err(|e| ScanError::Corrupt { what: what.to_string(), detail: e.to_string() })?;
     if w > MAX_SIDE_PX || h > MAX_SIDE_PX || (w as u64) * (h as u64) > MAX_PIXELS {
-        return Err(ScanError::TooManyPixels {
-            what: what.to_string(),
-            w,
-            h,
-        });
+        return Err(ScanError::TooManyPixels { what: what.to_string(), w, h });
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| not_image(format!(": {e}")))?;
+    let mut reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")))?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE_PX);
     limits.max_image_height = Some(MAX_SIDE_PX);
     limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| ScanError::Corrupt {
-        what: what.to_string(),
-        detail: e.to_string(),
-    })?;
+    let img = reader.decode().map_err(|e| ScanError::Corrupt { what: what.to_string(), detail: e.to_string() })?;
     Ok(img.to_luma8())
 }
 
@@ -143,9 +112,7 @@ fn variants(gray: &GrayImage) -> impl Iterator<Item = GrayImage> + '_ {
     let longest = gray.width().max(gray.height());
     let steps: Vec<Box<dyn Fn(&GrayImage) -> Option<GrayImage>>> = vec![
         Box::new(|g: &GrayImage| Some(g.clone())),
-        Box::new(move |g: &GrayImage| {
-            (longest > PYRAMID_TARGET_SIDE).then(|| resize(g, PYRAMID_TARGET_SIDE))
-        }),
+        Box::new(move |g: &GrayImage| (longest > PYRAMID_TARGET_SIDE).then(|| resize(g, PYRAMID_TARGET_SIDE))),
         Box::new(|g: &GrayImage| {
             let mut inv = g.clone();
             imageops::invert(&mut inv);
@@ -159,9 +126,7 @@ fn variants(gray: &GrayImage) -> impl Iterator<Item = GrayImage> + '_ {
             })
         }),
         Box::new(move |g: &GrayImage| (longest < SMALL_IMAGE_SIDE).then(|| resize(g, longest * 2))),
-        Box::new(move |g: &GrayImage| {
-            (longest > 2 * PYRAMID_TARGET_SIDE).then(|| resize(g, PYRAMID_TARGET_SIDE / 2))
-        }),
+        Box::new(move |g: &GrayImage| (longest > 2 * PYRAMID_TARGET_SIDE).then(|| resize(g, PYRAMID_TARGET_SIDE / 2))),
     ];
     steps.into_iter().filter_map(move |step| step(gray))
 }
@@ -170,11 +135,7 @@ fn resize(g: &GrayImage, longest_side: u32) -> GrayImage {
     let longest = g.width().max(g.height()).max(1);
     let w = ((g.width() as u64 * longest_side as u64) / longest as u64).max(1) as u32;
     let h = ((g.height() as u64 * longest_side as u64) / longest as u64).max(1) as u32;
-    let filter = if longest_side < longest {
-        imageops::FilterType::Triangle
-    } else {
-        imageops::FilterType::Nearest
-    };
+    let filter = if longest_side < longest { imageops::FilterType::Triangle } else { imageops::FilterType::Nearest };
     imageops::resize(g, w, h, filter)
 }
 
@@ -190,11 +151,7 @@ fn decode_all(img: &GrayImage) -> (Vec<Found>, bool) {
             let mut bytes = Vec::new();
             if let Ok(meta) = grid.decode_to(&mut bytes) {
                 if found.iter().all(|f| f.bytes != bytes) {
-                    found.push(Found {
-                        bytes,
-                        version: meta.version.0 as u8,
-                        ec: ec_from_format_bits(meta.ecc_level),
-                    });
+                    found.push(Found { bytes, version: meta.version.0 as u8, ec: ec_from_format_bits(meta.ecc_level) });
                 }
             }
         }

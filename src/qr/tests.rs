@@ -16,12 +16,7 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 fn png_of(img: &GrayImage) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::L8,
-        )
+        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8)
         .unwrap();
     out
 }
@@ -34,17 +29,11 @@ fn scan_one(bytes: &[u8]) -> Found {
 
 #[test]
 fn render_then_scan_returns_the_exact_bytes_for_many_sizes() {
-    for (i, len) in [1usize, 2, 17, 42, 62, 84, 106, 200, 370, 600, 1000, 1500]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, len) in [1usize, 2, 17, 42, 62, 84, 106, 200, 370, 600, 1000, 1500].into_iter().enumerate() {
         for ec in [EcLevel::L, EcLevel::M, EcLevel::H] {
             let payload = pseudo_random(len, i as u64 * 7919 + 1);
             let Ok(code) = render_qr(&payload, ec) else {
-                assert!(
-                    ec == EcLevel::H && len > 1200,
-                    "{len} bytes at {ec} should fit"
-                );
+                assert!(ec == EcLevel::H && len > 1200, "{len} bytes at {ec} should fit");
                 continue;
             };
             let found = scan_one(&code.to_png(4));
@@ -59,11 +48,7 @@ fn render_then_scan_returns_the_exact_bytes_for_many_sizes() {
 fn smallest_version_is_chosen() {
     // Byte capacity at EC M: v3 42 B, v4 62 B, v5 84 B, v6 106 B.
     for (len, version) in [(42, 3), (43, 4), (62, 4), (63, 5), (84, 5), (106, 6)] {
-        assert_eq!(
-            render_qr(&vec![0xa5; len], EcLevel::M).unwrap().version(),
-            version,
-            "{len} bytes"
-        );
+        assert_eq!(render_qr(&vec![0xa5; len], EcLevel::M).unwrap().version(), version, "{len} bytes");
     }
     assert!(render_qr(&vec![0; 3000], EcLevel::M).is_err());
 }
@@ -71,17 +56,14 @@ fn smallest_version_is_chosen() {
 #[test]
 fn png_has_quiet_zone_and_pure_black_on_white() {
     let code = render_qr(b"quiet", EcLevel::M).unwrap();
-    let img = image::load_from_memory(&code.to_png(render::DEFAULT_MODULE_PX))
-        .unwrap()
-        .to_luma8();
+    let img = image::load_from_memory(&code.to_png(render::DEFAULT_MODULE_PX)).unwrap().to_luma8();
     let px = render::DEFAULT_MODULE_PX;
     assert_eq!(img.width(), (code.width() as u32 + 8) * px);
     assert!(img.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255));
     let border = 4 * px;
     for y in 0..img.height() {
         for x in 0..img.width() {
-            let inside = (border..img.width() - border).contains(&x)
-                && (border..img.height() - border).contains(&y);
+            let inside = (border..img.width() - border).contains(&x) && (border..img.height() - border).contains(&y);
             if !inside {
                 assert_eq!(img.get_pixel(x, y).0[0], 255, "quiet zone dark at {x},{y}");
             }
@@ -100,10 +82,7 @@ fn terminal_rendering_sets_both_colours_and_covers_the_quiet_zone() {
     assert_eq!(rows.len(), side.div_ceil(2));
     for row in &rows {
         assert_eq!(row.matches('▀').count(), side);
-        assert!(
-            row.starts_with("\x1b[97;107m"),
-            "quiet zone is white on white: {row:?}"
-        );
+        assert!(row.starts_with("\x1b[97;107m"), "quiet zone is white on white: {row:?}");
         assert!(row.ends_with("\x1b[0m"));
     }
     assert!(text.contains("\x1b[30;40m") || text.contains("\x1b[30;107m"));
@@ -121,9 +100,7 @@ fn dark_mode_code_is_read() {
 fn small_code_in_a_large_busy_screenshot_is_read() {
     let payload = pseudo_random(370, 3);
     let code = render_qr(&payload, EcLevel::M).unwrap().to_image(3);
-    let mut shot = GrayImage::from_fn(3840, 2160, |x, y| {
-        Luma([if (x / 37 + y / 23) % 5 == 0 { 90 } else { 235 }])
-    });
+    let mut shot = GrayImage::from_fn(3840, 2160, |x, y| Luma([if (x / 37 + y / 23) % 5 == 0 { 90 } else { 235 }]));
     image::imageops::overlay(&mut shot, &code, 2900, 1500);
     assert_eq!(scan_one(&png_of(&shot)).bytes, payload);
 }
@@ -134,12 +111,7 @@ fn jpeg_screenshot_is_read() {
     let code = render_qr(&payload, EcLevel::M).unwrap().to_image(4);
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 60)
-        .write_image(
-            code.as_raw(),
-            code.width(),
-            code.height(),
-            image::ExtendedColorType::L8,
-        )
+        .write_image(code.as_raw(), code.width(), code.height(), image::ExtendedColorType::L8)
         .unwrap();
     assert_eq!(scan_one(&jpeg).bytes, payload);
 }
@@ -148,18 +120,11 @@ fn jpeg_screenshot_is_read() {
 fn two_codes_in_one_picture_are_both_found() {
     let a = render_qr(b"first code", EcLevel::M).unwrap().to_image(6);
     let b = render_qr(b"second code", EcLevel::M).unwrap().to_image(6);
-    let mut shot = GrayImage::from_pixel(
-        a.width() + b.width() + 40,
-        a.height().max(b.height()),
-        Luma([255]),
-    );
+    let mut shot = GrayImage::from_pixel(a.width() + b.width() + 40, a.height().max(b.height()), Luma([255]));
     image::imageops::overlay(&mut shot, &a, 0, 0);
     image::imageops::overlay(&mut shot, &b, (a.width() + 40) as i64, 0);
-    let mut found: Vec<Vec<u8>> = scan_image_bytes(&png_of(&shot), "two")
-        .unwrap()
-        .into_iter()
-        .map(|f| f.bytes)
-        .collect();
+    let mut found: Vec<Vec<u8>> =
+        scan_image_bytes(&png_of(&shot), "two").unwrap().into_iter().map(|f| f.bytes).collect();
     found.sort();
     assert_eq!(found, vec![b"first code".to_vec(), b"second code".to_vec()]);
 }
@@ -169,20 +134,14 @@ fn picture_without_a_code_says_so() {
     let plain = GrayImage::from_fn(640, 480, |x, y| Luma([((x ^ y) & 0xff) as u8]));
     let err = scan_image_bytes(&png_of(&plain), "plain.png").unwrap_err();
     assert!(matches!(err, ScanError::NoCode { .. }), "{err:?}");
-    assert!(
-        err.to_string().starts_with("no QR code found in plain.png"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("no QR code found in plain.png"), "{err}");
 }
 
 #[test]
 fn text_is_not_an_image() {
     let err = scan_image_bytes(b"just some text, not a picture\n", "notes.txt").unwrap_err();
     assert!(matches!(err, ScanError::NotAnImage { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains("notes.txt is not an image"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("notes.txt is not an image"), "{err}");
 }
 
 #[test]
@@ -190,13 +149,7 @@ fn truncated_png_is_reported_not_panicked() {
     let png = render_qr(b"cut", EcLevel::M).unwrap().to_png(8);
     for cut in [8, 30, png.len() / 2, png.len() - 12] {
         let err = scan_image_bytes(&png[..cut], "cut.png").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ScanError::Corrupt { .. } | ScanError::NotAnImage { .. }
-            ),
-            "cut {cut}: {err:?}"
-        );
+        assert!(matches!(err, ScanError::Corrupt { .. } | ScanError::NotAnImage { .. }), "cut {cut}: {err:?}");
     }
 }
 
@@ -218,17 +171,7 @@ fn huge_dimensions_are_refused_before_decoding() {
     png.extend_from_slice(b"IDAT");
     png.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
     let err = scan_image_bytes(&png, "bomb.png").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ScanError::TooManyPixels {
-                w: 60_000,
-                h: 60_000,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, ScanError::TooManyPixels { w: 60_000, h: 60_000, .. }), "{err:?}");
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -236,11 +179,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
         }
     }
     !crc

@@ -71,13 +71,7 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let data = [0u8, 1, 2, 255];
-        for f in [
-            Frame::Hello { version: 7 },
-            Frame::Data(&data),
-            Frame::Data(&[]),
-            Frame::Eof,
-            Frame::Bye,
-        ] {
+        for f in [Frame::Hello { version: 7 }, Frame::Data(&data), Frame::Data(&[]), Frame::Eof, Frame::Bye] {
             assert_eq!(Frame::decode(&f.encode()).unwrap(), f);
         }
     }
@@ -86,17 +80,8 @@ mod tests {
     fn bad_frames_are_named() {
         assert_eq!(Frame::decode(&[]), Err(FrameError::Empty));
         assert_eq!(Frame::decode(&[99]), Err(FrameError::UnknownType(99)));
-        assert_eq!(
-            Frame::decode(&[TAG_HELLO]),
-            Err(FrameError::Malformed("hello"))
-        );
-        assert_eq!(
-            Frame::decode(&[TAG_EOF, 0]),
-            Err(FrameError::Malformed("end-of-stream"))
-        );
-        assert_eq!(
-            Frame::decode(&[TAG_BYE, 1]),
-            Err(FrameError::Malformed("goodbye"))
-        );
+        assert_eq!(Frame::decode(&[TAG_HELLO]), Err(FrameError::Malformed("hello")));
+        assert_eq!(Frame::decode(&[TAG_EOF, 0]), Err(FrameError::Malformed("end-of-stream")));
+        assert_eq!(Frame::decode(&[TAG_BYE, 1]), Err(FrameError::Malformed("goodbye")));
     }
 }

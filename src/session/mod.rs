@@ -29,6 +29,16 @@ pub enum Mode {
     Chat,
 }
 
+/// What the peer speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Another qrpair: framed messages with half-close and goodbye.
+    Framed,
+    /// A browser or another app: each message is data (chat: one line);
+    /// the session ends when either side closes the channel.
+    Plain,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -37,9 +47,7 @@ pub enum Error {
     Protocol(#[from] FrameError),
     #[error("the peer speaks session protocol version {0}, this qrpair speaks {PROTOCOL_VERSION}: use the same qrpair version on both machines")]
     Version(u8),
-    #[error(
-        "the peer closed the connection before all data was exchanged: the output is incomplete"
-    )]
+    #[error("the peer closed the connection before all data was exchanged: the output is incomplete")]
     PeerLeftEarly,
     #[error("the peer did not confirm the end of the session within {0:?}: the output may be incomplete")]
     NoGoodbye(Duration),
@@ -58,24 +66,23 @@ pub struct Totals {
 
 /// Runs a session until both directions are finished and the peer has said
 /// goodbye. `input` feeds the peer; what the peer sends goes to `output`.
-pub async fn run<R, W>(
-    mut channel: Channel,
-    mode: Mode,
-    input: R,
-    output: W,
-) -> Result<Totals, Error>
+pub async fn run<R, W>(channel: Channel, mode: Mode, protocol: Protocol, input: R, output: W) -> Result<Totals, Error>
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    channel
-        .send(
-            &Frame::Hello {
-                version: PROTOCOL_VERSION,
-            }
-            .encode(),
-        )
-        .await?;
+    match protocol {
+        Protocol::Framed => run_framed(channel, mode, input, output).await,
+        Protocol::Plain => run_plain(channel, mode, input, output).await,
+    }
+}
+
+async fn run_framed<R, W>(mut channel: Channel, mode: Mode, input: R, output: W) -> Result<Totals, Error>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    channel.send(&Frame::Hello { version: PROTOCOL_VERSION }.encode()).await?;
     let mut sink = Sink::new(mode, output);
     let mut reader = tokio::spawn(send_input(channel.sender(), input));
     let mut totals = Totals::default();
@@ -102,9 +109,7 @@ where
             Received::Closed if bye_sent => break Ok(()),
             Received::Closed => break Err(Error::PeerLeftEarly),
             Received::Message(bytes) => match Frame::decode(&bytes)? {
-                Frame::Hello { version } if version != PROTOCOL_VERSION => {
-                    break Err(Error::Version(version))
-                }
+                Frame::Hello { version } if version != PROTOCOL_VERSION => break Err(Error::Version(version)),
                 Frame::Hello { .. } => {}
                 Frame::Data(data) => {
                     if peer_eof {
@@ -134,10 +139,85 @@ where
     outcome.map(|()| totals)
 }
 
-async fn send_input<R: AsyncRead + Unpin>(
-    sender: ChannelSender,
-    mut input: R,
-) -> Result<u64, Error> {
+/// With a peer that has no framing: a browser page's `dc.send(text)` arrives
+/// as one message, shown as one chat line (or written as is to a pipe).
+async fn run_plain<R, W>(mut channel: Channel, mode: Mode, input: R, output: W) -> Result<Totals, Error>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    let mut sink = Sink::new(mode, output);
+    let mut reader = tokio::spawn(send_plain(channel.sender(), mode, input));
+    let mut totals = Totals::default();
+    let mut input_done = false;
+    let outcome = loop {
+        tokio::select! {
+            done = &mut reader, if !input_done => match done {
+                Ok(Ok(n)) => {
+                    totals.sent = n;
+                    input_done = true;
+                    // A plain peer cannot be told "my side is done" except by
+                    // closing; in a chat, leaving is exactly that.
+                    if mode == Mode::Chat {
+                        channel.drain().await;
+                        break Ok(());
+                    }
+                }
+                Ok(Err(e)) => break Err(e),
+                Err(_) => break Err(Error::Input(std::io::Error::other("input task stopped"))),
+            },
+            r = channel.recv() => match r? {
+                Received::Message(bytes) => {
+                    totals.received += bytes.len() as u64;
+                    match mode {
+                        Mode::Chat => sink.show_line(&bytes).await?,
+                        Mode::Pipe => sink.write(&bytes).await?,
+                    }
+                }
+                Received::Closed => {
+                    sink.finish(false).await?;
+                    break Ok(());
+                }
+            },
+        }
+    };
+    reader.abort();
+    channel.close().await;
+    outcome.map(|()| totals)
+}
+
+async fn send_plain<R: AsyncRead + Unpin>(sender: ChannelSender, mode: Mode, input: R) -> Result<u64, Error> {
+    use tokio::io::AsyncBufReadExt;
+    let mut input = tokio::io::BufReader::with_capacity(DATA_CHUNK, input);
+    let mut total = 0u64;
+    loop {
+        match mode {
+            Mode::Chat => {
+                let mut line = Vec::new();
+                let n =
+                    (&mut input).take(MAX_CHAT_LINE as u64).read_until(b'\n', &mut line).await.map_err(Error::Input)?;
+                if n == 0 {
+                    return Ok(total);
+                }
+                total += n as u64;
+                let text = String::from_utf8_lossy(&line);
+                sender.send_text(text.trim_end_matches(['\r', '\n'])).await?;
+            }
+            Mode::Pipe => {
+                let chunk = input.fill_buf().await.map_err(Error::Input)?;
+                if chunk.is_empty() {
+                    return Ok(total);
+                }
+                let n = chunk.len();
+                sender.send(chunk).await?;
+                input.consume(n);
+                total += n as u64;
+            }
+        }
+    }
+}
+
+async fn send_input<R: AsyncRead + Unpin>(sender: ChannelSender, mut input: R) -> Result<u64, Error> {
     let mut buf = vec![0u8; DATA_CHUNK + 1];
     let mut total = 0u64;
     loop {
@@ -162,11 +242,7 @@ struct Sink<W> {
 
 impl<W: AsyncWrite + Unpin> Sink<W> {
     fn new(mode: Mode, out: W) -> Self {
-        Sink {
-            mode,
-            out,
-            partial: Vec::new(),
-        }
+        Sink { mode, out, partial: Vec::new() }
     }
 
     async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
@@ -189,10 +265,7 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
 
     async fn show_line(&mut self, line: &[u8]) -> Result<(), Error> {
         let text = crate::ui::printable(&String::from_utf8_lossy(line));
-        self.out
-            .write_all(format!("peer> {text}\n").as_bytes())
-            .await
-            .map_err(Error::Output)
+        self.out.write_all(format!("peer> {text}\n").as_bytes()).await.map_err(Error::Output)
     }
 
     /// `we_left`: our side ended first, and this is the peer's reply.
@@ -202,11 +275,7 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
                 let line = std::mem::take(&mut self.partial);
                 self.show_line(&line).await?;
             }
-            let farewell: &[u8] = if we_left {
-                b"-- chat closed\n"
-            } else {
-                b"-- the peer left the chat\n"
-            };
+            let farewell: &[u8] = if we_left { b"-- chat closed\n" } else { b"-- the peer left the chat\n" };
             self.out.write_all(farewell).await.map_err(Error::Output)?;
         }
         self.out.flush().await.map_err(Error::Output)?;

@@ -4,8 +4,13 @@
 //! Pure and synchronous on purpose: everything here takes bytes and returns
 //! values, so it can be unit-tested and fuzzed without a network.
 
+pub mod compact;
+pub mod json;
 mod sdp;
 pub mod token;
+
+pub use compact::{derive_credentials, offer_tag, Description, FINGERPRINT_LEN, TAG_LEN};
+pub use json::{looks_like_json, parse_sdp_json, to_sdp_json, JsonError};
 
 pub use sdp::{minimize_sdp, Candidate, SdpSummary};
 pub use token::{decode_token, encode_token, looks_like_token, TokenError, TOKEN_PREFIX};
@@ -18,12 +23,19 @@ use std::io::Write;
 /// (a deflate bomb) from allocating without bound.
 pub const MAX_SDP_BYTES: usize = 16 * 1024;
 
-/// Format version carried in the high nibble of the header byte.
+/// Format version carried in the high nibble of the header byte: 1 is the
+/// deflated SDP text, 2 the compact binary form.
 const FORMAT_DEFLATE: u8 = 1;
+const FORMAT_COMPACT: u8 = 2;
 const KIND_ANSWER_BIT: u8 = 0x01;
-/// Bits 1..=3 are reserved flags; a payload setting them was made by a newer
-/// qrpair and is refused rather than misread.
-const RESERVED_FLAGS: u8 = 0x0e;
+/// Compact form only: the body has a presence byte and tagged candidates.
+const EXTENDED_BIT: u8 = 0x02;
+/// The body starts (after the fingerprint, in the compact form) with the
+/// tag of the offer this answer belongs to.
+const TAG_BIT: u8 = 0x04;
+/// A payload setting this was made by a newer qrpair and is refused rather
+/// than misread.
+const RESERVED_FLAGS: u8 = 0x08;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,12 +59,25 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// Which body a payload carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Form {
+    Compact,
+    Deflate,
+    /// Not a QR payload at all: a browser's JSON description.
+    SdpJson,
+}
+
 /// A decoded payload: which side made it and the session description it
 /// stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
     pub kind: Kind,
     pub sdp: String,
+    /// For an answer made by qrpair: the tag of the offer it answers.
+    pub tag: Option<[u8; TAG_LEN]>,
+    pub form: Form,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,28 +94,49 @@ pub enum Error {
     UnknownFlags(u8),
     #[error("payload is truncated or corrupt (the compressed description does not inflate): scan or copy it again")]
     Corrupt,
+    #[error(transparent)]
+    Compact(#[from] compact::CompactError),
+    #[error(
+        "this answer belongs to a different offer: scan the answer made for the offer this machine is showing now"
+    )]
+    OtherOffer,
     #[error("payload inflates to more than {MAX_SDP_BYTES} bytes, which no real description needs: refusing it")]
     TooLarge,
     #[error("payload does not hold a session description: {0}")]
     NotSdp(&'static str),
     #[error("this is an {found}, but an {expected} was expected: {hint}")]
-    WrongKind {
-        found: Kind,
-        expected: Kind,
-        hint: &'static str,
-    },
+    WrongKind { found: Kind, expected: Kind, hint: &'static str },
 }
 
-/// Packs a session description into the QR payload.
-pub fn encode(kind: Kind, sdp: &str) -> Vec<u8> {
+/// Packs a session description into the QR payload: the compact form when
+/// it carries the description exactly, else (or when smaller) the deflated
+/// text. `tag` marks an answer with the offer it answers.
+pub fn encode(kind: Kind, sdp: &str, tag: Option<[u8; TAG_LEN]>) -> Vec<u8> {
+    let deflated = encode_deflate(kind, sdp, tag);
+    match encode_compact(kind, sdp, tag) {
+        Some(compact) if compact.len() <= deflated.len() => compact,
+        _ => deflated,
+    }
+}
+
+fn header(format: u8, kind: Kind, tag: Option<[u8; TAG_LEN]>) -> u8 {
+    let mut h = format << 4;
+    if kind == Kind::Answer {
+        h |= KIND_ANSWER_BIT;
+    }
+    if tag.is_some() {
+        h |= TAG_BIT;
+    }
+    h
+}
+
+/// The deflated form, which carries any description.
+pub fn encode_deflate(kind: Kind, sdp: &str, tag: Option<[u8; TAG_LEN]>) -> Vec<u8> {
     let minimal = minimize_sdp(sdp);
-    let header = (FORMAT_DEFLATE << 4)
-        | if kind == Kind::Answer {
-            KIND_ANSWER_BIT
-        } else {
-            0
-        };
-    let mut out = vec![header];
+    let mut out = vec![header(FORMAT_DEFLATE, kind, tag)];
+    if let Some(t) = tag {
+        out.extend_from_slice(&t);
+    }
     let mut enc = DeflateEncoder::new(&mut out, Compression::best());
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(minimal.as_bytes());
@@ -98,22 +144,38 @@ pub fn encode(kind: Kind, sdp: &str) -> Vec<u8> {
     out
 }
 
+/// The compact form, or `None` when the description has something it cannot
+/// carry. Only returned after checking that it unpacks to the same values.
+pub fn encode_compact(kind: Kind, sdp: &str, tag: Option<[u8; TAG_LEN]>) -> Option<Vec<u8>> {
+    let description = Description::from_sdp(sdp).ok()?;
+    let answer = kind == Kind::Answer;
+    let (body, extended) = description.pack(answer);
+    let mut out = vec![header(FORMAT_COMPACT, kind, tag) | if extended { EXTENDED_BIT } else { 0 }];
+    out.extend_from_slice(&description.fingerprint);
+    if let Some(t) = tag {
+        out.extend_from_slice(&t);
+    }
+    out.extend_from_slice(&body);
+    let round_trip = Description::unpack(description.fingerprint, &body, extended, answer).ok()?;
+    (round_trip == description).then_some(out)
+}
+
 /// Unpacks a QR payload. Never panics; allocates at most `MAX_SDP_BYTES` (+ a
 /// small read buffer) whatever the input.
 pub fn decode(bytes: &[u8]) -> Result<Payload, Error> {
     let (&header, body) = bytes.split_first().ok_or(Error::Empty)?;
     let version = header >> 4;
-    if version != FORMAT_DEFLATE {
+    if version != FORMAT_DEFLATE && version != FORMAT_COMPACT {
         return Err(foreign_or_unknown(bytes, version));
     }
-    if header & RESERVED_FLAGS != 0 {
-        return Err(Error::UnknownFlags(header));
+    if header & RESERVED_FLAGS != 0 || (version == FORMAT_DEFLATE && header & EXTENDED_BIT != 0) {
+        return Err(unknown_flags_or_foreign(bytes, header));
     }
-    let kind = if header & KIND_ANSWER_BIT != 0 {
-        Kind::Answer
-    } else {
-        Kind::Offer
-    };
+    let kind = if header & KIND_ANSWER_BIT != 0 { Kind::Answer } else { Kind::Offer };
+    if version == FORMAT_COMPACT {
+        return decode_compact(header, body, kind);
+    }
+    let (tag, body) = split_tag(header, body).ok_or(Error::Corrupt)?;
     let sdp = inflate_capped(body)?;
     let sdp = String::from_utf8(sdp).map_err(|_| Error::NotSdp("it is not text"))?;
     if !sdp.starts_with("v=0") {
@@ -122,7 +184,53 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, Error> {
     if sdp.lines().all(|l| !l.starts_with("m=")) {
         return Err(Error::NotSdp("it has no media section"));
     }
-    Ok(Payload { kind, sdp })
+    Ok(Payload { kind, sdp, tag, form: Form::Deflate })
+}
+
+fn split_tag(header: u8, body: &[u8]) -> Option<(Option<[u8; TAG_LEN]>, &[u8])> {
+    if header & TAG_BIT == 0 {
+        return Some((None, body));
+    }
+    let (tag, rest) = body.split_at_checked(TAG_LEN)?;
+    Some((tag.try_into().ok(), rest))
+}
+
+fn decode_compact(header: u8, body: &[u8], kind: Kind) -> Result<Payload, Error> {
+    let (fingerprint, rest) = body.split_at_checked(FINGERPRINT_LEN).ok_or(compact::CompactError::Truncated)?;
+    let fingerprint: [u8; FINGERPRINT_LEN] = fingerprint.try_into().map_err(|_| compact::CompactError::Truncated)?;
+    let (tag, rest) = split_tag(header, rest).ok_or(compact::CompactError::Truncated)?;
+    let description = Description::unpack(fingerprint, rest, header & EXTENDED_BIT != 0, kind == Kind::Answer)?;
+    Ok(Payload { kind, sdp: description.to_sdp(), tag, form: Form::Compact })
+}
+
+/// For the offering side: refuses an answer that says it was made for
+/// another offer. Answers without a tag (converted from a browser's own
+/// description) cannot be checked and pass; the DTLS fingerprint still
+/// authenticates whoever connects.
+pub fn check_answer_belongs(answer: &Payload, our_offer_sdp: &str) -> Result<(), Error> {
+    let Some(tag) = answer.tag else { return Ok(()) };
+    match Description::from_sdp(our_offer_sdp).ok().map(|d| offer_tag(&d.fingerprint)) {
+        Some(ours) if ours != tag => Err(Error::OtherOffer),
+        _ => Ok(()),
+    }
+}
+
+/// The tag an answer to this offer carries; `None` when the offer has no
+/// SHA-256 fingerprint to derive it from.
+pub fn tag_for_offer(offer_sdp: &str) -> Option<[u8; TAG_LEN]> {
+    let fp = SdpSummary::parse(offer_sdp).fingerprint?;
+    let (hash, hex) = fp.split_once(' ')?;
+    if !hash.eq_ignore_ascii_case("sha-256") {
+        return None;
+    }
+    let bytes: Vec<u8> = hex.split(':').map(|h| u8::from_str_radix(h, 16)).collect::<Result<_, _>>().ok()?;
+    Some(offer_tag(&bytes.try_into().ok()?))
+}
+
+/// True for a description made by qrpair (its ICE credentials are derived
+/// from its fingerprint); false for a browser's or another app's.
+pub fn made_by_qrpair(sdp: &str) -> bool {
+    Description::from_sdp(sdp).map(|d| d.has_derived_credentials()).unwrap_or(false)
 }
 
 /// Decodes and checks that the payload is of the kind this step needs, with a
@@ -131,16 +239,10 @@ pub fn decode_expecting(bytes: &[u8], expected: Kind) -> Result<Payload, Error> 
     let payload = decode(bytes)?;
     if payload.kind != expected {
         let hint = match expected {
-            Kind::Answer => {
-                "give this side the answer QR shown by the other machine, not its own offer"
-            }
+            Kind::Answer => "give this side the answer QR shown by the other machine, not its own offer",
             Kind::Offer => "give this side the offer QR from the machine that ran `qrpair offer`",
         };
-        return Err(Error::WrongKind {
-            found: payload.kind,
-            expected,
-            hint,
-        });
+        return Err(Error::WrongKind { found: payload.kind, expected, hint });
     }
     Ok(payload)
 }
@@ -159,19 +261,14 @@ fn inflate_capped(body: &[u8]) -> Result<Vec<u8>, Error> {
         }
         let consumed = inflater.total_in() as usize;
         let produced = out.len();
-        let status = inflater
-            .decompress_vec(&body[consumed..], &mut out, FlushDecompress::None)
-            .map_err(|_| Error::Corrupt)?;
+        let status =
+            inflater.decompress_vec(&body[consumed..], &mut out, FlushDecompress::None).map_err(|_| Error::Corrupt)?;
         if out.len() > MAX_SDP_BYTES {
             return Err(Error::TooLarge);
         }
         match status {
             Status::StreamEnd => {
-                return if (inflater.total_in() as usize) == body.len() {
-                    Ok(out)
-                } else {
-                    Err(Error::Corrupt)
-                };
+                return if (inflater.total_in() as usize) == body.len() { Ok(out) } else { Err(Error::Corrupt) };
             }
             Status::Ok | Status::BufError => {
                 let stalled = inflater.total_in() as usize == consumed && out.len() == produced;
@@ -183,19 +280,19 @@ fn inflate_capped(body: &[u8]) -> Result<Vec<u8>, Error> {
     }
 }
 
+fn unknown_flags_or_foreign(bytes: &[u8], header: u8) -> Error {
+    match foreign_or_unknown(bytes, header >> 4) {
+        Error::UnknownVersion(_) => Error::UnknownFlags(header),
+        other => other,
+    }
+}
+
 /// A QR from another app usually holds text (a URL, Wi-Fi credentials); quote
 /// it so the user recognises what they scanned.
 fn foreign_or_unknown(bytes: &[u8], version: u8) -> Error {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if text
-            .chars()
-            .all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t')
-        {
-            let mut shown: String = text
-                .chars()
-                .take(80)
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
+        if text.chars().all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t') {
+            let mut shown: String = text.chars().take(80).map(|c| if c.is_control() { ' ' } else { c }).collect();
             if text.chars().count() > 80 {
                 shown.push('…');
             }
@@ -204,7 +301,7 @@ fn foreign_or_unknown(bytes: &[u8], version: u8) -> Error {
     }
     // Our versions are small; a high nibble far beyond them means the bytes
     // were never a qrpair header.
-    if version > FORMAT_DEFLATE + 3 {
+    if version > FORMAT_COMPACT + 2 {
         Error::ForeignBinary(bytes.len())
     } else {
         Error::UnknownVersion(version)

@@ -73,11 +73,7 @@ pub struct Candidate {
 
 impl std::fmt::Display for Candidate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host = if self.address.contains(':') {
-            format!("[{}]", self.address)
-        } else {
-            self.address.clone()
-        };
+        let host = if self.address.contains(':') { format!("[{}]", self.address) } else { self.address.clone() };
         write!(f, "{host}:{} {} {}", self.port, self.protocol, self.kind)
     }
 }
@@ -100,13 +96,9 @@ impl SdpSummary {
                 continue;
             };
             if let Some(v) = attr.strip_prefix("fingerprint:") {
-                summary
-                    .fingerprint
-                    .get_or_insert_with(|| v.trim().to_string());
+                summary.fingerprint.get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("ice-ufrag:") {
-                summary
-                    .ice_ufrag
-                    .get_or_insert_with(|| v.trim().to_string());
+                summary.ice_ufrag.get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("setup:") {
                 summary.setup.get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("candidate:") {

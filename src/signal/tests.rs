@@ -8,10 +8,9 @@ fn fixture_sdps() -> Vec<(String, String)> {
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let sdp = match path.extension().and_then(|e| e.to_str()) {
-            Some("json") => serde_json::from_str::<serde_json::Value>(&text).unwrap()["sdp"]
-                .as_str()
-                .unwrap()
-                .to_string(),
+            Some("json") => {
+                serde_json::from_str::<serde_json::Value>(&text).unwrap()["sdp"].as_str().unwrap().to_string()
+            }
             Some("sdp") => text,
             _ => continue,
         };
@@ -22,26 +21,16 @@ fn fixture_sdps() -> Vec<(String, String)> {
 }
 
 #[test]
-fn real_descriptions_round_trip_with_what_a_peer_needs() {
+fn real_descriptions_round_trip_in_deflate_form() {
     for (name, sdp) in fixture_sdps() {
-        let kind = if name.contains("answer") {
-            Kind::Answer
-        } else {
-            Kind::Offer
-        };
-        let bytes = encode(kind, &sdp);
+        let kind = if name.contains("answer") { Kind::Answer } else { Kind::Offer };
+        let bytes = encode_deflate(kind, &sdp, None);
         let payload = decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(payload.kind, kind, "{name}");
         assert_eq!(payload.sdp, minimize_sdp(&sdp), "{name}");
         let (orig, back) = (SdpSummary::parse(&sdp), SdpSummary::parse(&payload.sdp));
-        assert_eq!(
-            orig, back,
-            "{name}: fingerprint, credentials, setup or candidates lost"
-        );
-        assert!(
-            back.fingerprint.is_some() && back.ice_ufrag.is_some() && !back.candidates.is_empty(),
-            "{name}"
-        );
+        assert_eq!(orig, back, "{name}: fingerprint, credentials, setup or candidates lost");
+        assert!(back.fingerprint.is_some() && back.ice_ufrag.is_some() && !back.candidates.is_empty(), "{name}");
         assert!(payload.sdp.contains("a=ice-pwd:"), "{name}");
         assert!(payload.sdp.contains("m=application"), "{name}");
         // Stripping must actually shrink what goes into the QR.
@@ -52,28 +41,16 @@ fn real_descriptions_round_trip_with_what_a_peer_needs() {
 
 #[test]
 fn minimize_keeps_only_component_one_and_drops_noise() {
-    let sdp = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/sdp/qrpair_offer_3cands.sdp"
-    ))
-    .unwrap();
+    let sdp =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_offer_3cands.sdp")).unwrap();
     let min = minimize_sdp(&sdp);
-    assert_eq!(
-        min.lines()
-            .filter(|l| l.starts_with("a=candidate:"))
-            .count(),
-        3
-    );
+    assert_eq!(min.lines().filter(|l| l.starts_with("a=candidate:")).count(), 3);
     assert!(!min.contains(" 2 udp "));
     assert!(!min.contains("extmap-allow-mixed"));
     assert!(!min.contains("a=sendrecv"));
     assert!(min.ends_with("\r\n"));
     let summary = SdpSummary::parse(&min);
-    let addrs: Vec<&str> = summary
-        .candidates
-        .iter()
-        .map(|c| c.address.as_str())
-        .collect();
+    let addrs: Vec<&str> = summary.candidates.iter().map(|c| c.address.as_str()).collect();
     assert_eq!(addrs, ["127.0.0.1", "192.0.2.2", "fd00::2"]);
 }
 
@@ -106,37 +83,29 @@ fn foreign_text_is_quoted() {
 
 #[test]
 fn foreign_binary_and_unknown_versions_are_named() {
-    assert_eq!(
-        decode(&[0xff, 0xfe, 0x00, 0x01]),
-        Err(Error::ForeignBinary(4))
-    );
-    assert_eq!(decode(&[0x20, 0x00, 0x80]), Err(Error::UnknownVersion(2)));
+    assert_eq!(decode(&[0xff, 0xfe, 0x00, 0x01]), Err(Error::ForeignBinary(4)));
+    assert_eq!(decode(&[0x30, 0x00, 0x80]), Err(Error::UnknownVersion(3)));
     assert_eq!(decode(&[0x00, 0x80, 0x80]), Err(Error::UnknownVersion(0)));
-    assert_eq!(decode(&[0x1e, 0x00]), Err(Error::UnknownFlags(0x1e)));
+    assert_eq!(decode(&[0x18, 0x00]), Err(Error::UnknownFlags(0x18)));
+    assert_eq!(
+        decode(&[0x12, 0x00]),
+        Err(Error::UnknownFlags(0x12)),
+        "the extended bit means nothing in the deflate form"
+    );
 }
 
 #[test]
 fn every_truncation_of_a_real_payload_is_refused() {
-    let sdp = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/sdp/qrpair_offer_3cands.sdp"
-    ))
-    .unwrap();
-    let bytes = encode(Kind::Offer, &sdp);
+    let sdp =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_offer_3cands.sdp")).unwrap();
+    let bytes = encode_deflate(Kind::Offer, &sdp, None);
     for cut in 1..bytes.len() {
         let err = decode(&bytes[..cut]).expect_err("a truncated payload decoded");
-        assert!(
-            matches!(err, Error::Corrupt | Error::NotSdp(_)),
-            "cut {cut}: {err:?}"
-        );
+        assert!(matches!(err, Error::Corrupt | Error::NotSdp(_)), "cut {cut}: {err:?}");
     }
     let mut extended = bytes.clone();
     extended.push(0);
-    assert_eq!(
-        decode(&extended),
-        Err(Error::Corrupt),
-        "trailing garbage must not be ignored"
-    );
+    assert_eq!(decode(&extended), Err(Error::Corrupt), "trailing garbage must not be ignored");
 }
 
 #[test]
@@ -165,44 +134,21 @@ fn deflated(kind_bits: u8, text: &[u8]) -> Vec<u8> {
 
 #[test]
 fn inflated_text_that_is_not_sdp_is_refused() {
-    assert_eq!(
-        decode(&deflated(0, &[0xff, 0xfe])),
-        Err(Error::NotSdp("it is not text"))
-    );
-    assert_eq!(
-        decode(&deflated(0, b"hello")),
-        Err(Error::NotSdp("it does not start with v=0"))
-    );
-    assert_eq!(
-        decode(&deflated(0, b"v=0\r\ns=-\r\n")),
-        Err(Error::NotSdp("it has no media section"))
-    );
+    assert_eq!(decode(&deflated(0, &[0xff, 0xfe])), Err(Error::NotSdp("it is not text")));
+    assert_eq!(decode(&deflated(0, b"hello")), Err(Error::NotSdp("it does not start with v=0")));
+    assert_eq!(decode(&deflated(0, b"v=0\r\ns=-\r\n")), Err(Error::NotSdp("it has no media section")));
 }
 
 #[test]
 fn wrong_kind_says_which_code_to_give() {
-    let sdp = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/sdp/qrpair_offer_3cands.sdp"
-    ))
-    .unwrap();
-    let offer = encode(Kind::Offer, &sdp);
+    let sdp =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_offer_3cands.sdp")).unwrap();
+    let offer = encode(Kind::Offer, &sdp, None);
     let err = decode_expecting(&offer, Kind::Answer).unwrap_err();
-    assert!(matches!(
-        err,
-        Error::WrongKind {
-            found: Kind::Offer,
-            expected: Kind::Answer,
-            ..
-        }
-    ));
-    assert!(
-        err.to_string()
-            .starts_with("this is an offer, but an answer was expected"),
-        "{err}"
-    );
+    assert!(matches!(err, Error::WrongKind { found: Kind::Offer, expected: Kind::Answer, .. }));
+    assert!(err.to_string().starts_with("this is an offer, but an answer was expected"), "{err}");
     assert!(decode_expecting(&offer, Kind::Offer).is_ok());
-    let answer = encode(Kind::Answer, &sdp);
+    let answer = encode(Kind::Answer, &sdp, None);
     assert!(decode_expecting(&answer, Kind::Offer)
         .unwrap_err()
         .to_string()
@@ -214,15 +160,10 @@ fn token_round_trips_and_tolerates_wrapping() {
     let bytes: Vec<u8> = (0..=255u8).collect();
     let token = encode_token(&bytes);
     assert!(token.starts_with(TOKEN_PREFIX));
-    assert!(token[TOKEN_PREFIX.len()..]
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    assert!(token[TOKEN_PREFIX.len()..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'));
     assert_eq!(decode_token(&token).unwrap(), bytes);
-    let wrapped: String = token
-        .chars()
-        .enumerate()
-        .flat_map(|(i, c)| if i % 40 == 39 { vec![c, '\n'] } else { vec![c] })
-        .collect();
+    let wrapped: String =
+        token.chars().enumerate().flat_map(|(i, c)| if i % 40 == 39 { vec![c, '\n'] } else { vec![c] }).collect();
     assert_eq!(decode_token(&format!("  {wrapped}\n")).unwrap(), bytes);
 }
 
@@ -230,30 +171,24 @@ fn token_round_trips_and_tolerates_wrapping() {
 fn token_errors_are_named() {
     assert_eq!(decode_token("hello"), Err(TokenError::MissingPrefix));
     assert_eq!(decode_token("qrp:"), Err(TokenError::Empty));
-    assert_eq!(decode_token("qrp:abc$def"), Err(TokenError::BadBase64(4)));
-    assert!(matches!(
-        decode_token(&format!("qrp:{}", "A".repeat(9000))),
-        Err(TokenError::TooLong(9000))
-    ));
-    // A token cut at a length base64 cannot have is refused by base64 ...
-    assert!(matches!(
-        decode_token("qrp:QUJDR"),
-        Err(TokenError::BadBase64(_))
-    ));
+    assert_eq!(decode_token("qrp:abc$def.xx"), Err(TokenError::BadBase64(4)));
+    assert!(matches!(decode_token(&format!("qrp:{}", "A".repeat(9000))), Err(TokenError::TooLong(9000))));
+    assert_eq!(decode_token("qrp:QUJD"), Err(TokenError::Incomplete));
+    assert_eq!(decode_token("qrp:QUJD.x"), Err(TokenError::Incomplete));
+    let good = encode_token(b"ABC");
+    assert_eq!(decode_token(&good).unwrap(), b"ABC");
+    let typo = good.replacen("QUJD", "QUJE", 1);
+    assert_eq!(decode_token(&typo), Err(TokenError::CheckMismatch));
 }
 
 #[test]
 fn truncated_tokens_never_decode_to_a_payload() {
-    let sdp = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/sdp/qrpair_answer_1cand.sdp"
-    ))
-    .unwrap();
-    let token = encode_token(&encode(Kind::Answer, &sdp));
+    let sdp =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_answer_1cand.sdp")).unwrap();
+    let token = encode_token(&encode(Kind::Answer, &sdp, None));
     for cut in TOKEN_PREFIX.len()..token.len() {
-        let result = decode_token(&token[..cut])
-            .map_err(|e| e.to_string())
-            .and_then(|b| decode(&b).map_err(|e| e.to_string()));
+        let result =
+            decode_token(&token[..cut]).map_err(|e| e.to_string()).and_then(|b| decode(&b).map_err(|e| e.to_string()));
         assert!(result.is_err(), "cut at {cut} decoded");
     }
 }
@@ -272,8 +207,281 @@ fn arbitrary_bytes_never_panic() {
             })
             .collect();
         let _ = decode(&bytes);
-        let mut with_header = bytes.clone();
-        with_header.insert(0, 0x10);
-        let _ = decode(&with_header);
+        for header in [0x10, 0x14, 0x20, 0x21, 0x22, 0x23, 0x24, 0x26, 0x27] {
+            let mut with_header = bytes.clone();
+            with_header.insert(0, header);
+            let _ = decode(&with_header);
+        }
+    }
+}
+
+// ---- compact form ----
+
+fn chromium_fixtures() -> Vec<(String, String)> {
+    fixture_sdps().into_iter().filter(|(n, _)| n.starts_with("chromium")).collect()
+}
+
+#[test]
+fn every_chromium_description_packs_compact_in_at_most_100_bytes_and_rebuilds_exactly() {
+    let fixtures = chromium_fixtures();
+    assert!(fixtures.len() >= 8);
+    for (name, sdp) in fixtures {
+        let kind = if name.contains("answer") { Kind::Answer } else { Kind::Offer };
+        let original = Description::from_sdp(&sdp).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert!(!original.has_derived_credentials(), "{name}");
+        let bytes = encode(kind, &sdp, None);
+        assert!(bytes.len() <= 100, "{name}: {} bytes", bytes.len());
+        let payload = decode(&bytes).unwrap();
+        assert_eq!(payload.form, Form::Compact, "{name}");
+        assert_eq!(payload.kind, kind);
+        let rebuilt = Description::from_sdp(&payload.sdp).unwrap();
+        assert_eq!(rebuilt, original, "{name}");
+        assert!(!made_by_qrpair(&payload.sdp), "{name}");
+        // The rebuilt text keeps what a browser checks.
+        for needle in
+            ["a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:sha-256 ", "a=setup:", "a=mid:0", "a=sctp-port:5000"]
+        {
+            assert!(payload.sdp.contains(needle), "{name}: {needle}");
+        }
+    }
+}
+
+fn qrpair_description(n: usize, answer: bool, seed: u8) -> String {
+    let fingerprint: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(31).wrapping_add(seed));
+    let (ufrag, pwd) = derive_credentials(&fingerprint);
+    let candidates = (0..n)
+        .map(|i| compact::CompactCandidate {
+            address: compact::Address::V4(std::net::Ipv4Addr::new(192, 168, 1, 10 + i as u8)),
+            port: 40000 + i as u16,
+            kind: compact::CandidateType::Host,
+            transport: compact::Transport::Udp,
+            related: None,
+        })
+        .collect();
+    let d = Description {
+        fingerprint,
+        ufrag,
+        pwd,
+        setup: if answer { compact::Setup::Active } else { compact::Setup::ActPass },
+        mid: "0".into(),
+        sctp_port: 5000,
+        max_message_size: 65536,
+        ice_lite: false,
+        candidates,
+    };
+    d.to_sdp()
+}
+
+#[test]
+fn qrpair_offer_with_n_ipv4_hosts_is_exactly_1_plus_32_plus_6n_bytes() {
+    for n in 0..=8 {
+        let sdp = qrpair_description(n, false, n as u8);
+        assert!(made_by_qrpair(&sdp));
+        let bytes = encode(Kind::Offer, &sdp, None);
+        assert_eq!(bytes.len(), 1 + 32 + 6 * n, "{n} candidates");
+        let back = decode(&bytes).unwrap();
+        assert_eq!(Description::from_sdp(&back.sdp).unwrap(), Description::from_sdp(&sdp).unwrap());
+    }
+}
+
+#[test]
+fn qrpair_answer_is_its_offer_size_plus_the_tag_and_names_its_offer() {
+    for n in 1..=4 {
+        let offer_sdp = qrpair_description(n, false, 1);
+        let answer_sdp = qrpair_description(n, true, 2);
+        let offer = encode(Kind::Offer, &offer_sdp, None);
+        let tag = tag_for_offer(&offer_sdp);
+        assert!(tag.is_some());
+        let answer = encode(Kind::Answer, &answer_sdp, tag);
+        assert_eq!(answer.len(), offer.len() + TAG_LEN);
+        let payload = decode(&answer).unwrap();
+        assert_eq!(payload.tag, tag);
+        assert_eq!(check_answer_belongs(&payload, &offer_sdp), Ok(()));
+        let other_offer = qrpair_description(n, false, 3);
+        let err = check_answer_belongs(&payload, &other_offer).unwrap_err();
+        assert_eq!(err, Error::OtherOffer);
+        assert_eq!(err.to_string().split(':').next().unwrap(), "this answer belongs to a different offer");
+    }
+}
+
+#[test]
+fn deflate_form_carries_the_tag_too() {
+    let offer_sdp = qrpair_description(1, false, 1);
+    let tag = tag_for_offer(&offer_sdp);
+    let bytes = encode_deflate(Kind::Answer, &qrpair_description(1, true, 2), tag);
+    let payload = decode(&bytes).unwrap();
+    assert_eq!((payload.form, payload.tag), (Form::Deflate, tag));
+}
+
+#[test]
+fn descriptions_the_compact_form_cannot_carry_fall_back_to_deflate() {
+    let base = qrpair_description(2, false, 9);
+    let with_media =
+        base.replace("m=application", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=application");
+    let sha1 = base.replacen("a=fingerprint:sha-256 ", "a=fingerprint:sha-1 ", 1);
+    let sctpmap = base.replace("a=sctp-port:5000\r\n", "a=sctpmap:5000 webrtc-datachannel 1024\r\n");
+    for (what, sdp) in [("media", with_media), ("sha-1", sha1), ("sctpmap", sctpmap)] {
+        assert!(encode_compact(Kind::Offer, &sdp, None).is_none(), "{what}");
+        let payload = decode(&encode(Kind::Offer, &sdp, None)).unwrap();
+        assert_eq!(payload.form, Form::Deflate, "{what}");
+        assert_eq!(payload.sdp, minimize_sdp(&sdp), "{what}");
+    }
+}
+
+#[test]
+fn unusual_but_packable_values_survive() {
+    let sdp =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_offer_3cands.sdp")).unwrap();
+    let sdp = sdp
+        .replace("a=mid:0", "a=mid:data")
+        .replace("BUNDLE 0", "BUNDLE data")
+        .replace("a=sctp-port:5000", "a=sctp-port:5001")
+        .replace("a=setup:actpass", "a=setup:passive")
+        .replace("a=max-message-size:65536", "a=max-message-size:1073741823")
+        .replace(
+            "a=end-of-candidates",
+            "a=candidate:9 1 udp 1677729535 203.0.113.7 61000 typ srflx raddr 192.0.2.2 rport 36342\r\n\
+             a=candidate:10 1 tcp 1518280447 192.0.2.2 9 typ host tcptype active\r\n\
+             a=candidate:11 1 udp 41885439 relay.example.net 3478 typ relay raddr 203.0.113.7 rport 61000\r\n\
+             a=candidate:12 1 udp 2113937151 ccdff8af-8bc3-4aac-91f0-6b00ca20c25c.local 41717 typ host\r\n\
+             a=end-of-candidates",
+        );
+    let original = Description::from_sdp(&sdp).unwrap();
+    assert_eq!(original.candidates.len(), 7);
+    let bytes = encode_compact(Kind::Offer, &sdp, None).expect("packable");
+    let payload = decode(&bytes).unwrap();
+    assert_eq!(Description::from_sdp(&payload.sdp).unwrap(), original);
+}
+
+#[test]
+fn compact_decoder_names_its_errors() {
+    let sdp = qrpair_description(2, false, 4);
+    let short = encode(Kind::Offer, &sdp, None);
+    assert_eq!(decode(&short[..20]), Err(Error::Compact(compact::CompactError::Truncated)));
+    assert_eq!(decode(&short[..short.len() - 1]), Err(Error::Compact(compact::CompactError::Truncated)));
+    let chromium = chromium_fixtures().remove(0).1;
+    let ext = encode(Kind::Offer, &chromium, None);
+    assert_eq!(ext[0] & EXTENDED_BIT, EXTENDED_BIT);
+    for cut in 33..ext.len() {
+        assert!(decode(&ext[..cut]).is_err(), "cut {cut} decoded");
+    }
+    let mut trailing = ext.clone();
+    trailing.push(7);
+    assert_eq!(decode(&trailing), Err(Error::Compact(compact::CompactError::TrailingBytes(1))));
+    let mut unknown = ext.clone();
+    unknown[33] |= 0x80;
+    assert!(matches!(decode(&unknown), Err(Error::Compact(compact::CompactError::UnknownField(_)))));
+}
+
+#[test]
+fn hostnames_cannot_smuggle_sdp_lines() {
+    // header: compact, extended; fingerprint; presence 0; one candidate of
+    // family "name" whose text holds a line break.
+    let mut bytes = vec![0x22];
+    bytes.extend_from_slice(&[7u8; 32]);
+    bytes.push(0);
+    bytes.push(1);
+    bytes.push(3);
+    let evil = b"a\r\na=ice-lite";
+    bytes.push(evil.len() as u8);
+    bytes.extend_from_slice(evil);
+    bytes.extend_from_slice(&[0, 9]);
+    assert_eq!(decode(&bytes), Err(Error::Compact(compact::CompactError::BadCandidate)));
+}
+
+mod properties {
+    use super::super::*;
+    use proptest::prelude::*;
+
+    fn address() -> impl Strategy<Value = compact::Address> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(|b| compact::Address::V4(b.into())),
+            any::<[u8; 16]>().prop_map(|b| compact::Address::V6(b.into())),
+            any::<[u8; 16]>().prop_map(compact::Address::Mdns),
+            "[a-z][a-z0-9-]{0,20}\\.[a-z]{2,6}".prop_map(compact::Address::Name),
+        ]
+    }
+
+    fn candidate() -> impl Strategy<Value = compact::CompactCandidate> {
+        (address(), any::<u16>(), 0usize..4, 0usize..4, proptest::option::of((address(), any::<u16>()))).prop_map(
+            |(address, port, k, t, related)| compact::CompactCandidate {
+                address,
+                port,
+                kind: [
+                    compact::CandidateType::Host,
+                    compact::CandidateType::Srflx,
+                    compact::CandidateType::Prflx,
+                    compact::CandidateType::Relay,
+                ][k],
+                transport: [
+                    compact::Transport::Udp,
+                    compact::Transport::TcpActive,
+                    compact::Transport::TcpPassive,
+                    compact::Transport::TcpSo,
+                ][t],
+                related,
+            },
+        )
+    }
+
+    fn description() -> impl Strategy<Value = Description> {
+        (
+            any::<[u8; 32]>(),
+            proptest::option::of(("[A-Za-z0-9+/]{4,32}", "[A-Za-z0-9+/]{22,64}")),
+            0usize..3,
+            proptest::option::of("[a-z0-9]{1,8}"),
+            any::<u16>(),
+            any::<u32>(),
+            any::<bool>(),
+            proptest::collection::vec(candidate(), 0..6),
+        )
+            .prop_map(|(fingerprint, creds, setup, mid, sctp_port, max_message_size, ice_lite, candidates)| {
+                let (ufrag, pwd) = creds.unwrap_or_else(|| derive_credentials(&fingerprint));
+                Description {
+                    fingerprint,
+                    ufrag,
+                    pwd,
+                    setup: [compact::Setup::ActPass, compact::Setup::Active, compact::Setup::Passive][setup],
+                    mid: mid.unwrap_or_else(|| "0".into()),
+                    sctp_port,
+                    max_message_size,
+                    ice_lite,
+                    candidates,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn generated_descriptions_round_trip(d in description(), answer in any::<bool>(), tag in proptest::option::of(any::<[u8; 4]>())) {
+            let kind = if answer { Kind::Answer } else { Kind::Offer };
+            let sdp = d.to_sdp();
+            prop_assert_eq!(Description::from_sdp(&sdp).unwrap(), d.clone());
+            let bytes = encode(kind, &sdp, tag);
+            let payload = decode(&bytes).unwrap();
+            prop_assert_eq!(payload.kind, kind);
+            prop_assert_eq!(payload.tag, tag);
+            prop_assert_eq!(Description::from_sdp(&payload.sdp).unwrap(), d);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_compact_bodies_never_panic(header in 0x20u8..0x28, body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut bytes = vec![header];
+            bytes.extend_from_slice(&body);
+            if let Ok(p) = decode(&bytes) {
+                // Whatever decodes must rebuild into a description that parses.
+                prop_assert!(Description::from_sdp(&p.sdp).is_ok(), "{}", p.sdp);
+            }
+        }
+
+        #[test]
+        fn arbitrary_tokens_never_panic(text in "qrp:[A-Za-z0-9_.-]{0,200}") {
+            let _ = decode_token(&text).map(|b| decode(&b));
+        }
     }
 }

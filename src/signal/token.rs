@@ -1,17 +1,30 @@
 //! The text token: the same payload bytes as the QR, for pasting into a chat
 //! or a terminal when a picture is inconvenient.
+//!
+//! `qrp:` + URL-safe base64 of the payload + `.` + two check characters.
+//! The compact payload has no length field (n candidates are just n × 6
+//! bytes), so a token cut at the wrong place could otherwise decode as a
+//! shorter, valid offer; the check characters catch that and typos made
+//! when copying a token by hand.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use sha2::Digest;
 
 /// Short, unlikely to start a file name, and tells a reader what it is.
 pub const TOKEN_PREFIX: &str = "qrp:";
+const CHECK_SEPARATOR: char = '.';
 
 /// Tokens longer than this cannot be ours (the payload is far smaller), so
 /// they are refused before decoding anything.
 const MAX_TOKEN_CHARS: usize = 8 * 1024;
 
+fn check_chars(payload: &[u8]) -> String {
+    let digest = sha2::Sha256::digest(payload);
+    URL_SAFE_NO_PAD.encode(&digest[..2])[..2].to_string()
+}
+
 pub fn encode_token(payload: &[u8]) -> String {
-    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(payload))
+    format!("{TOKEN_PREFIX}{}{CHECK_SEPARATOR}{}", URL_SAFE_NO_PAD.encode(payload), check_chars(payload))
 }
 
 pub fn looks_like_token(text: &str) -> bool {
@@ -28,15 +41,16 @@ pub enum TokenError {
     BadBase64(usize),
     #[error("token is empty after `{TOKEN_PREFIX}`: copy the whole token again")]
     Empty,
+    #[error("token is incomplete (its end, `.` and two check characters, is missing): copy the whole token again")]
+    Incomplete,
+    #[error("token is damaged (its check characters do not match): copy the whole token again")]
+    CheckMismatch,
 }
 
 /// Returns the payload bytes. Whitespace and line breaks inside the token are
 /// ignored, because terminals and chat apps wrap long lines.
 pub fn decode_token(text: &str) -> Result<Vec<u8>, TokenError> {
-    let body = text
-        .trim()
-        .strip_prefix(TOKEN_PREFIX)
-        .ok_or(TokenError::MissingPrefix)?;
+    let body = text.trim().strip_prefix(TOKEN_PREFIX).ok_or(TokenError::MissingPrefix)?;
     if body.len() > MAX_TOKEN_CHARS {
         return Err(TokenError::TooLong(body.len()));
     }
@@ -44,10 +58,16 @@ pub fn decode_token(text: &str) -> Result<Vec<u8>, TokenError> {
     if compact.is_empty() {
         return Err(TokenError::Empty);
     }
-    URL_SAFE_NO_PAD
-        .decode(compact.as_bytes())
-        .map_err(|e| match e {
-            base64::DecodeError::InvalidByte(at, _) => TokenError::BadBase64(at + 1),
-            _ => TokenError::BadBase64(compact.len()),
-        })
+    let (data, check) = compact.rsplit_once(CHECK_SEPARATOR).ok_or(TokenError::Incomplete)?;
+    if check.len() != 2 {
+        return Err(TokenError::Incomplete);
+    }
+    let payload = URL_SAFE_NO_PAD.decode(data.as_bytes()).map_err(|e| match e {
+        base64::DecodeError::InvalidByte(at, _) => TokenError::BadBase64(at + 1),
+        _ => TokenError::BadBase64(data.len()),
+    })?;
+    if check_chars(&payload) != check {
+        return Err(TokenError::CheckMismatch);
+    }
+    Ok(payload)
 }

@@ -10,26 +10,12 @@ use tokio::io::AsyncWrite;
 /// Replaces control characters (ANSI escapes included) so text from the
 /// peer or from a scanned code cannot drive the terminal.
 pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
+    text.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect()
 }
 
 /// Shows a code for the other person: terminal block and token on stderr
 /// (stdout carries only channel data), plus where the PNG was written.
-pub fn present_code(
-    title: &str,
-    qr: &RenderedQr,
-    token: &str,
-    png_path: &std::path::Path,
-    payload_len: usize,
-) {
+pub fn present_code(title: &str, qr: &RenderedQr, token: &str, png_path: &std::path::Path, payload_len: usize) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "\n{title}");
     let _ = write!(err, "{}", qr.to_terminal());
@@ -46,6 +32,12 @@ pub fn present_code(
     let _ = writeln!(err, "token: {token}\n");
 }
 
+/// The browser's JSON form of our description, on a line of its own so it
+/// can be copied whole into a browser console.
+pub fn present_json(json: &str) {
+    eprintln!("Browser JSON (paste into the other side's setRemoteDescription):\n{json}\n");
+}
+
 pub fn note(message: &str) {
     eprintln!("qrpair: {message}");
 }
@@ -53,27 +45,16 @@ pub fn note(message: &str) {
 /// Asks on the controlling terminal (not stdin, which may be the data pipe).
 /// `None` when there is no terminal to ask on.
 pub fn prompt_line(question: &str) -> Option<std::io::Result<String>> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .ok()?;
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
     let mut writer = match tty.try_clone() {
         Ok(w) => w,
         Err(e) => return Some(Err(e)),
     };
-    if write!(writer, "{question}")
-        .and_then(|_| writer.flush())
-        .is_err()
-    {
+    if write!(writer, "{question}").and_then(|_| writer.flush()).is_err() {
         return None;
     }
     let mut line = String::new();
-    Some(
-        std::io::BufReader::new(tty)
-            .read_line(&mut line)
-            .map(|_| line),
-    )
+    Some(std::io::BufReader::new(tty).read_line(&mut line).map(|_| line))
 }
 
 pub fn stdin_is_terminal() -> bool {
@@ -90,10 +71,7 @@ pub struct ClosingStdout {
 
 impl ClosingStdout {
     pub fn new() -> Self {
-        ClosingStdout {
-            inner: tokio::io::stdout(),
-            closed: false,
-        }
+        ClosingStdout { inner: tokio::io::stdout(), closed: false }
     }
 }
 
@@ -104,11 +82,7 @@ impl Default for ClosingStdout {
 }
 
 impl AsyncWrite for ClosingStdout {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -144,8 +118,5 @@ fn close_stdout_fd() {
 
 /// Like `printable`, but keeps line breaks.
 pub fn printable_lines(text: &str) -> String {
-    text.split('\n')
-        .map(printable)
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.split('\n').map(printable).collect::<Vec<_>>().join("\n")
 }

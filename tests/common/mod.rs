@@ -30,9 +30,7 @@ impl Run {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Sandbox { dir: tempfile::tempdir().unwrap() }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -59,9 +57,7 @@ impl Sandbox {
             }
             None => Command::new(bin()),
         };
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("QRPAIR_LOG");
+        c.args(args).current_dir(self.dir.path()).env_remove("QRPAIR_LOG");
         detach_from_terminal(&mut c);
         c
     }
@@ -100,18 +96,11 @@ impl Sandbox {
             if start.elapsed() > limit {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
-                    "{tag} did not finish within {limit:?}; stderr:\n{}",
-                    self.stderr(tag)
-                );
+                panic!("{tag} did not finish within {limit:?}; stderr:\n{}", self.stderr(tag));
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        Run {
-            status,
-            stdout: std::fs::read(self.path(&format!("{tag}.stdout"))).unwrap(),
-            stderr: self.stderr(tag),
-        }
+        Run { status, stdout: std::fs::read(self.path(&format!("{tag}.stdout"))).unwrap(), stderr: self.stderr(tag) }
     }
 
     pub fn stderr(&self, tag: &str) -> String {
@@ -123,10 +112,7 @@ impl Sandbox {
         let p = self.path(name);
         let start = Instant::now();
         while !p.exists() {
-            assert!(
-                start.elapsed() < limit,
-                "{name} did not appear within {limit:?}"
-            );
+            assert!(start.elapsed() < limit, "{name} did not appear within {limit:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
         p
@@ -139,10 +125,7 @@ impl Sandbox {
             if text.contains(needle) {
                 return text;
             }
-            assert!(
-                start.elapsed() < limit,
-                "{tag} never printed {needle:?}; stderr:\n{text}"
-            );
+            assert!(start.elapsed() < limit, "{tag} never printed {needle:?}; stderr:\n{text}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -187,9 +170,6 @@ fn detach_from_terminal(cmd: &mut Command) {
 pub fn assert_no_temp_files(dir: &Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
-        assert!(
-            !name.starts_with(".qrpair-"),
-            "temporary file left behind: {name}"
-        );
+        assert!(!name.starts_with(".qrpair-"), "temporary file left behind: {name}");
     }
 }
