@@ -9,15 +9,20 @@ pub use scan::{scan_image_bytes, scan_path, Found, ScanError};
 
 /// QR error-correction level, by the share of the code that may be damaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[value(rename_all = "UPPER")]
 pub enum EcLevel {
     /// ~7 % recoverable: smallest code
+    #[value(alias = "l")]
     L,
     /// ~15 % recoverable: the default, survives a JPEG-compressed screenshot
     #[default]
+    #[value(alias = "m")]
     M,
     /// ~25 % recoverable
+    #[value(alias = "q")]
     Q,
     /// ~30 % recoverable: largest code
+    #[value(alias = "h")]
     H,
 }
 
