@@ -12,7 +12,8 @@
 //! -- extended form (EXTENDED bit set) --
 //! presence      1 B   which optional fields follow (bits below)
 //! [credentials]       ufrag and pwd, 6 bits a character, each length-prefixed
-//! [setup 1 B] [mid: len + bytes] [sctp-port 2 B] [max-message-size 4 B]
+//! [setup 1 B] [mid: len + bytes] [sctp-port 2 B]
+//! [max-message-size: 1 B exponent of a power of two, or 0xff + 4 B]
 //! count         1 B   then each candidate: flags 1 B, address, port 2 B,
 //!                     [related address, related port]
 //! ```
@@ -37,6 +38,8 @@ const HAS_SCTP_PORT: u8 = 0x08;
 const HAS_MAX_MESSAGE_SIZE: u8 = 0x10;
 const ICE_LITE: u8 = 0x20;
 const PRESENCE_KNOWN: u8 = 0x3f;
+/// max-message-size byte meaning "a big-endian u32 follows".
+const MMS_LITERAL: u8 = 0xff;
 
 /// The ICE-credential alphabet (RFC 8839 ice-char), which is also base64's.
 const ICE_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -496,7 +499,14 @@ impl Description {
         }
         if self.max_message_size != DEFAULT_MAX_MESSAGE_SIZE {
             presence |= HAS_MAX_MESSAGE_SIZE;
-            fields.extend_from_slice(&self.max_message_size.to_be_bytes());
+            // Browsers use powers of two (Chromium 262144, Firefox 1073741823
+            // is the exception): one byte for the exponent, else escape + u32.
+            if self.max_message_size.is_power_of_two() {
+                fields.push(self.max_message_size.trailing_zeros() as u8);
+            } else {
+                fields.push(MMS_LITERAL);
+                fields.extend_from_slice(&self.max_message_size.to_be_bytes());
+            }
         }
         if self.ice_lite {
             presence |= ICE_LITE;
@@ -585,7 +595,11 @@ impl Description {
             d.sctp_port = r.u16()?;
         }
         if presence & HAS_MAX_MESSAGE_SIZE != 0 {
-            d.max_message_size = u32::from_be_bytes(r.take(4)?.try_into().map_err(|_| CompactError::Truncated)?);
+            d.max_message_size = match r.byte()? {
+                exponent @ 0..=31 => 1u32 << exponent,
+                MMS_LITERAL => u32::from_be_bytes(r.take(4)?.try_into().map_err(|_| CompactError::Truncated)?),
+                _ => return Err(CompactError::BadValue("max-message-size")),
+            };
         }
         d.ice_lite = presence & ICE_LITE != 0;
         let count = r.byte()? as usize;
