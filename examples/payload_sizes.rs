@@ -42,14 +42,20 @@ fn main() {
     let mut entries: Vec<_> = std::fs::read_dir(dir).expect("fixtures/sdp").flatten().map(|e| e.path()).collect();
     entries.sort();
     println!("QR version shown as L/M. Sizes in bytes; token in characters.\n");
-    println!("| description                  |   SDP | base64(JSON) v L/M | deflate+b64 v L/M | qrpair v L/M | token |");
-    println!("|------------------------------|------:|-------------------:|------------------:|-------------:|------:|");
+    println!(
+        "| description                  |   SDP | base64(JSON) v L/M | deflate+b64 v L/M | qrpair v L/M | token |"
+    );
+    println!(
+        "|------------------------------|------:|-------------------:|------------------:|-------------:|------:|"
+    );
     for path in entries {
         let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let (kind, sdp) = match signal::parse_sdp_json(&text) {
             Ok(parsed) => parsed,
-            Err(_) if text.starts_with("v=0") => (if name.contains("answer") { Kind::Answer } else { Kind::Offer }, text),
+            Err(_) if text.starts_with("v=0") => {
+                (if name.contains("answer") { Kind::Answer } else { Kind::Offer }, text)
+            }
             Err(_) => continue,
         };
         row(&name, kind, &sdp, None);
