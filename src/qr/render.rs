@@ -24,12 +24,7 @@ pub struct RenderedQr {
 /// Byte mode is forced: the optimising encoder may pick Kanji mode for byte
 /// pairs that look like Shift JIS, and decoders turn those into other bytes.
 pub fn render_qr(payload: &[u8], ec: EcLevel) -> Result<RenderedQr, TooBig> {
-    let level = match ec {
-        EcLevel::L => qrcode::EcLevel::L,
-        EcLevel::M => qrcode::EcLevel::M,
-        EcLevel::Q => qrcode::EcLevel::Q,
-        EcLevel::H => qrcode::EcLevel::H,
-    };
+    let level = qrcode_level(ec);
     for v in 1..=40 {
         let mut bits = Bits::new(Version::Normal(v));
         if bits.push_byte_data(payload).is_err() || bits.push_terminator(level).is_err() {
@@ -40,6 +35,15 @@ pub fn render_qr(payload: &[u8], ec: EcLevel) -> Result<RenderedQr, TooBig> {
         }
     }
     Err(TooBig(payload.len(), ec))
+}
+
+pub(super) fn qrcode_level(ec: EcLevel) -> qrcode::EcLevel {
+    match ec {
+        EcLevel::L => qrcode::EcLevel::L,
+        EcLevel::M => qrcode::EcLevel::M,
+        EcLevel::Q => qrcode::EcLevel::Q,
+        EcLevel::H => qrcode::EcLevel::H,
+    }
 }
 
 impl RenderedQr {

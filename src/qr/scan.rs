@@ -17,8 +17,8 @@ pub const MAX_PIXELS: u64 = 64_000_000;
 
 /// Codes are found most reliably when the image's longer side is around this.
 const PYRAMID_TARGET_SIDE: u32 = 1600;
-/// Below this, modules may be only a pixel or two wide; enlarging helps.
-const SMALL_IMAGE_SIDE: u32 = 600;
+/// Up to this, enlarging a picture is cheap and helps blurred photos.
+const SMALL_IMAGE_SIDE: u32 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -71,15 +71,159 @@ pub fn scan_image_bytes(bytes: &[u8], what: &str) -> Result<Vec<Found>, ScanErro
         return Err(ScanError::FileTooLarge { what, size: bytes.len() as u64 });
     }
     let gray = load_gray(bytes, &what)?;
+    scan_gray(&gray)
+        .map_err(|detected| if detected { ScanError::Unreadable { what } } else { ScanError::NoCode { what } })
+}
+
+/// One step of the scanning pipeline: a transformation of the picture and
+/// the engines run on it. Steps run in order until one reads a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// rxing (pure-Rust ZXing port) on the picture as given: fast, and reads
+    /// most camera photos.
+    RxingAsGiven,
+    /// rqrr (the stated decoder) on the picture as given.
+    RqrrAsGiven,
+    /// Large screenshots with a small code: scaled down to ~1600 px.
+    Downscaled,
+    /// Light-on-dark (dark mode) codes.
+    Inverted,
+    /// Both of the above.
+    DownscaledInverted,
+    /// Small pictures (≤ 1000 px): enlarged 2× and smoothed, which joins
+    /// modules broken up by JPEG blocks or sensor noise.
+    EnlargedSmoothed,
+    /// Scaled to 3/4: a different sampling grid for codes with ~3 px modules.
+    ThreeQuarters,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::RxingAsGiven,
+        Stage::RqrrAsGiven,
+        Stage::Downscaled,
+        Stage::Inverted,
+        Stage::DownscaledInverted,
+        Stage::EnlargedSmoothed,
+        Stage::ThreeQuarters,
+    ];
+
+    /// The transformed picture, or `None` when the stage does not apply.
+    fn apply(self, g: &GrayImage) -> Option<std::borrow::Cow<'_, GrayImage>> {
+        use std::borrow::Cow;
+        let longest = g.width().max(g.height());
+        let inverted = |img: GrayImage| {
+            let mut img = img;
+            imageops::invert(&mut img);
+            img
+        };
+        match self {
+            Stage::RxingAsGiven | Stage::RqrrAsGiven => Some(Cow::Borrowed(g)),
+            Stage::Downscaled => (longest > PYRAMID_TARGET_SIDE).then(|| Cow::Owned(resize(g, PYRAMID_TARGET_SIDE))),
+            Stage::Inverted => Some(Cow::Owned(inverted(g.clone()))),
+            Stage::DownscaledInverted => {
+                (longest > PYRAMID_TARGET_SIDE).then(|| Cow::Owned(inverted(resize(g, PYRAMID_TARGET_SIDE))))
+            }
+            Stage::EnlargedSmoothed => {
+                (longest <= SMALL_IMAGE_SIDE).then(|| Cow::Owned(imageops::blur(&resize(g, longest * 2), 1.5)))
+            }
+            Stage::ThreeQuarters => Some(Cow::Owned(resize(g, longest * 3 / 4))),
+        }
+    }
+}
+
+/// The scanning pipeline on a decoded grayscale picture. `Err(true)` when a
+/// code was seen but not read, `Err(false)` when none was seen.
+pub fn scan_gray(gray: &GrayImage) -> Result<Vec<Found>, bool> {
+    scan_gray_with(gray, &Stage::ALL)
+}
+
+/// The pipeline restricted to some stages (the benchmark measures what each
+/// one adds).
+pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage]) -> Result<Vec<Found>, bool> {
     let mut saw_code = false;
-    for candidate in variants(&gray) {
-        let (found, detected) = decode_all(&candidate);
-        saw_code |= detected;
+    for &stage in stages {
+        let Some(img) = stage.apply(gray) else { continue };
+        let found = match stage {
+            Stage::RxingAsGiven => decode_rxing(&img),
+            Stage::RqrrAsGiven => {
+                let (found, detected) = decode_all(&img);
+                saw_code |= detected;
+                found
+            }
+            _ => {
+                let (found, detected) = decode_all(&img);
+                saw_code |= detected;
+                if found.is_empty() {
+                    decode_rxing(&img)
+                } else {
+                    found
+                }
+            }
+        };
         if !found.is_empty() {
             return Ok(found);
         }
     }
-    Err(if saw_code { ScanError::Unreadable { what } } else { ScanError::NoCode { what } })
+    Err(saw_code)
+}
+
+/// rxing, restricted to QR codes, trying harder (rotations, more scanning
+/// lines). Returns every distinct code it reads.
+fn decode_rxing(gray: &GrayImage) -> Vec<Found> {
+    use rxing::{BarcodeFormat, DecodeHints};
+    let read = quietly_catch_panics(|| {
+        let mut hints = DecodeHints {
+            TryHarder: Some(true),
+            PossibleFormats: Some(std::collections::HashSet::from([BarcodeFormat::QR_CODE])),
+            ..Default::default()
+        };
+        rxing::helpers::detect_multiple_in_luma_with_hints(
+            gray.as_raw().clone(),
+            gray.width(),
+            gray.height(),
+            &mut hints,
+        )
+        .unwrap_or_default()
+    })
+    .unwrap_or_default();
+    let mut found: Vec<Found> = Vec::new();
+    for result in read {
+        let bytes = rxing_bytes(&result);
+        if bytes.is_empty() || found.iter().any(|f| f.bytes == bytes) {
+            continue;
+        }
+        let ec = match result.getRXingResultMetadata().get(&rxing::RXingResultMetadataType::ERROR_CORRECTION_LEVEL) {
+            Some(rxing::RXingResultMetadataValue::ErrorCorrectionLevel(level)) => match level.as_str() {
+                "L" => EcLevel::L,
+                "Q" => EcLevel::Q,
+                "H" => EcLevel::H,
+                _ => EcLevel::M,
+            },
+            _ => EcLevel::M,
+        };
+        // rxing does not report the version; the smallest byte-mode code
+        // for these bytes is exact for qrpair's codes and close for others.
+        let version = super::render_qr(&bytes, ec).map(|c| c.version()).unwrap_or(0);
+        found.push(Found { bytes, version, ec });
+    }
+    found
+}
+
+/// The payload bytes of an rxing result. Its zxing-cpp port (tried first)
+/// keeps the payload bytes of all segments as the result's raw bytes; its
+/// Java port keeps the codewords there and the byte-mode segments in the
+/// metadata. Either way the bytes go through the same Shift JIS rule as
+/// rqrr's, so both engines give the same answer for the same code.
+fn rxing_bytes(result: &rxing::RXingResult) -> Vec<u8> {
+    let bytes = match result.getRXingResultMetadata().get(&rxing::RXingResultMetadataType::BYTE_SEGMENTS) {
+        Some(rxing::RXingResultMetadataValue::ByteSegments(segs)) if segs.concat().len() >= result.getText().len() => {
+            segs.concat()
+        }
+        Some(_) => result.getText().as_bytes().to_vec(),
+        None => result.getRawBytes().to_vec(),
+    };
+    shift_jis_as_utf8(bytes)
 }
 
 fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
@@ -104,33 +248,6 @@ fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
     Ok(img.to_luma8())
 }
 
-/// The image as given, then the transformations that recover codes rqrr
-/// misses: a downscaled copy for large screenshots with a small code, an
-/// inverted copy for light-on-dark (dark mode) codes, an enlarged copy for
-/// tiny codes. Lazily produced so an easy image costs one decode.
-fn variants(gray: &GrayImage) -> impl Iterator<Item = GrayImage> + '_ {
-    let longest = gray.width().max(gray.height());
-    let steps: Vec<Box<dyn Fn(&GrayImage) -> Option<GrayImage>>> = vec![
-        Box::new(|g: &GrayImage| Some(g.clone())),
-        Box::new(move |g: &GrayImage| (longest > PYRAMID_TARGET_SIDE).then(|| resize(g, PYRAMID_TARGET_SIDE))),
-        Box::new(|g: &GrayImage| {
-            let mut inv = g.clone();
-            imageops::invert(&mut inv);
-            Some(inv)
-        }),
-        Box::new(move |g: &GrayImage| {
-            (longest > PYRAMID_TARGET_SIDE).then(|| {
-                let mut small = resize(g, PYRAMID_TARGET_SIDE);
-                imageops::invert(&mut small);
-                small
-            })
-        }),
-        Box::new(move |g: &GrayImage| (longest < SMALL_IMAGE_SIDE).then(|| resize(g, longest * 2))),
-        Box::new(move |g: &GrayImage| (longest > 2 * PYRAMID_TARGET_SIDE).then(|| resize(g, PYRAMID_TARGET_SIDE / 2))),
-    ];
-    steps.into_iter().filter_map(move |step| step(gray))
-}
-
 fn resize(g: &GrayImage, longest_side: u32) -> GrayImage {
     let longest = g.width().max(g.height()).max(1);
     let w = ((g.width() as u64 * longest_side as u64) / longest as u64).max(1) as u32;
@@ -150,6 +267,7 @@ fn decode_all(img: &GrayImage) -> (Vec<Found>, bool) {
         for grid in grids {
             let mut bytes = Vec::new();
             if let Ok(meta) = grid.decode_to(&mut bytes) {
+                let bytes = shift_jis_as_utf8(bytes);
                 if found.iter().all(|f| f.bytes != bytes) {
                     found.push(Found { bytes, version: meta.version.0 as u8, ec: ec_from_format_bits(meta.ecc_level) });
                 }
@@ -158,6 +276,27 @@ fn decode_all(img: &GrayImage) -> (Vec<Found>, bool) {
         (found, detected)
     });
     result.unwrap_or((Vec::new(), true))
+}
+
+/// rqrr writes Kanji-mode text in its own encoding, Shift JIS, and says
+/// nothing of the mode. Bytes that are not UTF-8, not a qrpair payload, and
+/// read cleanly as Shift JIS text with real double-byte characters and no
+/// control characters are such text: they are returned as UTF-8, what the
+/// code means. Binary payloads fail one of those tests and stay as they are.
+fn shift_jis_as_utf8(bytes: Vec<u8>) -> Vec<u8> {
+    if std::str::from_utf8(&bytes).is_ok() || crate::signal::decode(&bytes).is_ok() {
+        return bytes;
+    }
+    let Some(text) = encoding_rs::SHIFT_JIS.decode_without_bom_handling_and_without_replacement(&bytes) else {
+        return bytes;
+    };
+    let wide = text.chars().filter(|c| !c.is_ascii()).count();
+    let clean = text.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'));
+    if wide >= 2 && clean {
+        text.into_owned().into_bytes()
+    } else {
+        bytes
+    }
 }
 
 /// rqrr reports the two EC bits of the format information as stored in the
