@@ -56,8 +56,13 @@ fn main() {
     // --without N: leave stage N out, to measure what it adds.
     let args: Vec<String> = std::env::args().collect();
     let without: Option<usize> = args.iter().position(|a| a == "--without").and_then(|i| args.get(i + 1)?.parse().ok());
-    let stages: Vec<Stage> =
-        Stage::ALL.iter().enumerate().filter(|(i, _)| Some(*i) != without).map(|(_, s)| *s).collect();
+    let only: Option<usize> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)?.parse().ok());
+    let stages: Vec<Stage> = Stage::ALL
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != without && only.is_none_or(|o| o == *i))
+        .map(|(_, s)| *s)
+        .collect();
     if let Some(i) = without {
         println!("without stage {i}: {:?}", Stage::ALL.get(i));
     }

@@ -1,7 +1,7 @@
 //! Picture → QR payload bytes, for screenshots, photos and saved PNGs.
 
 use super::EcLevel;
-use image::{imageops, GrayImage, ImageReader, Limits};
+use image::{imageops, GrayImage, ImageReader, Limits, Luma};
 use std::cell::Cell;
 use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
@@ -17,6 +17,8 @@ pub const MAX_PIXELS: u64 = 64_000_000;
 
 /// Codes are found most reliably when the image's longer side is around this.
 const PYRAMID_TARGET_SIDE: u32 = 1600;
+/// Above this, a halved copy is tried first.
+const HALVE_ABOVE_SIDE: u32 = 1800;
 /// Up to this, enlarging a picture is cheap and helps blurred photos.
 const SMALL_IMAGE_SIDE: u32 = 1000;
 
@@ -79,6 +81,10 @@ pub fn scan_image_bytes(bytes: &[u8], what: &str) -> Result<Vec<Found>, ScanErro
 /// the engines run on it. Steps run in order until one reads a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Pictures over 1800 px: rxing on a copy halved by 2×2 averaging. A
+    /// 4K screenshot costs a quarter of the time, and a code drawn with 4 px
+    /// modules or more still reads.
+    RxingHalved,
     /// rxing (pure-Rust ZXing port) on the picture as given: fast, and reads
     /// most camera photos.
     RxingAsGiven,
@@ -98,7 +104,8 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
+        Stage::RxingHalved,
         Stage::RxingAsGiven,
         Stage::RqrrAsGiven,
         Stage::Downscaled,
@@ -118,6 +125,7 @@ impl Stage {
             img
         };
         match self {
+            Stage::RxingHalved => (longest > HALVE_ABOVE_SIDE).then(|| Cow::Owned(halve(g))),
             Stage::RxingAsGiven | Stage::RqrrAsGiven => Some(Cow::Borrowed(g)),
             Stage::Downscaled => (longest > PYRAMID_TARGET_SIDE).then(|| Cow::Owned(resize(g, PYRAMID_TARGET_SIDE))),
             Stage::Inverted => Some(Cow::Owned(inverted(g.clone()))),
@@ -145,7 +153,7 @@ pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage]) -> Result<Vec<Found>, 
     for &stage in stages {
         let Some(img) = stage.apply(gray) else { continue };
         let found = match stage {
-            Stage::RxingAsGiven => decode_rxing(&img),
+            Stage::RxingAsGiven | Stage::RxingHalved => decode_rxing(&img),
             Stage::RqrrAsGiven => {
                 let (found, detected) = decode_all(&img);
                 saw_code |= detected;
@@ -175,6 +183,7 @@ fn decode_rxing(gray: &GrayImage) -> Vec<Found> {
     let read = quietly_catch_panics(|| {
         let mut hints = DecodeHints {
             TryHarder: Some(true),
+            AlsoInverted: Some(true),
             PossibleFormats: Some(std::collections::HashSet::from([BarcodeFormat::QR_CODE])),
             ..Default::default()
         };
@@ -246,6 +255,21 @@ fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
     reader.limits(limits);
     let img = reader.decode().map_err(|e| ScanError::Corrupt { what: what.to_string(), detail: e.to_string() })?;
     Ok(img.to_luma8())
+}
+
+/// 2×2 box average: much cheaper than a filtered resize on a 4K picture.
+fn halve(g: &GrayImage) -> GrayImage {
+    let (w, h) = (g.width() / 2, g.height() / 2);
+    let src = g.as_raw();
+    let stride = g.width() as usize;
+    GrayImage::from_fn(w, h, |x, y| {
+        let (x, y) = (2 * x as usize, 2 * y as usize);
+        let sum = src[y * stride + x] as u16
+            + src[y * stride + x + 1] as u16
+            + src[(y + 1) * stride + x] as u16
+            + src[(y + 1) * stride + x + 1] as u16;
+        Luma([(sum / 4) as u8])
+    })
 }
 
 fn resize(g: &GrayImage, longest_side: u32) -> GrayImage {
