@@ -53,9 +53,12 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Answer {
         /// The offer: an image (PNG, JPEG, WebP, GIF, BMP), a token, a browser's JSON description,
-        /// a file holding a token or JSON, or - for one line of stdin
-        #[arg(value_name = "SOURCE")]
-        source: String,
+        /// a file holding a token or JSON, or - for an image or one line on stdin
+        #[arg(value_name = "SOURCE", required_unless_present = "watch")]
+        source: Option<String>,
+        /// Wait for the first new image in DIR that holds an offer (a screenshots folder)
+        #[arg(long, value_name = "DIR", conflicts_with = "source")]
+        watch: Option<PathBuf>,
         /// Where to write the answer QR as PNG (written atomically)
         #[arg(long, value_name = "PATH", default_value = "qrpair-answer.png")]
         qr_out: PathBuf,
@@ -68,9 +71,12 @@ pub enum Command {
         /// An image or a token
         #[arg(value_name = "SOURCE")]
         source: String,
-        /// Print one JSON object instead of text
+        /// Print one JSON object instead of text (with --all: one per line)
         #[arg(long, conflicts_with = "raw")]
         json: bool,
+        /// List every QR code in the picture, qrpair's or not
+        #[arg(long, conflicts_with_all = ["raw", "sdp"])]
+        all: bool,
         /// Write the exact bytes of the first QR code found to stdout (any QR code, not only qrpair's)
         #[arg(long, conflicts_with = "sdp")]
         raw: bool,

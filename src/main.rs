@@ -71,10 +71,16 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::Offer { qr_out, answer, common } => {
             pairing::offer(&settings(common, qr_out), answer).await?;
         }
-        Command::Answer { source, qr_out, common } => {
-            pairing::answer(&settings(common, qr_out), &source).await?;
+        Command::Answer { source, watch, qr_out, common } => {
+            let from = match (source, watch) {
+                (Some(spec), _) => pairing::OfferFrom::Source(spec),
+                (None, Some(dir)) => pairing::OfferFrom::Watch(dir),
+                (None, None) => return Err(Error::Usage("give the offer as SOURCE or --watch DIR".into())),
+            };
+            pairing::answer(&settings(common, qr_out), from).await?;
         }
-        Command::Decode { source, json, raw, sdp } => decode(&source, json, raw, sdp)?,
+        Command::Decode { source, json, raw, sdp, all: true } => decode_all(&source, json, raw || sdp)?,
+        Command::Decode { source, json, raw, sdp, all: false } => decode(&source, json, raw, sdp)?,
         Command::Encode { source, qr_out, ec } => {
             let (kind, code, token, len) = pairing::encode(&source, &qr_out, ec)?;
             ui::present_code(&format!("{kind}:"), &code, &token, &qr_out, len);
@@ -118,6 +124,24 @@ fn decode(source: &str, json: bool, raw: bool, sdp: bool) -> Result<(), Error> {
         }
     };
     written.and_then(|_| out.flush()).map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
+}
+
+fn decode_all(source: &str, json: bool, _excluded: bool) -> Result<(), Error> {
+    let codes = pairing::decode_every(source)?;
+    let mut out = String::new();
+    for (i, code) in codes.iter().enumerate() {
+        if json {
+            out.push_str(&serde_json::to_string(code).map_err(|e| Error::Other(e.to_string()))?);
+            out.push('\n');
+        } else {
+            out.push_str(&format!("code {}: {}\n", i + 1, code.summary));
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(ui::printable_lines(&out).as_bytes())
+        .and_then(|_| stdout.flush())
+        .map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
 }
 
 async fn demo(ec: qrpair::qr::EcLevel) -> Result<(), Error> {

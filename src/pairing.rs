@@ -93,9 +93,27 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     run_session(channel, settings.mode, protocol_for(&answer.payload.sdp)).await
 }
 
-pub async fn answer(settings: &Settings, offer_from: &str) -> Result<Totals, Error> {
+/// Where the answering side gets the offer.
+pub enum OfferFrom {
+    /// An image, token, JSON, or `-`, which must be there now.
+    Source(String),
+    /// The first new image in this folder that holds an offer.
+    Watch(PathBuf),
+}
+
+pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals, Error> {
     let deadline = Instant::now() + settings.timeout;
-    let offer = source::read_now(offer_from, Some(Want::offer()))?;
+    let offer = match offer_from {
+        OfferFrom::Source(spec) => source::read_now(&spec, Some(Want::offer()))?,
+        OfferFrom::Watch(dir) => {
+            if !dir.is_dir() {
+                return Err(Error::Usage(format!("--watch {}: not a folder", dir.display())));
+            }
+            source::wait_for(&dir.to_string_lossy(), Want::offer(), deadline)
+                .await?
+                .ok_or_else(|| Error::Timeout(humantime::format_duration(settings.timeout).to_string(), "an offer"))?
+        }
+    };
     let (peer, sdp) = Peer::answer(&settings.peer_options(), &offer.payload.sdp).await?;
     show(Kind::Answer, &sdp, signal::tag_for_offer(&offer.payload.sdp), settings)?;
     let channel = peer.open(remaining(deadline)).await.map_err(|e| match e {
@@ -213,6 +231,53 @@ pub fn encode(spec: &str, qr_out: &Path, ec: EcLevel) -> Result<(Kind, qr::Rende
     let payload = signal::encode(kind, &obtained.payload.sdp, tag);
     let code = publish(kind, &payload, qr_out, ec)?;
     Ok((kind, code, signal::encode_token(&payload), payload.len()))
+}
+
+/// One code found by `decode --all`.
+#[derive(Debug, serde::Serialize)]
+pub struct AnyCode {
+    /// "offer", "answer", or "foreign" for a code that is not qrpair's
+    pub kind: String,
+    pub payload_bytes: usize,
+    pub qr_version: Option<u8>,
+    pub ec_level: Option<String>,
+    /// For a foreign code that holds text: the text.
+    pub text: Option<String>,
+    #[serde(skip)]
+    pub summary: String,
+}
+
+/// Every code in the source, whether qrpair's or not.
+pub fn decode_every(spec: &str) -> Result<Vec<AnyCode>, Error> {
+    let codes = source::read_raw(spec)?;
+    Ok(codes
+        .into_iter()
+        .map(|(bytes, qr)| {
+            let (version, ec) = (qr.map(|q| q.0), qr.map(|q| q.1.to_string()));
+            let at = qr.map(|(v, ec)| format!(", QR version {v}, EC {ec}")).unwrap_or_default();
+            match signal::decode(&bytes) {
+                Ok(p) => AnyCode {
+                    kind: p.kind.to_string(),
+                    payload_bytes: bytes.len(),
+                    qr_version: version,
+                    ec_level: ec,
+                    text: None,
+                    summary: format!("qrpair {}, {} bytes{at}", p.kind, bytes.len()),
+                },
+                Err(e) => {
+                    let text = std::str::from_utf8(&bytes).ok().map(str::to_string);
+                    AnyCode {
+                        kind: "foreign".into(),
+                        payload_bytes: bytes.len(),
+                        qr_version: version,
+                        ec_level: ec,
+                        summary: format!("not qrpair ({e}), {} bytes{at}", bytes.len()),
+                        text,
+                    }
+                }
+            }
+        })
+        .collect())
 }
 
 /// The exact bytes of the first code in the source, whatever app made it.

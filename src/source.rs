@@ -75,7 +75,16 @@ pub struct Obtained {
 /// The raw bytes of every code in a source, for `decode` (any QR, not only
 /// ours). A token yields its payload bytes and no QR metadata.
 pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>, SourceError> {
-    if spec == "-" || is_text_source(spec) {
+    if spec == "-" {
+        return match read_stdin_source().map_err(SourceError::Stdin)? {
+            StdinSource::Image(bytes) => {
+                let found = qr::scan_image_bytes(&bytes, "standard input")?;
+                Ok(found.into_iter().map(|f| (f.bytes, Some((f.version, f.ec)))).collect())
+            }
+            StdinSource::Text(text) => Ok(vec![(from_text(&text, "standard input", None)?.raw, None)]),
+        };
+    }
+    if is_text_source(spec) {
         return Ok(vec![(read_now(spec, None)?.raw, None)]);
     }
     let path = Path::new(spec);
@@ -95,8 +104,7 @@ pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>,
 /// leaving the rest of it for the session.
 pub fn read_now(spec: &str, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
     if spec == "-" {
-        let line = read_stdin_line().map_err(SourceError::Stdin)?;
-        return from_text(&line, "standard input", want);
+        return from_stdin(want);
     }
     if is_text_source(spec) {
         return from_text(spec, if signal::looks_like_json(spec) { JSON } else { TOKEN }, want);
@@ -133,20 +141,35 @@ fn from_text(text: &str, what: &str, want: Option<Want<'_>>) -> Result<Obtained,
     Ok(Obtained { payload, raw, origin: what.to_string(), qr: None })
 }
 
-/// One line from standard input, read without buffering past its end.
-fn read_stdin_line() -> std::io::Result<String> {
-    use std::io::Read;
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
+/// What `-` holds: an image (read to its end) or one line of text (a token
+/// or JSON; the rest of standard input stays for the session).
+enum StdinSource {
+    Image(Vec<u8>),
+    Text(String),
+}
+
+fn read_stdin_source() -> std::io::Result<StdinSource> {
+    use std::io::{BufRead, Read};
     let mut stdin = std::io::stdin().lock();
-    while line.len() <= MAX_TEXT_FILE as usize {
-        match stdin.read(&mut byte)? {
-            0 => break,
-            _ if byte[0] == b'\n' => break,
-            _ => line.push(byte[0]),
-        }
+    let head = stdin.fill_buf()?;
+    let is_image = [&b"\x89PNG"[..], b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF"].iter().any(|m| head.starts_with(m));
+    if is_image {
+        let mut bytes = Vec::new();
+        (&mut stdin).take(qr::scan::MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+        return Ok(StdinSource::Image(bytes));
     }
-    String::from_utf8(line).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not text"))
+    let mut line = Vec::new();
+    (&mut stdin).take(MAX_TEXT_FILE).read_until(b'\n', &mut line)?;
+    let text = String::from_utf8(line).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not text"))?;
+    Ok(StdinSource::Text(text.trim_end().to_string()))
+}
+
+fn from_stdin(want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+    const WHAT: &str = "standard input";
+    match read_stdin_source().map_err(SourceError::Stdin)? {
+        StdinSource::Text(text) => from_text(&text, WHAT, want),
+        StdinSource::Image(bytes) => pick(qr::scan_image_bytes(&bytes, WHAT)?, WHAT, want),
+    }
 }
 
 fn check(raw: &[u8], what: &str, want: Option<Want<'_>>) -> Result<Payload, SourceError> {

@@ -547,3 +547,54 @@ fn ec_flag_picks_the_level_and_the_smallest_version() {
     assert!(versions.windows(2).all(|w| w[0] <= w[1]), "{versions:?}");
     assert!(versions[0] < versions[3], "{versions:?}");
 }
+
+#[test]
+fn decode_all_lists_every_code_in_a_picture() {
+    let sb = Sandbox::new();
+    let three = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/screenshots/1080p-three-codes.jpg");
+    let run = sb.run(&["decode", "--all", three.to_str().unwrap()], b"", LIMIT);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let text = String::from_utf8(run.stdout).unwrap();
+    assert_eq!(text.lines().filter(|l| l.contains(": qrpair offer, 45 bytes")).count(), 3, "{text}");
+    let foreign = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/zxing/qrcode-2_14.png");
+    let run = sb.run(&["decode", "--all", "--json", foreign.to_str().unwrap()], b"", LIMIT);
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["kind"], "foreign");
+    let expected = std::fs::read_to_string(foreign.with_extension("txt")).unwrap();
+    assert_eq!(v["text"].as_str().unwrap(), expected);
+}
+
+#[test]
+fn an_image_on_standard_input_is_a_source() {
+    let sb = Sandbox::new();
+    let png =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/screenshots/720p-plain.png"))
+            .unwrap();
+    let run = sb.run(&["decode", "--json", "-"], &png, LIMIT);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((v["kind"].as_str(), v["payload_bytes"].as_u64()), (Some("offer"), Some(39)));
+    let run = sb.run(&["decode", "-"], b"this is not an image or a token\n", LIMIT);
+    assert_eq!(run.code(), 3, "{}", run.stderr);
+}
+
+#[test]
+fn answerer_watching_a_folder_takes_the_first_new_offer() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    let offerer = start_offerer(&sb, "offerer", 1, "offer.png", "answer.png");
+    let answerer = sb.spawn(
+        sb.cmd(&["answer", "--watch", "inbox", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"]),
+        b"hello through a watched folder\n",
+        "answerer",
+    );
+    sb.wait_for_stderr("answerer", "waiting for a new image with the offer", LIMIT);
+    std::fs::write(sb.path("inbox/menu.png"), render_qr(b"https://example.com/menu", EcLevel::M).unwrap().to_png(4))
+        .unwrap();
+    sb.wait_for_stderr("answerer", "skipping", LIMIT);
+    std::fs::copy(sb.path("offer.png"), sb.path("inbox/Screenshot.png")).unwrap();
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!((off.code(), ans.code()), (0, 0), "{}\n{}", off.stderr, ans.stderr);
+    assert_eq!(off.stdout, b"hello through a watched folder\n");
+}
