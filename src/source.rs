@@ -31,6 +31,30 @@ pub enum SourceError {
     Missing(String),
     #[error("reading standard input failed: {0}")]
     Stdin(std::io::Error),
+    #[error("cannot read the clipboard ({0}): is this a desktop session with DISPLAY set?")]
+    Clipboard(String),
+    #[error("the clipboard holds neither an image nor a qrpair token or JSON description: copy the screenshot or the token first")]
+    ClipboardEmpty,
+}
+
+/// The SOURCE word for the system clipboard (`./clipboard` names a file).
+pub const CLIPBOARD: &str = "clipboard";
+
+/// The image on the clipboard (a screenshot copied with the usual key), or
+/// its text if it holds a token or a browser's JSON.
+fn from_clipboard(want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+    const WHAT: &str = "the clipboard";
+    let mut clipboard = arboard::Clipboard::new().map_err(|e| SourceError::Clipboard(e.to_string()))?;
+    if let Ok(image) = clipboard.get_image() {
+        let (w, h) = (image.width as u32, image.height as u32);
+        let found = qr::scan::scan_rgba(w, h, &image.bytes, WHAT)?;
+        return pick(found, WHAT, want);
+    }
+    match clipboard.get_text() {
+        Ok(text) if is_text_source(&text) => from_text(&text, WHAT, want),
+        Ok(_) | Err(arboard::Error::ContentNotAvailable) => Err(SourceError::ClipboardEmpty),
+        Err(e) => Err(SourceError::Clipboard(e.to_string())),
+    }
 }
 
 /// Names the file a problem is in; a pasted token or JSON names itself.
@@ -84,7 +108,7 @@ pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>,
             StdinSource::Text(text) => Ok(vec![(from_text(&text, "standard input", None)?.raw, None)]),
         };
     }
-    if is_text_source(spec) {
+    if is_text_source(spec) || spec == CLIPBOARD {
         return Ok(vec![(read_now(spec, None)?.raw, None)]);
     }
     let path = Path::new(spec);
@@ -105,6 +129,9 @@ pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>,
 pub fn read_now(spec: &str, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
     if spec == "-" {
         return from_stdin(want);
+    }
+    if spec == CLIPBOARD {
+        return from_clipboard(want);
     }
     if is_text_source(spec) {
         return from_text(spec, if signal::looks_like_json(spec) { JSON } else { TOKEN }, want);
@@ -230,6 +257,9 @@ pub async fn wait_for(spec: &str, want: Want<'_>, deadline: Instant) -> Result<O
     if spec == "-" || is_text_source(spec) {
         return read_now(spec, Some(want)).map(Some);
     }
+    if spec == CLIPBOARD {
+        return watch_clipboard(want, deadline).await;
+    }
     let path = PathBuf::from(spec);
     if path.is_dir() {
         return watch_dir(&path, want, deadline).await;
@@ -261,6 +291,28 @@ fn still_settling(path: &Path, err: &SourceError) -> bool {
         _ => false,
     };
     recent && incomplete
+}
+
+/// Polls the clipboard until it holds the code wanted: what is there when
+/// waiting starts (often the code this side showed) is not an error.
+async fn watch_clipboard(want: Want<'_>, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
+    crate::ui::note(&format!("waiting for the {} on the clipboard (copy the screenshot or the token)…", want.kind));
+    let mut last_note = String::new();
+    while Instant::now() < deadline {
+        match from_clipboard(Some(want)) {
+            Ok(o) => return Ok(Some(o)),
+            Err(e @ SourceError::Clipboard(_)) => return Err(e),
+            Err(e) => {
+                let text = e.to_string();
+                if text != last_note && !matches!(e, SourceError::ClipboardEmpty) {
+                    crate::ui::note(&format!("not yet: {}", crate::ui::printable(&text)));
+                }
+                last_note = text;
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(None)
 }
 
 async fn watch_dir(dir: &Path, want: Want<'_>, deadline: Instant) -> Result<Option<Obtained>, SourceError> {

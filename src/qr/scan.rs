@@ -235,6 +235,29 @@ fn rxing_bytes(result: &rxing::RXingResult) -> Vec<u8> {
     shift_jis_as_utf8(bytes)
 }
 
+/// An RGBA picture already in memory (the clipboard's), size-checked
+/// like a file.
+pub fn scan_rgba(w: u32, h: u32, rgba: &[u8], what: &str) -> Result<Vec<Found>, ScanError> {
+    if w > MAX_SIDE_PX || h > MAX_SIDE_PX || (w as u64) * (h as u64) > MAX_PIXELS {
+        return Err(ScanError::TooManyPixels { what: what.to_string(), w, h });
+    }
+    let pixels = (w as usize) * (h as usize);
+    if rgba.len() < pixels * 4 {
+        return Err(ScanError::Corrupt { what: what.to_string(), detail: "fewer pixels than its size says".into() });
+    }
+    // ITU-R BT.601 luma, as image's to_luma8 computes it.
+    let luma: Vec<u8> = rgba
+        .chunks_exact(4)
+        .take(pixels)
+        .map(|p| ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114) / 1000) as u8)
+        .collect();
+    let gray = GrayImage::from_raw(w, h, luma)
+        .ok_or_else(|| ScanError::Corrupt { what: what.to_string(), detail: "bad dimensions".into() })?;
+    let what = what.to_string();
+    scan_gray(&gray)
+        .map_err(|detected| if detected { ScanError::Unreadable { what } } else { ScanError::NoCode { what } })
+}
+
 fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
     let not_image = |detail: String| ScanError::NotAnImage { what: what.to_string(), detail };
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")))?;
