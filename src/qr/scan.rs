@@ -15,8 +15,6 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 pub const MAX_SIDE_PX: u32 = 16_384;
 pub const MAX_PIXELS: u64 = 64_000_000;
 
-/// Codes are found most reliably when the image's longer side is around this.
-const PYRAMID_TARGET_SIDE: u32 = 1600;
 /// Above this, a halved copy is tried first.
 const HALVE_ABOVE_SIDE: u32 = 1800;
 /// Up to this, enlarging a picture is cheap and helps blurred photos.
@@ -88,14 +86,8 @@ pub enum Stage {
     /// rxing (pure-Rust ZXing port) on the picture as given: fast, and reads
     /// most camera photos.
     RxingAsGiven,
-    /// rqrr (the stated decoder) on the picture as given.
-    RqrrAsGiven,
-    /// Large screenshots with a small code: scaled down to ~1600 px.
-    Downscaled,
-    /// Light-on-dark (dark mode) codes.
+    /// Light-on-dark (dark mode) codes, for rqrr (rxing inverts on its own).
     Inverted,
-    /// Both of the above.
-    DownscaledInverted,
     /// Small pictures (≤ 1000 px): enlarged 2× and smoothed, which joins
     /// modules broken up by JPEG blocks or sensor noise.
     EnlargedSmoothed,
@@ -104,16 +96,8 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 8] = [
-        Stage::RxingHalved,
-        Stage::RxingAsGiven,
-        Stage::RqrrAsGiven,
-        Stage::Downscaled,
-        Stage::Inverted,
-        Stage::DownscaledInverted,
-        Stage::EnlargedSmoothed,
-        Stage::ThreeQuarters,
-    ];
+    pub const ALL: [Stage; 5] =
+        [Stage::RxingHalved, Stage::RxingAsGiven, Stage::Inverted, Stage::EnlargedSmoothed, Stage::ThreeQuarters];
 
     /// The transformed picture, or `None` when the stage does not apply.
     fn apply(self, g: &GrayImage) -> Option<std::borrow::Cow<'_, GrayImage>> {
@@ -126,12 +110,8 @@ impl Stage {
         };
         match self {
             Stage::RxingHalved => (longest > HALVE_ABOVE_SIDE).then(|| Cow::Owned(halve(g))),
-            Stage::RxingAsGiven | Stage::RqrrAsGiven => Some(Cow::Borrowed(g)),
-            Stage::Downscaled => (longest > PYRAMID_TARGET_SIDE).then(|| Cow::Owned(resize(g, PYRAMID_TARGET_SIDE))),
+            Stage::RxingAsGiven => Some(Cow::Borrowed(g)),
             Stage::Inverted => Some(Cow::Owned(inverted(g.clone()))),
-            Stage::DownscaledInverted => {
-                (longest > PYRAMID_TARGET_SIDE).then(|| Cow::Owned(inverted(resize(g, PYRAMID_TARGET_SIDE))))
-            }
             Stage::EnlargedSmoothed => {
                 (longest <= SMALL_IMAGE_SIDE).then(|| Cow::Owned(imageops::blur(&resize(g, longest * 2), 1.5)))
             }
@@ -154,11 +134,6 @@ pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage]) -> Result<Vec<Found>, 
         let Some(img) = stage.apply(gray) else { continue };
         let found = match stage {
             Stage::RxingAsGiven | Stage::RxingHalved => decode_rxing(&img),
-            Stage::RqrrAsGiven => {
-                let (found, detected) = decode_all(&img);
-                saw_code |= detected;
-                found
-            }
             _ => {
                 let (found, detected) = decode_all(&img);
                 saw_code |= detected;
