@@ -203,23 +203,7 @@ fn offer_given_where_an_answer_is_expected_is_refused() {
 #[test]
 fn answer_given_where_an_offer_is_expected_is_refused() {
     let sb = Sandbox::new();
-    let offer = sb.spawn(
-        sb.cmd(&[
-            "offer",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--qr-out",
-            "offer.png",
-            "--answer",
-            "answer.png",
-            "--timeout",
-            "20s",
-        ]),
-        b"",
-        "offerer",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
+    let offer = start_offerer(&sb, "offerer", 1, "offer.png", "answer.png");
     let answerer = sb.spawn(
         sb.cmd(&["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"]),
         b"",
@@ -275,23 +259,7 @@ fn waiting_for_an_answer_times_out_with_exit_4() {
 #[test]
 fn answerer_whose_answer_is_never_read_times_out_with_exit_4() {
     let sb = Sandbox::new();
-    let offerer = sb.spawn(
-        sb.cmd(&[
-            "offer",
-            "--pipe",
-            "--bind",
-            "127.0.0.1",
-            "--qr-out",
-            "offer.png",
-            "--answer",
-            "never.png",
-            "--timeout",
-            "20s",
-        ]),
-        b"",
-        "offerer",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
+    let offerer = start_offerer(&sb, "offerer", 1, "offer.png", "never.png");
     let run = sb.run(&["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--timeout", "3s"], b"", LIMIT);
     assert_eq!(run.code(), 4, "{}", run.stderr);
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
