@@ -1,6 +1,8 @@
 //! The only module that touches the `webrtc` crate. Everything it exposes is
 //! our own type, so a webrtc upgrade changes this file and nothing else.
 
+mod runtime;
+
 use bytes::{Bytes, BytesMut};
 use rtc::peer_connection::certificate::CertificateParams;
 use std::net::{IpAddr, SocketAddr};
@@ -217,6 +219,9 @@ impl Peer {
             // Checks every 20 ms instead of 200 ms: the channel opens
             // hundreds of milliseconds sooner (DESIGN.md).
             .with_ice_connection_attempts(Some(Duration::from_millis(20)), None)
+            // A third of the UDP receive buffer the kernel grants: the
+            // window then never overruns it (loss would stall the stream).
+            .with_sctp_max_receive_buffer_size(sctp_receive_window())
             .build();
         let mut config = RTCConfigurationBuilder::new().with_certificates(vec![certificate]);
         if !opts.stun.is_empty() {
@@ -229,6 +234,7 @@ impl Peer {
             .with_configuration(config.build())
             .with_setting_engine(settings)
             .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
+            .with_runtime(Arc::new(runtime::BufferedRuntime::new()))
             .with_udp_addrs(bind)
             .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
@@ -265,6 +271,16 @@ impl Peer {
     pub async fn close(self) {
         let _ = self.pc.close().await;
     }
+}
+
+fn sctp_receive_window() -> u32 {
+    static WINDOW: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *WINDOW.get_or_init(|| {
+        let granted = runtime::granted_receive_buffer();
+        let window = (granted / 3).clamp(64 * 1024, 4 << 20) as u32;
+        tracing::debug!(granted, window, "UDP receive buffer and SCTP window");
+        window
+    })
 }
 
 /// A fresh ECDSA P-256 certificate for this pairing and the SHA-256
