@@ -131,6 +131,10 @@ pub struct Common {
     /// to paste into a browser console; the other side's JSON is accepted wherever a SOURCE is
     #[arg(long)]
     pub sdp_json: bool,
+    /// After connecting, ask on the terminal whether both screens show the same
+    /// authentication code before any data is read or written
+    #[arg(long)]
+    pub verify: bool,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -24,6 +24,8 @@ pub enum Error {
     Session(#[from] session::Error),
     #[error("timed out after {0} waiting for {1}: start again and bring the code over sooner, or raise --timeout")]
     Timeout(String, &'static str),
+    #[error("the codes were not confirmed to match, so the connection was closed: pair again, and make sure each QR comes from the machine you meant")]
+    NotVerified,
     #[error("{0}")]
     Other(String),
 }
@@ -48,7 +50,7 @@ impl Error {
             | Error::Session(session::Error::PeerLeftEarly)
             | Error::Session(session::Error::NoGoodbye(_)) => exit::CONNECTION,
             Error::Session(_) => exit::OTHER,
-            Error::Timeout(..) => exit::CONNECTION,
+            Error::Timeout(..) | Error::NotVerified => exit::CONNECTION,
             Error::Other(_) => exit::OTHER,
         }
     }

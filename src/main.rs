@@ -63,10 +63,17 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
         ec: common.ec,
         mode,
         sdp_json: common.sdp_json,
+        verify: common.verify,
     }
 }
 
 async fn run(command: Command) -> Result<(), Error> {
+    if let Command::Offer { common, .. } | Command::Answer { common, .. } = &command {
+        // Refused before pairing, not after the other person has done their part.
+        if common.verify && std::fs::File::open("/dev/tty").is_err() {
+            return Err(Error::Usage("--verify needs a terminal to ask on, and there is none".into()));
+        }
+    }
     match command {
         Command::Offer { qr_out, answer, common } => {
             pairing::offer(&settings(common, qr_out), answer).await?;

@@ -27,6 +27,9 @@ pub struct Settings {
     /// Also print our description as the browser's JSON, for pasting into
     /// a browser console.
     pub sdp_json: bool,
+    /// Ask the person to confirm the authentication string before any data
+    /// is read or written.
+    pub verify: bool,
 }
 
 impl Settings {
@@ -89,7 +92,7 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     }
     ui::note("answer accepted, connecting…");
     let channel = peer.open(CONNECT_LIMIT.min(remaining(deadline))).await?;
-    ui::note("connected: the data channel is open");
+    let channel = connected(channel, &sdp, &answer.payload.sdp, settings.verify).await?;
     run_session(channel, settings.mode, protocol_for(&answer.payload.sdp)).await
 }
 
@@ -123,8 +126,37 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
         ),
         other => other.into(),
     })?;
-    ui::note("connected: the data channel is open");
+    let channel = connected(channel, &offer.payload.sdp, &sdp, settings.verify).await?;
     run_session(channel, settings.mode, protocol_for(&offer.payload.sdp)).await
+}
+
+/// Shows the authentication string; with --verify, asks the person to
+/// compare it with the other screen before anything is read or written.
+async fn connected(
+    channel: peer::Channel,
+    offer_sdp: &str,
+    answer_sdp: &str,
+    verify: bool,
+) -> Result<peer::Channel, Error> {
+    let code = signal::authentication_string(offer_sdp, answer_sdp);
+    let shown = code.as_deref().unwrap_or("(none: the other side has no SHA-256 fingerprint)");
+    ui::note(&format!("connected: the data channel is open. Both screens must show the same code: {shown}"));
+    if !verify {
+        return Ok(channel);
+    }
+    let question = format!("Does the other screen show {shown}? [y/N] ");
+    let answer = tokio::task::spawn_blocking(move || ui::prompt_line(&question)).await;
+    match answer {
+        Ok(Some(Ok(line))) if matches!(line.trim(), "y" | "Y" | "yes" | "Yes") => Ok(channel),
+        Ok(Some(Ok(_))) => {
+            channel.close().await;
+            Err(Error::NotVerified)
+        }
+        _ => {
+            channel.close().await;
+            Err(Error::Usage("--verify needs a terminal to ask on".into()))
+        }
+    }
 }
 
 async fn run_session(channel: peer::Channel, mode: Mode, protocol: Protocol) -> Result<Totals, Error> {

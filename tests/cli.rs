@@ -566,3 +566,33 @@ fn answerer_watching_a_folder_takes_the_first_new_offer() {
     assert_eq!((off.code(), ans.code()), (0, 0), "{}\n{}", off.stderr, ans.stderr);
     assert_eq!(off.stdout, b"hello through a watched folder\n");
 }
+
+fn auth_code(stderr: &str) -> String {
+    let marker = "Both screens must show the same code: ";
+    let at = stderr.find(marker).unwrap_or_else(|| panic!("no authentication code in:\n{stderr}"));
+    stderr[at + marker.len()..].lines().next().unwrap().trim().to_string()
+}
+
+#[test]
+fn both_sides_print_the_same_authentication_code_and_another_pairing_gets_another() {
+    let mut codes = Vec::new();
+    for round in 0..2 {
+        let sb = Sandbox::new();
+        let (from_answerer, from_offerer) = pair_pipe_through_pngs(&sb, b"round\n", b"trip\n");
+        assert_eq!((from_answerer.as_slice(), from_offerer.as_slice()), (&b"trip\n"[..], &b"round\n"[..]));
+        let (o, a) = (auth_code(&sb.stderr("offerer")), auth_code(&sb.stderr("answerer")));
+        assert_eq!(o, a, "round {round}: offerer and answerer disagree");
+        assert!(o.len() == 7 && o.as_bytes()[3] == b' ', "{o}");
+        codes.push(o);
+    }
+    assert_ne!(codes[0], codes[1], "two pairings printed the same code");
+}
+
+#[test]
+fn verify_without_a_terminal_is_refused_before_pairing() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["offer", "--pipe", "--verify", "--bind", "127.0.0.1"], b"", LIMIT);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--verify needs a terminal"), "{}", run.stderr);
+    assert!(!sb.path("qrpair-offer.png").exists(), "no offer may be shown when it cannot be verified");
+}

@@ -218,13 +218,35 @@ pub fn check_answer_belongs(answer: &Payload, our_offer_sdp: &str) -> Result<(),
 /// The tag an answer to this offer carries; `None` when the offer has no
 /// SHA-256 fingerprint to derive it from.
 pub fn tag_for_offer(offer_sdp: &str) -> Option<[u8; TAG_LEN]> {
-    let fp = SdpSummary::parse(offer_sdp).fingerprint?;
+    Some(offer_tag(&sha256_fingerprint(offer_sdp)?))
+}
+
+fn sha256_fingerprint(sdp: &str) -> Option<[u8; FINGERPRINT_LEN]> {
+    let fp = SdpSummary::parse(sdp).fingerprint?;
     let (hash, hex) = fp.split_once(' ')?;
     if !hash.eq_ignore_ascii_case("sha-256") {
         return None;
     }
     let bytes: Vec<u8> = hex.split(':').map(|h| u8::from_str_radix(h, 16)).collect::<Result<_, _>>().ok()?;
-    Some(offer_tag(&bytes.try_into().ok()?))
+    bytes.try_into().ok()
+}
+
+/// A short string both people can compare by voice or by eye: six digits
+/// from both DTLS fingerprints. DTLS already refuses any peer whose
+/// certificate does not match the fingerprint in the QR; the string checks
+/// that the QR itself came from the person you think (a code swapped on the
+/// way would give the two screens different strings). `None` when either
+/// description has no SHA-256 fingerprint.
+pub fn authentication_string(offer_sdp: &str, answer_sdp: &str) -> Option<String> {
+    use sha2::Digest;
+    let (offer, answer) = (sha256_fingerprint(offer_sdp)?, sha256_fingerprint(answer_sdp)?);
+    let digest = sha2::Sha256::new()
+        .chain_update(b"qrpair authentication string v1")
+        .chain_update(offer)
+        .chain_update(answer)
+        .finalize();
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 1_000_000;
+    Some(format!("{:03} {:03}", n / 1000, n % 1000))
 }
 
 /// True for a description made by qrpair (its ICE credentials are derived
