@@ -131,6 +131,21 @@ pub struct Common {
     /// to paste into a browser console; the other side's JSON is accepted wherever a SOURCE is
     #[arg(long)]
     pub sdp_json: bool,
+    /// Send these files and folders (recursively) instead of a pipe or chat
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["pipe", "chat", "receive"])]
+    pub send: Vec<PathBuf>,
+    /// Receive files into DIR (default: the current folder) instead of a pipe or chat
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".", conflicts_with_all = ["pipe", "chat"])]
+    pub receive: Option<PathBuf>,
+    /// Accept the offered files without asking
+    #[arg(long, requires = "receive")]
+    pub yes: bool,
+    /// Replace files that already exist (default: refuse and name them)
+    #[arg(long, requires = "receive", conflicts_with = "rename")]
+    pub overwrite: bool,
+    /// Keep existing files and save new ones as "name (1).ext"
+    #[arg(long, requires = "receive")]
+    pub rename: bool,
     /// After connecting, ask on the terminal whether both screens show the same
     /// authentication code before any data is read or written
     #[arg(long)]

@@ -22,10 +22,14 @@ pub enum Error {
     Peer(#[from] peer::Error),
     #[error(transparent)]
     Session(#[from] session::Error),
+    #[error(transparent)]
+    Transfer(#[from] session::transfer::TransferError),
     #[error("timed out after {0} waiting for {1}: start again and bring the code over sooner, or raise --timeout")]
     Timeout(String, &'static str),
     #[error("the codes were not confirmed to match, so the connection was closed: pair again, and make sure each QR comes from the machine you meant")]
     NotVerified,
+    #[error("{0} does not exist: nothing was offered")]
+    MissingFile(String),
     #[error("{0}")]
     Other(String),
 }
@@ -39,6 +43,13 @@ pub mod exit {
 }
 
 impl Error {
+    fn exit_code_of_session(e: &session::Error) -> i32 {
+        match e {
+            session::Error::Peer(_) | session::Error::PeerLeftEarly | session::Error::NoGoodbye(_) => exit::CONNECTION,
+            _ => exit::OTHER,
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => exit::USAGE,
@@ -46,11 +57,19 @@ impl Error {
             Error::Peer(peer::Error::Setup(_)) => exit::OTHER,
             Error::Peer(peer::Error::RemoteRefused(_)) => exit::BAD_INPUT,
             Error::Peer(_) => exit::CONNECTION,
-            Error::Session(session::Error::Peer(_))
-            | Error::Session(session::Error::PeerLeftEarly)
-            | Error::Session(session::Error::NoGoodbye(_)) => exit::CONNECTION,
-            Error::Session(_) => exit::OTHER,
+            Error::Session(s) => Error::exit_code_of_session(s),
+            Error::Transfer(t) => {
+                use session::transfer::TransferError as T;
+                match t {
+                    T::Session(s) => Error::exit_code_of_session(s),
+                    T::HostileManifest(_) | T::Exists(_) => exit::BAD_INPUT,
+                    T::NobodyToAsk => exit::USAGE,
+                    T::Interrupted => exit::CONNECTION,
+                    T::Refused(_) | T::Declined | T::Io { .. } | T::Mismatch(_) | T::Protocol(_) => exit::OTHER,
+                }
+            }
             Error::Timeout(..) | Error::NotVerified => exit::CONNECTION,
+            Error::MissingFile(_) => exit::BAD_INPUT,
             Error::Other(_) => exit::OTHER,
         }
     }

@@ -64,12 +64,30 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
         mode,
         sdp_json: common.sdp_json,
         verify: common.verify,
+        transfer: if !common.send.is_empty() {
+            Some(pairing::Transfer::Send(common.send))
+        } else {
+            common.receive.map(|dir| pairing::Transfer::Receive {
+                dir,
+                existing: if common.overwrite {
+                    qrpair::session::transfer::Existing::Overwrite
+                } else if common.rename {
+                    qrpair::session::transfer::Existing::Rename
+                } else {
+                    qrpair::session::transfer::Existing::Refuse
+                },
+                ask: !common.yes,
+            })
+        },
     }
 }
 
 async fn run(command: Command) -> Result<(), Error> {
     if let Command::Offer { common, .. } | Command::Answer { common, .. } = &command {
         // Refused before pairing, not after the other person has done their part.
+        if let Some(missing) = common.send.iter().find(|p| std::fs::symlink_metadata(p).is_err()) {
+            return Err(Error::MissingFile(missing.display().to_string()));
+        }
         if common.verify && std::fs::File::open("/dev/tty").is_err() {
             return Err(Error::Usage("--verify needs a terminal to ask on, and there is none".into()));
         }

@@ -30,6 +30,14 @@ pub struct Settings {
     /// Ask the person to confirm the authentication string before any data
     /// is read or written.
     pub verify: bool,
+    /// Files instead of a pipe or chat.
+    pub transfer: Option<Transfer>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Transfer {
+    Send(Vec<PathBuf>),
+    Receive { dir: PathBuf, existing: session::transfer::Existing, ask: bool },
 }
 
 impl Settings {
@@ -93,7 +101,7 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     ui::note("answer accepted, connecting…");
     let channel = peer.open(CONNECT_LIMIT.min(remaining(deadline))).await?;
     let channel = connected(channel, &sdp, &answer.payload.sdp, settings.verify).await?;
-    run_session(channel, settings.mode, protocol_for(&answer.payload.sdp)).await
+    run_session(channel, settings, protocol_for(&answer.payload.sdp)).await
 }
 
 /// Where the answering side gets the offer.
@@ -127,7 +135,7 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
         other => other.into(),
     })?;
     let channel = connected(channel, &offer.payload.sdp, &sdp, settings.verify).await?;
-    run_session(channel, settings.mode, protocol_for(&offer.payload.sdp)).await
+    run_session(channel, settings, protocol_for(&offer.payload.sdp)).await
 }
 
 /// Shows the authentication string; with --verify, asks the person to
@@ -159,7 +167,28 @@ async fn connected(
     }
 }
 
-async fn run_session(channel: peer::Channel, mode: Mode, protocol: Protocol) -> Result<Totals, Error> {
+async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Protocol) -> Result<Totals, Error> {
+    use session::transfer;
+    match &settings.transfer {
+        Some(Transfer::Send(paths)) => {
+            let r = transfer::send(channel, paths).await?;
+            ui::note(&format!("sent {} file(s), {} bytes ({} resumed)", r.files, r.bytes, r.resumed_bytes));
+            return Ok(Totals { sent: r.bytes, received: 0 });
+        }
+        Some(Transfer::Receive { dir, existing, ask }) => {
+            let consent: Option<transfer::Consent> = ask.then(|| {
+                Box::new(|question: &str| {
+                    ui::prompt_line(question).and_then(Result::ok).map(|l| matches!(l.trim(), "y" | "Y" | "yes"))
+                }) as transfer::Consent
+            });
+            let opts = transfer::ReceiveOptions { dir: dir.clone(), existing: *existing, consent };
+            let r = transfer::receive(channel, opts).await?;
+            ui::note(&format!("received {} file(s), {} bytes ({} resumed)", r.files, r.bytes, r.resumed_bytes));
+            return Ok(Totals { sent: 0, received: r.bytes });
+        }
+        None => {}
+    }
+    let mode = settings.mode;
     if mode == Mode::Chat && ui::stdin_is_terminal() {
         ui::note("chat: type a line and press Enter to send it; Ctrl-D leaves");
     }

@@ -6,11 +6,34 @@ const TAG_HELLO: u8 = 1;
 pub(super) const TAG_DATA: u8 = 2;
 const TAG_EOF: u8 = 3;
 const TAG_BYE: u8 = 4;
+const TAG_CONTROL: u8 = 5;
+
+/// What a side is doing, carried in its hello so mismatched commands are
+/// named instead of misread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Pipe or chat.
+    Stream,
+    Send,
+    Receive,
+}
+
+impl Role {
+    fn byte(self) -> u8 {
+        match self {
+            Role::Stream => 0,
+            Role::Send => 1,
+            Role::Receive => 2,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// First frame each side sends.
-    Hello { version: u8 },
+    Hello { version: u8, role: Role },
+    /// A file-transfer control message (JSON).
+    Control(&'a [u8]),
     /// Bytes for the peer's output.
     Data(&'a [u8]),
     /// The sender's input ended: this direction is finished.
@@ -34,7 +57,13 @@ pub enum FrameError {
 impl<'a> Frame<'a> {
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Frame::Hello { version } => vec![TAG_HELLO, *version],
+            Frame::Hello { version, role } => vec![TAG_HELLO, *version, role.byte()],
+            Frame::Control(json) => {
+                let mut v = Vec::with_capacity(json.len() + 1);
+                v.push(TAG_CONTROL);
+                v.extend_from_slice(json);
+                v
+            }
             Frame::Data(d) => {
                 let mut v = Vec::with_capacity(d.len() + 1);
                 v.push(TAG_DATA);
@@ -50,10 +79,20 @@ impl<'a> Frame<'a> {
         let (&tag, body) = bytes.split_first().ok_or(FrameError::Empty)?;
         match tag {
             TAG_HELLO => match body {
-                // Later versions may append capabilities after the version.
-                [version, ..] => Ok(Frame::Hello { version: *version }),
+                [version] => Ok(Frame::Hello { version: *version, role: Role::Stream }),
+                // Later versions may append capabilities after the role.
+                [version, role, ..] => {
+                    let role = match role {
+                        0 => Role::Stream,
+                        1 => Role::Send,
+                        2 => Role::Receive,
+                        _ => return Err(FrameError::Malformed("hello")),
+                    };
+                    Ok(Frame::Hello { version: *version, role })
+                }
                 [] => Err(FrameError::Malformed("hello")),
             },
+            TAG_CONTROL => Ok(Frame::Control(body)),
             TAG_DATA => Ok(Frame::Data(body)),
             TAG_EOF if body.is_empty() => Ok(Frame::Eof),
             TAG_EOF => Err(FrameError::Malformed("end-of-stream")),
@@ -71,7 +110,15 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let data = [0u8, 1, 2, 255];
-        for f in [Frame::Hello { version: 7 }, Frame::Data(&data), Frame::Data(&[]), Frame::Eof, Frame::Bye] {
+        for f in [
+            Frame::Hello { version: 7, role: Role::Stream },
+            Frame::Hello { version: 1, role: Role::Receive },
+            Frame::Control(b"{}"),
+            Frame::Data(&data),
+            Frame::Data(&[]),
+            Frame::Eof,
+            Frame::Bye,
+        ] {
             assert_eq!(Frame::decode(&f.encode()).unwrap(), f);
         }
     }

@@ -4,8 +4,10 @@
 //! delivery comes from the channel, so frames need no sequence numbers.
 
 mod frame;
+pub mod names;
+pub mod transfer;
 
-pub use frame::{Frame, FrameError, PROTOCOL_VERSION};
+pub use frame::{Frame, FrameError, Role, PROTOCOL_VERSION};
 
 use crate::peer::{self, Channel, ChannelSender, Received};
 use std::time::Duration;
@@ -49,12 +51,27 @@ pub enum Error {
     Version(u8),
     #[error("the peer closed the connection before all data was exchanged: the output is incomplete")]
     PeerLeftEarly,
+    #[error("{}", role_mismatch(*.0, *.1))]
+    RoleMismatch(Role, Role),
     #[error("the peer did not confirm the end of the session within {0:?}: the output may be incomplete")]
     NoGoodbye(Duration),
     #[error("reading input failed: {0}")]
     Input(std::io::Error),
     #[error("writing output failed: {0}")]
     Output(std::io::Error),
+}
+
+fn role_mismatch(ours: Role, theirs: Role) -> String {
+    let what = |r: Role| match r {
+        Role::Stream => "a pipe or chat",
+        Role::Send => "sending files (--send)",
+        Role::Receive => "receiving files (--receive)",
+    };
+    format!(
+        "this side is {} but the other side is {}: use --send on one side and --receive on the other, or neither",
+        what(ours),
+        what(theirs)
+    )
 }
 
 /// Byte counts of a finished session.
@@ -82,7 +99,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    channel.send(&Frame::Hello { version: PROTOCOL_VERSION }.encode()).await?;
+    channel.send(&Frame::Hello { version: PROTOCOL_VERSION, role: Role::Stream }.encode()).await?;
     let mut sink = Sink::new(mode, output);
     let mut reader = tokio::spawn(send_input(channel.sender(), input));
     let mut totals = Totals::default();
@@ -109,8 +126,10 @@ where
             Received::Closed if bye_sent => break Ok(()),
             Received::Closed => break Err(Error::PeerLeftEarly),
             Received::Message(bytes) => match Frame::decode(&bytes)? {
-                Frame::Hello { version } if version != PROTOCOL_VERSION => break Err(Error::Version(version)),
-                Frame::Hello { .. } => {}
+                Frame::Hello { version, .. } if version != PROTOCOL_VERSION => break Err(Error::Version(version)),
+                Frame::Hello { role: Role::Stream, .. } => {}
+                Frame::Hello { role, .. } => break Err(Error::RoleMismatch(Role::Stream, role)),
+                Frame::Control(_) => break Err(FrameError::UnknownType(5).into()),
                 Frame::Data(data) => {
                     if peer_eof {
                         break Err(FrameError::DataAfterEof.into());

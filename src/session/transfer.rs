@@ -1,0 +1,491 @@
+//! Files over the channel: a manifest the receiver checks and accepts,
+//! then each file streamed and hashed (SHA-256) on both sides, written as
+//! `NAME.part` and renamed only once the digests match. A `.part` left by a
+//! broken transfer is resumed: the receiver reports its length, the sender
+//! hashes that prefix locally and sends only the rest.
+
+use super::frame::{Frame, Role, PROTOCOL_VERSION};
+use super::names::{self, NameError};
+use super::{Error as SessionError, DATA_CHUNK};
+use crate::peer::{Channel, Received};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+const BYE_WAIT: Duration = Duration::from_secs(30);
+/// A control message larger than this is not one qrpair sends.
+const MAX_CONTROL_BYTES: usize = 32 << 20;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative, `/`-separated.
+    pub path: String,
+    /// 0 for a directory.
+    pub size: u64,
+    pub dir: bool,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum Control {
+    Manifest { entries: Vec<Entry> },
+    Accept { offsets: Vec<u64> },
+    Refuse { reason: String },
+    FileStart { index: usize, offset: u64 },
+    FileEnd { index: usize, sha256: String },
+    FileResult { index: usize, ok: bool },
+    Done,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("the sender's manifest was refused: {0}")]
+    HostileManifest(#[from] NameError),
+    #[error("the receiver refused the files: {0}")]
+    Refused(String),
+    #[error("files offered but there is no terminal to ask on: pass --yes to accept without asking")]
+    NobodyToAsk,
+    #[error("declined: nothing was written")]
+    Declined,
+    #[error("{0}")]
+    Exists(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0} file(s) arrived with a different SHA-256 than the sender's and were not kept: send them again")]
+    Mismatch(usize),
+    #[error("the peer sent a message out of order: {0}")]
+    Protocol(String),
+    #[error("the connection broke off mid-transfer; what arrived is kept as NAME.part: pair again and send the same files to resume")]
+    Interrupted,
+}
+
+/// What to do with a file that already exists in the receiving folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    Refuse,
+    Overwrite,
+    Rename,
+}
+
+/// Asks the person whether to accept a manifest; `None` when nobody can be
+/// asked (no terminal).
+pub type Consent = Box<dyn Fn(&str) -> Option<bool> + Send>;
+
+pub struct ReceiveOptions {
+    pub dir: PathBuf,
+    pub existing: Existing,
+    /// `None` accepts without asking (--yes).
+    pub consent: Option<Consent>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Report {
+    pub files: usize,
+    pub bytes: u64,
+    pub resumed_bytes: u64,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
+    move |source| TransferError::Io { path: path.display().to_string(), source }
+}
+
+async fn send_control(channel: &Channel, c: &Control) -> Result<(), TransferError> {
+    let json = serde_json::to_vec(c).map_err(|e| TransferError::Protocol(e.to_string()))?;
+    channel.send(&Frame::Control(&json).encode()).await.map_err(SessionError::from)?;
+    Ok(())
+}
+
+enum Incoming {
+    Control(Control),
+    Data(bytes::Bytes),
+    Bye,
+}
+
+async fn next(channel: &mut Channel) -> Result<Incoming, TransferError> {
+    loop {
+        let bytes = match channel.recv().await.map_err(SessionError::from)? {
+            Received::Message(b) => b,
+            Received::Closed => return Err(SessionError::PeerLeftEarly.into()),
+        };
+        match Frame::decode(&bytes).map_err(SessionError::from)? {
+            Frame::Control(json) if json.len() <= MAX_CONTROL_BYTES => {
+                return serde_json::from_slice(json)
+                    .map(Incoming::Control)
+                    .map_err(|e| TransferError::Protocol(format!("bad control message: {e}")))
+            }
+            Frame::Control(_) => return Err(TransferError::Protocol("oversized control message".into())),
+            Frame::Data(_) => return Ok(Incoming::Data(bytes.slice(1..))),
+            Frame::Bye => return Ok(Incoming::Bye),
+            Frame::Hello { .. } | Frame::Eof => continue,
+        }
+    }
+}
+
+/// Sends our hello and checks the peer's: same version, the opposite role.
+async fn greet(channel: &mut Channel, ours: Role, want: Role) -> Result<(), TransferError> {
+    channel.send(&Frame::Hello { version: PROTOCOL_VERSION, role: ours }.encode()).await.map_err(SessionError::from)?;
+    let bytes = match channel.recv().await.map_err(SessionError::from)? {
+        Received::Message(b) => b,
+        Received::Closed => return Err(SessionError::PeerLeftEarly.into()),
+    };
+    match Frame::decode(&bytes).map_err(SessionError::from)? {
+        Frame::Hello { version, .. } if version != PROTOCOL_VERSION => Err(SessionError::Version(version).into()),
+        Frame::Hello { role, .. } if role == want => Ok(()),
+        Frame::Hello { role, .. } => Err(SessionError::RoleMismatch(ours, role).into()),
+        _ => Err(TransferError::Protocol("no hello first".into())),
+    }
+}
+
+/// Closes politely: goodbye both ways, then the channel.
+async fn finish(mut channel: Channel) {
+    let _ = channel.send(&Frame::Bye.encode()).await;
+    let _ = tokio::time::timeout(BYE_WAIT, async {
+        while let Ok(Incoming::Control(_) | Incoming::Data(_)) = next(&mut channel).await {}
+    })
+    .await;
+    channel.close().await;
+}
+
+/// Lists files and folders under each path; names are relative to the
+/// path's parent, so `--send photos` arrives as `photos/...`.
+pub fn build_manifest(paths: &[PathBuf]) -> Result<(Vec<Entry>, Vec<PathBuf>), TransferError> {
+    let mut entries = Vec::new();
+    let mut sources = Vec::new();
+    fn walk(
+        path: &Path,
+        name: String,
+        entries: &mut Vec<Entry>,
+        sources: &mut Vec<PathBuf>,
+    ) -> Result<(), TransferError> {
+        let meta = std::fs::symlink_metadata(path).map_err(io(path))?;
+        if meta.is_dir() {
+            entries.push(Entry { path: name.clone(), size: 0, dir: true });
+            sources.push(path.to_path_buf());
+            let mut children: Vec<_> = std::fs::read_dir(path).map_err(io(path))?.flatten().collect();
+            children.sort_by_key(|c| c.file_name());
+            for child in children {
+                let child_name = child.file_name().to_string_lossy().to_string();
+                walk(&child.path(), format!("{name}/{child_name}"), entries, sources)?;
+            }
+        } else if meta.is_file() {
+            entries.push(Entry { path: name, size: meta.len(), dir: false });
+            sources.push(path.to_path_buf());
+        } else {
+            crate::ui::note(&format!("skipping {} (not a regular file or folder)", path.display()));
+        }
+        Ok(())
+    }
+    for path in paths {
+        let name =
+            path.canonicalize().map_err(io(path))?.file_name().map(|n| n.to_string_lossy().to_string()).ok_or_else(
+                || TransferError::Io { path: path.display().to_string(), source: std::io::Error::other("has no name") },
+            )?;
+        walk(path, name, &mut entries, &mut sources)?;
+    }
+    Ok((entries, sources))
+}
+
+/// Checks every name of a received manifest; refuses the whole manifest
+/// on the first bad one.
+pub fn check_manifest(entries: &[Entry]) -> Result<Vec<PathBuf>, NameError> {
+    if entries.len() > names::MAX_ENTRIES {
+        return Err(NameError::TooMany(entries.len()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    entries
+        .iter()
+        .map(|e| {
+            let p = names::sanitize(&e.path)?;
+            if !seen.insert(p.clone()) {
+                return Err(NameError::Duplicate(e.path.clone()));
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+pub async fn send(mut channel: Channel, paths: &[PathBuf]) -> Result<Report, TransferError> {
+    let (entries, sources) = build_manifest(paths)?;
+    greet(&mut channel, Role::Send, Role::Receive).await?;
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    crate::ui::note(&format!("offering {} entries, {} bytes", entries.len(), total));
+    send_control(&channel, &Control::Manifest { entries: entries.clone() }).await?;
+    let offsets = match next(&mut channel).await? {
+        Incoming::Control(Control::Accept { offsets }) if offsets.len() == entries.len() => offsets,
+        Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(reason)),
+        _ => return Err(TransferError::Protocol("expected the receiver's answer to the manifest".into())),
+    };
+    let mut report = Report::default();
+    let mut buf = vec![0u8; DATA_CHUNK + 1];
+    for (index, (entry, source)) in entries.iter().zip(&sources).enumerate() {
+        if entry.dir {
+            continue;
+        }
+        let offset = offsets[index].min(entry.size);
+        let mut file = tokio::fs::File::open(source).await.map_err(io(source))?;
+        let mut hasher = Sha256::new();
+        // The receiver's prefix is hashed here from our copy: if the two
+        // differ, the final digests differ and the file is refused.
+        let mut prefix_left = offset;
+        while prefix_left > 0 {
+            let want = prefix_left.min(DATA_CHUNK as u64) as usize;
+            let n = file.read(&mut buf[1..=want]).await.map_err(io(source))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[1..=n]);
+            prefix_left -= n as u64;
+        }
+        send_control(&channel, &Control::FileStart { index, offset }).await?;
+        report.resumed_bytes += offset;
+        loop {
+            buf[0] = super::frame::TAG_DATA;
+            let n = file.read(&mut buf[1..]).await.map_err(io(source))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[1..=n]);
+            channel.send(&buf[..=n]).await.map_err(SessionError::from)?;
+            report.bytes += n as u64;
+        }
+        let sha256 = format!("{:x}", hasher.finalize());
+        send_control(&channel, &Control::FileEnd { index, sha256 }).await?;
+        report.files += 1;
+    }
+    send_control(&channel, &Control::Done).await?;
+    let mut mismatches = 0;
+    loop {
+        match next(&mut channel).await? {
+            Incoming::Control(Control::FileResult { ok: false, index }) => {
+                let name = entries.get(index).map(|e| crate::ui::printable(&e.path)).unwrap_or_default();
+                crate::ui::note(&format!("{name}: the receiver's SHA-256 differs"));
+                mismatches += 1;
+            }
+            Incoming::Control(Control::FileResult { .. }) => {}
+            Incoming::Control(Control::Done) => break,
+            _ => return Err(TransferError::Protocol("expected the receiver's results".into())),
+        }
+    }
+    finish(channel).await;
+    if mismatches > 0 {
+        return Err(TransferError::Mismatch(mismatches));
+    }
+    Ok(report)
+}
+
+fn part_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".part");
+    target.with_file_name(name)
+}
+
+/// `name (1).ext`, `name (2).ext`, … : the first that does not exist.
+fn free_name(target: &Path) -> PathBuf {
+    let stem = target.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    (1..)
+        .map(|i| target.with_file_name(format!("{stem} ({i}){ext}")))
+        .find(|p| !p.exists() && !part_path(p).exists())
+        .unwrap_or_else(|| target.to_path_buf())
+}
+
+pub async fn receive(mut channel: Channel, opts: ReceiveOptions) -> Result<Report, TransferError> {
+    greet(&mut channel, Role::Receive, Role::Send).await?;
+    let entries = match next(&mut channel).await? {
+        Incoming::Control(Control::Manifest { entries }) => entries,
+        _ => return Err(TransferError::Protocol("expected the sender's manifest".into())),
+    };
+    let relative = match check_manifest(&entries) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = send_control(&channel, &Control::Refuse { reason: format!("unsafe file name: {e}") }).await;
+            finish(channel).await;
+            return Err(e.into());
+        }
+    };
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let files = entries.iter().filter(|e| !e.dir).count();
+    let mut listing: Vec<String> = entries.iter().take(5).map(|e| crate::ui::printable(&e.path)).collect();
+    if entries.len() > 5 {
+        listing.push(format!("… and {} more", entries.len() - 5));
+    }
+    let summary =
+        format!("{files} file(s), {} folder(s), {total} bytes: {}", entries.len() - files, listing.join(", "));
+    crate::ui::note(&format!("the other side sends {summary}"));
+    if let Some(ask) = &opts.consent {
+        match ask(&format!("Receive {summary} into {}? [y/N] ", opts.dir.display())) {
+            Some(true) => {}
+            answer => {
+                let _ = send_control(&channel, &Control::Refuse { reason: "the receiver declined".into() }).await;
+                finish(channel).await;
+                return Err(if answer.is_none() { TransferError::NobodyToAsk } else { TransferError::Declined });
+            }
+        }
+    }
+    // Where each entry goes, and how much of it is already here.
+    let mut targets = Vec::with_capacity(entries.len());
+    let mut offsets = Vec::with_capacity(entries.len());
+    let mut existing = Vec::new();
+    for (entry, rel) in entries.iter().zip(&relative) {
+        let mut target = opts.dir.join(rel);
+        let mut offset = 0;
+        if !entry.dir {
+            if target.exists() {
+                match opts.existing {
+                    Existing::Refuse => existing.push(crate::ui::printable(&entry.path)),
+                    Existing::Overwrite => {}
+                    Existing::Rename => target = free_name(&target),
+                }
+            }
+            if let Ok(meta) = std::fs::metadata(part_path(&target)) {
+                offset = meta.len().min(entry.size);
+            }
+        }
+        targets.push(target);
+        offsets.push(offset);
+    }
+    if !existing.is_empty() {
+        let reason =
+            format!("already in {}: {} (use --overwrite or --rename)", opts.dir.display(), existing.join(", "));
+        let _ = send_control(&channel, &Control::Refuse { reason: reason.clone() }).await;
+        finish(channel).await;
+        return Err(TransferError::Exists(reason));
+    }
+    for (entry, target) in entries.iter().zip(&targets) {
+        let dir = if entry.dir { target.as_path() } else { target.parent().unwrap_or(&opts.dir) };
+        tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
+    }
+    send_control(&channel, &Control::Accept { offsets: offsets.clone() }).await?;
+
+    let mut report = Report::default();
+    let mut mismatches = 0;
+    let mut current: Option<(usize, tokio::fs::File, Sha256, u64)> = None;
+    loop {
+        let incoming = match next(&mut channel).await {
+            Err(TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly)) => {
+                return Err(TransferError::Interrupted)
+            }
+            other => other?,
+        };
+        match incoming {
+            Incoming::Control(Control::FileStart { index, offset }) => {
+                if index >= entries.len() || entries[index].dir || offset != offsets[index] {
+                    return Err(TransferError::Protocol("a file start that does not match the manifest".into()));
+                }
+                let part = part_path(&targets[index]);
+                let mut file = tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .read(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&part)
+                    .await
+                    .map_err(io(&part))?;
+                file.set_len(offset).await.map_err(io(&part))?;
+                let mut hasher = Sha256::new();
+                let mut left = offset;
+                let mut buf = vec![0u8; DATA_CHUNK];
+                while left > 0 {
+                    let n = file.read(&mut buf[..left.min(DATA_CHUNK as u64) as usize]).await.map_err(io(&part))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    left -= n as u64;
+                }
+                file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io(&part))?;
+                if offset > 0 {
+                    crate::ui::note(&format!(
+                        "{}: resuming after {offset} bytes",
+                        crate::ui::printable(&entries[index].path)
+                    ));
+                }
+                report.resumed_bytes += offset;
+                current = Some((index, file, hasher, offset));
+            }
+            Incoming::Data(bytes) => {
+                let Some((index, file, hasher, written)) = current.as_mut() else {
+                    return Err(TransferError::Protocol("file data outside a file".into()));
+                };
+                *written += bytes.len() as u64;
+                if *written > entries[*index].size {
+                    return Err(TransferError::Protocol("more data than the manifest's size".into()));
+                }
+                hasher.update(&bytes);
+                let part = part_path(&targets[*index]);
+                file.write_all(&bytes).await.map_err(io(&part))?;
+                report.bytes += bytes.len() as u64;
+            }
+            Incoming::Control(Control::FileEnd { index, sha256 }) => {
+                let Some((open_index, mut file, hasher, _)) = current.take() else {
+                    return Err(TransferError::Protocol("file end outside a file".into()));
+                };
+                if open_index != index {
+                    return Err(TransferError::Protocol("file end for another file".into()));
+                }
+                let part = part_path(&targets[index]);
+                file.flush().await.map_err(io(&part))?;
+                file.sync_all().await.map_err(io(&part))?;
+                drop(file);
+                let ours = format!("{:x}", hasher.finalize());
+                let ok = ours == sha256;
+                if ok {
+                    tokio::fs::rename(&part, &targets[index]).await.map_err(io(&targets[index]))?;
+                    crate::ui::note(&format!(
+                        "received {} (sha256 {ours})",
+                        crate::ui::printable(&entries[index].path)
+                    ));
+                    report.files += 1;
+                } else {
+                    // A bad prefix would poison a resume: nothing is kept.
+                    let _ = tokio::fs::remove_file(&part).await;
+                    crate::ui::note(&format!(
+                        "{}: SHA-256 differs from the sender's; not kept",
+                        crate::ui::printable(&entries[index].path)
+                    ));
+                    mismatches += 1;
+                }
+                send_control(&channel, &Control::FileResult { index, ok }).await?;
+            }
+            Incoming::Control(Control::Done) => break,
+            Incoming::Bye => return Err(SessionError::PeerLeftEarly.into()),
+            Incoming::Control(_) => return Err(TransferError::Protocol("unexpected control message".into())),
+        }
+    }
+    send_control(&channel, &Control::Done).await?;
+    finish(channel).await;
+    if mismatches > 0 {
+        return Err(TransferError::Mismatch(mismatches));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_manifests_are_refused_whole() {
+        let ok = Entry { path: "photos/a.jpg".into(), size: 3, dir: false };
+        for bad in ["../escape", "/etc/passwd", "a/../../b", "x\u{1b}[2J"] {
+            let entries = vec![ok.clone(), Entry { path: bad.into(), size: 1, dir: false }];
+            assert!(check_manifest(&entries).is_err(), "{bad:?} accepted");
+        }
+        let dup = vec![ok.clone(), ok.clone()];
+        assert!(matches!(check_manifest(&dup), Err(NameError::Duplicate(_))));
+        assert_eq!(check_manifest(&[ok]).unwrap(), vec![PathBuf::from("photos").join("a.jpg")]);
+    }
+
+    #[test]
+    fn free_name_skips_existing_files_and_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("report.pdf");
+        std::fs::write(&target, b"x").unwrap();
+        std::fs::write(dir.path().join("report (1).pdf"), b"x").unwrap();
+        std::fs::write(dir.path().join("report (2).pdf.part"), b"x").unwrap();
+        assert_eq!(free_name(&target), dir.path().join("report (3).pdf"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Files between two real processes on loopback: a tree arrives identical,
+//! existing files are protected, consent is required, and a transfer killed
+//! in the middle resumes from the receiver's `.part`.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// Starts the sending offerer and returns once its QR exists.
+fn start_sender(sb: &Sandbox, what: &[&str]) -> Child {
+    let mut args = vec!["offer", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "answer.png", "--send"];
+    args.extend(what);
+    let child = sb.spawn(sb.cmd(&args), b"", "sender");
+    sb.wait_for_file("offer.png", LIMIT);
+    child
+}
+
+fn start_receiver(sb: &Sandbox, extra: &[&str]) -> Child {
+    let mut args = vec!["answer", "offer.png", "--bind", "127.0.0.1", "--qr-out", "answer.png", "--receive", "inbox"];
+    args.extend(extra);
+    sb.spawn(sb.cmd(&args), b"", "receiver")
+}
+
+/// Every file under `root` with its SHA-256, and every folder, by relative path.
+fn digests(root: &Path) -> Vec<(String, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                out.push((rel, "dir".into()));
+                walk(root, &path, out);
+            } else {
+                out.push((rel, sha256(&std::fs::read(&path).unwrap())));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_tree_with_binary_empty_and_unicode_names_arrives_identical() {
+    let sb = Sandbox::new();
+    let tree = sb.path("tree");
+    std::fs::create_dir_all(tree.join("sub dir/ünïcödé ✓")).unwrap();
+    std::fs::create_dir_all(tree.join("empty folder")).unwrap();
+    std::fs::write(tree.join("sub dir/big binary.bin"), random_bytes(3 << 20, 7)).unwrap();
+    std::fs::write(tree.join("empty.txt"), b"").unwrap();
+    std::fs::write(tree.join("sub dir/ünïcödé ✓/naïve résumé.txt"), "héllo\n").unwrap();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    let sender = start_sender(&sb, &["tree"]);
+    let receiver = start_receiver(&sb, &["--yes"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
+    assert_eq!(digests(&sb.path("inbox/tree")), digests(&tree));
+    assert!(r.stderr.contains("received 3 file(s)"), "{}", r.stderr);
+    let leftovers: Vec<_> = digests(&sb.path("inbox")).into_iter().filter(|(p, _)| p.ends_with(".part")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn existing_files_are_refused_by_default_renamed_or_overwritten_on_request() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("notes.txt"), b"new version\n").unwrap();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    std::fs::write(sb.path("inbox/notes.txt"), b"old version\n").unwrap();
+
+    let sender = start_sender(&sb, &["notes.txt"]);
+    let receiver = start_receiver(&sb, &["--yes"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!(r.code(), 3, "{}", r.stderr);
+    assert!(r.stderr.contains("already in inbox: notes.txt (use --overwrite or --rename)"), "{}", r.stderr);
+    assert_ne!(s.code(), 0);
+    assert!(s.stderr.contains("the receiver refused the files"), "{}", s.stderr);
+    assert_eq!(std::fs::read(sb.path("inbox/notes.txt")).unwrap(), b"old version\n");
+
+    std::fs::remove_file(sb.path("offer.png")).unwrap();
+    std::fs::remove_file(sb.path("answer.png")).unwrap();
+    let sender = start_sender(&sb, &["notes.txt"]);
+    let receiver = start_receiver(&sb, &["--yes", "--rename"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
+    assert_eq!(std::fs::read(sb.path("inbox/notes.txt")).unwrap(), b"old version\n");
+    assert_eq!(std::fs::read(sb.path("inbox/notes (1).txt")).unwrap(), b"new version\n");
+
+    std::fs::remove_file(sb.path("offer.png")).unwrap();
+    std::fs::remove_file(sb.path("answer.png")).unwrap();
+    let sender = start_sender(&sb, &["notes.txt"]);
+    let receiver = start_receiver(&sb, &["--yes", "--overwrite"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
+    assert_eq!(std::fs::read(sb.path("inbox/notes.txt")).unwrap(), b"new version\n");
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_nothing_is_received() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("secret.bin"), random_bytes(1000, 3)).unwrap();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    let sender = start_sender(&sb, &["secret.bin"]);
+    let receiver = start_receiver(&sb, &[]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!(r.code(), 2, "{}", r.stderr);
+    assert!(r.stderr.contains("pass --yes to accept without asking"), "{}", r.stderr);
+    assert!(s.stderr.contains("the receiver refused the files"), "{}", s.stderr);
+    assert_eq!(std::fs::read_dir(sb.path("inbox")).unwrap().count(), 0, "nothing may be written");
+}
+
+#[test]
+fn a_missing_file_to_send_is_refused_before_pairing() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["offer", "--bind", "127.0.0.1", "--send", "nowhere.bin"], b"", LIMIT);
+    assert_eq!(run.code(), 3, "{}", run.stderr);
+    assert!(run.stderr.contains("nowhere.bin does not exist"), "{}", run.stderr);
+    assert!(!sb.path("qrpair-offer.png").exists());
+}
+
+#[test]
+fn a_sender_killed_mid_file_leaves_a_part_that_the_next_pairing_resumes() {
+    let sb = Sandbox::new();
+    let data = random_bytes(160 << 20, 11);
+    std::fs::write(sb.path("big.bin"), &data).unwrap();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    let mut sender = start_sender(&sb, &["big.bin"]);
+    let receiver = start_receiver(&sb, &["--yes"]);
+    let part = sb.path("inbox/big.bin.part");
+    let start = std::time::Instant::now();
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 8 << 20 {
+        assert!(start.elapsed() < LIMIT, "no progress:\n{}", sb.stderr("receiver"));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sender.kill().unwrap();
+    let _ = sender.wait();
+    let r = sb.finish(receiver, "receiver", LIMIT);
+    assert_eq!(r.code(), 4, "{}", r.stderr);
+    assert!(r.stderr.contains("kept as NAME.part"), "{}", r.stderr);
+    assert!(!sb.path("inbox/big.bin").exists(), "an incomplete file must not look complete");
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(kept > 0 && kept < data.len() as u64, "{kept}");
+
+    std::fs::remove_file(sb.path("offer.png")).unwrap();
+    std::fs::remove_file(sb.path("answer.png")).unwrap();
+    let sender = start_sender(&sb, &["big.bin"]);
+    let receiver = start_receiver(&sb, &["--yes"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
+    assert!(r.stderr.contains("big.bin: resuming after"), "{}", r.stderr);
+    assert_eq!(sha256(&std::fs::read(sb.path("inbox/big.bin")).unwrap()), sha256(&data));
+    assert!(!part.exists());
+}
