@@ -146,6 +146,13 @@ pub struct Common {
     /// Keep existing files and save new ones as "name (1).ext"
     #[arg(long, requires = "receive")]
     pub rename: bool,
+    /// With --send/--receive: one JSON event per line on stdout (manifest, file_started,
+    /// progress, file_done with its SHA-256, done, error)
+    #[arg(long)]
+    pub json: bool,
+    /// With --send/--receive: no progress output
+    #[arg(long, conflicts_with = "json")]
+    pub quiet: bool,
     /// After connecting, ask on the terminal whether both screens show the same
     /// authentication code before any data is read or written
     #[arg(long)]

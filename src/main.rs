@@ -48,6 +48,7 @@ fn init_logging(verbose: u8) {
 }
 
 fn settings(common: Common, qr_out: PathBuf) -> Settings {
+    let view = qrpair::ui::progress::View::choose(common.json, common.quiet);
     let mode = if common.pipe {
         Mode::Pipe
     } else if common.chat || ui::stdin_is_terminal() {
@@ -65,7 +66,7 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
         sdp_json: common.sdp_json,
         verify: common.verify,
         transfer: if !common.send.is_empty() {
-            Some(pairing::Transfer::Send(common.send))
+            Some(pairing::Transfer::Send { paths: common.send, view })
         } else {
             common.receive.map(|dir| pairing::Transfer::Receive {
                 dir,
@@ -77,6 +78,7 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
                     qrpair::session::transfer::Existing::Refuse
                 },
                 ask: !common.yes,
+                view,
             })
         },
     }

@@ -36,8 +36,8 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub enum Transfer {
-    Send(Vec<PathBuf>),
-    Receive { dir: PathBuf, existing: session::transfer::Existing, ask: bool },
+    Send { paths: Vec<PathBuf>, view: ui::progress::View },
+    Receive { dir: PathBuf, existing: session::transfer::Existing, ask: bool, view: ui::progress::View },
 }
 
 impl Settings {
@@ -170,20 +170,20 @@ async fn connected(
 async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Protocol) -> Result<Totals, Error> {
     use session::transfer;
     match &settings.transfer {
-        Some(Transfer::Send(paths)) => {
-            let r = transfer::send(channel, paths).await?;
-            ui::note(&format!("sent {} file(s), {} bytes ({} resumed)", r.files, r.bytes, r.resumed_bytes));
+        Some(Transfer::Send { paths, view }) => {
+            let r = transfer::send(channel, paths, ui::progress::observer(*view).as_mut()).await;
+            let r = json_error_too(*view, r)?;
             return Ok(Totals { sent: r.bytes, received: 0 });
         }
-        Some(Transfer::Receive { dir, existing, ask }) => {
+        Some(Transfer::Receive { dir, existing, ask, view }) => {
             let consent: Option<transfer::Consent> = ask.then(|| {
                 Box::new(|question: &str| {
                     ui::prompt_line(question).and_then(Result::ok).map(|l| matches!(l.trim(), "y" | "Y" | "yes"))
                 }) as transfer::Consent
             });
             let opts = transfer::ReceiveOptions { dir: dir.clone(), existing: *existing, consent };
-            let r = transfer::receive(channel, opts).await?;
-            ui::note(&format!("received {} file(s), {} bytes ({} resumed)", r.files, r.bytes, r.resumed_bytes));
+            let r = transfer::receive(channel, opts, ui::progress::observer(*view).as_mut()).await;
+            let r = json_error_too(*view, r)?;
             return Ok(Totals { sent: 0, received: r.bytes });
         }
         None => {}
@@ -195,6 +195,20 @@ async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Prot
     let totals = session::run(channel, mode, protocol, tokio::io::stdin(), ui::ClosingStdout::new()).await?;
     tracing::info!(sent = totals.sent, received = totals.received, "session finished");
     Ok(totals)
+}
+
+/// With --json, a failed transfer ends with an error event on stdout too.
+fn json_error_too<T>(
+    view: ui::progress::View,
+    result: Result<T, session::transfer::TransferError>,
+) -> Result<T, Error> {
+    result.map_err(|e| {
+        let e = Error::from(e);
+        if view == ui::progress::View::Json {
+            ui::progress::json_error(&e.to_string(), e.exit_code());
+        }
+        e
+    })
 }
 
 fn remaining(deadline: Instant) -> Duration {

@@ -61,7 +61,7 @@ fn a_tree_with_binary_empty_and_unicode_names_arrives_identical() {
     let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
     assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
     assert_eq!(digests(&sb.path("inbox/tree")), digests(&tree));
-    assert!(r.stderr.contains("received 3 file(s)"), "{}", r.stderr);
+    assert!(r.stderr.contains("done: 3 file(s)"), "{}", r.stderr);
     let leftovers: Vec<_> = digests(&sb.path("inbox")).into_iter().filter(|(p, _)| p.ends_with(".part")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
@@ -155,4 +155,50 @@ fn a_sender_killed_mid_file_leaves_a_part_that_the_next_pairing_resumes() {
     assert!(r.stderr.contains("big.bin: resuming after"), "{}", r.stderr);
     assert_eq!(sha256(&std::fs::read(sb.path("inbox/big.bin")).unwrap()), sha256(&data));
     assert!(!part.exists());
+}
+
+fn json_events(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8(stdout.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn json_events_report_manifest_digests_and_the_end_on_both_sides() {
+    let sb = Sandbox::new();
+    let data = random_bytes(5 << 20, 21);
+    std::fs::write(sb.path("data.bin"), &data).unwrap();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    let sender = start_sender(&sb, &["data.bin", "--json"]);
+    let receiver = start_receiver(&sb, &["--yes", "--json"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
+    for (side, stdout) in [("sender", &s.stdout), ("receiver", &r.stdout)] {
+        let events = json_events(stdout);
+        let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(kinds.first(), Some(&"manifest"), "{side}: {kinds:?}");
+        assert_eq!(kinds.last(), Some(&"done"), "{side}: {kinds:?}");
+        assert!(kinds.contains(&"progress"), "{side}: {kinds:?}");
+        let done = events.iter().find(|e| e["event"] == "file_done").unwrap();
+        assert_eq!(done["sha256"].as_str().unwrap(), sha256(&data), "{side}");
+        assert_eq!(done["ok"], true);
+        assert_eq!(events[0]["bytes"], data.len() as u64);
+    }
+}
+
+#[test]
+fn json_error_event_when_the_receiver_cannot_ask() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("a.txt"), b"a").unwrap();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    let sender = start_sender(&sb, &["a.txt"]);
+    let receiver = start_receiver(&sb, &["--json"]);
+    let (r, _) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!(r.code(), 2);
+    let events = json_events(&r.stdout);
+    let last = events.last().unwrap();
+    assert_eq!((last["event"].as_str(), last["exit_code"].as_i64()), (Some("error"), Some(2)), "{events:?}");
+    assert!(last["message"].as_str().unwrap().contains("--yes"));
 }

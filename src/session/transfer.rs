@@ -88,6 +88,43 @@ pub struct Report {
     pub resumed_bytes: u64,
 }
 
+/// What a transfer reports as it goes; `ui` shows it as text, progress
+/// bars, or JSON lines.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Manifest {
+        files: usize,
+        folders: usize,
+        bytes: u64,
+    },
+    FileStarted {
+        path: String,
+        size: u64,
+        offset: u64,
+    },
+    /// Bytes of the current file done so far (resumed prefix included).
+    Progress {
+        path: String,
+        done: u64,
+        size: u64,
+    },
+    FileDone {
+        path: String,
+        sha256: String,
+        ok: bool,
+    },
+    Done {
+        files: usize,
+        bytes: u64,
+        resumed_bytes: u64,
+    },
+}
+
+pub trait Observer: Send {
+    fn event(&mut self, event: Event);
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
     move |source| TransferError::Io { path: path.display().to_string(), source }
 }
@@ -207,11 +244,19 @@ pub fn check_manifest(entries: &[Entry]) -> Result<Vec<PathBuf>, NameError> {
         .collect()
 }
 
-pub async fn send(mut channel: Channel, paths: &[PathBuf]) -> Result<Report, TransferError> {
+fn manifest_event(entries: &[Entry]) -> Event {
+    let files = entries.iter().filter(|e| !e.dir).count();
+    Event::Manifest { files, folders: entries.len() - files, bytes: entries.iter().map(|e| e.size).sum() }
+}
+
+pub async fn send(
+    mut channel: Channel,
+    paths: &[PathBuf],
+    observer: &mut dyn Observer,
+) -> Result<Report, TransferError> {
     let (entries, sources) = build_manifest(paths)?;
     greet(&mut channel, Role::Send, Role::Receive).await?;
-    let total: u64 = entries.iter().map(|e| e.size).sum();
-    crate::ui::note(&format!("offering {} entries, {} bytes", entries.len(), total));
+    observer.event(manifest_event(&entries));
     send_control(&channel, &Control::Manifest { entries: entries.clone() }).await?;
     let offsets = match next(&mut channel).await? {
         Incoming::Control(Control::Accept { offsets }) if offsets.len() == entries.len() => offsets,
@@ -219,6 +264,7 @@ pub async fn send(mut channel: Channel, paths: &[PathBuf]) -> Result<Report, Tra
         _ => return Err(TransferError::Protocol("expected the receiver's answer to the manifest".into())),
     };
     let mut report = Report::default();
+    let mut digests = vec![String::new(); entries.len()];
     let mut buf = vec![0u8; DATA_CHUNK + 1];
     for (index, (entry, source)) in entries.iter().zip(&sources).enumerate() {
         if entry.dir {
@@ -240,7 +286,9 @@ pub async fn send(mut channel: Channel, paths: &[PathBuf]) -> Result<Report, Tra
             prefix_left -= n as u64;
         }
         send_control(&channel, &Control::FileStart { index, offset }).await?;
+        observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
         report.resumed_bytes += offset;
+        let mut done = offset;
         loop {
             buf[0] = super::frame::TAG_DATA;
             let n = file.read(&mut buf[1..]).await.map_err(io(source))?;
@@ -250,21 +298,24 @@ pub async fn send(mut channel: Channel, paths: &[PathBuf]) -> Result<Report, Tra
             hasher.update(&buf[1..=n]);
             channel.send(&buf[..=n]).await.map_err(SessionError::from)?;
             report.bytes += n as u64;
+            done += n as u64;
+            observer.event(Event::Progress { path: entry.path.clone(), done, size: entry.size });
         }
         let sha256 = format!("{:x}", hasher.finalize());
-        send_control(&channel, &Control::FileEnd { index, sha256 }).await?;
+        send_control(&channel, &Control::FileEnd { index, sha256: sha256.clone() }).await?;
+        digests[index] = sha256;
         report.files += 1;
     }
     send_control(&channel, &Control::Done).await?;
     let mut mismatches = 0;
     loop {
         match next(&mut channel).await? {
-            Incoming::Control(Control::FileResult { ok: false, index }) => {
-                let name = entries.get(index).map(|e| crate::ui::printable(&e.path)).unwrap_or_default();
-                crate::ui::note(&format!("{name}: the receiver's SHA-256 differs"));
-                mismatches += 1;
+            // The receiver's verdict on each file, as it comes.
+            Incoming::Control(Control::FileResult { ok, index }) if index < entries.len() => {
+                let (path, sha256) = (entries[index].path.clone(), digests[index].clone());
+                observer.event(Event::FileDone { path, sha256, ok });
+                mismatches += usize::from(!ok);
             }
-            Incoming::Control(Control::FileResult { .. }) => {}
             Incoming::Control(Control::Done) => break,
             _ => return Err(TransferError::Protocol("expected the receiver's results".into())),
         }
@@ -273,6 +324,7 @@ pub async fn send(mut channel: Channel, paths: &[PathBuf]) -> Result<Report, Tra
     if mismatches > 0 {
         return Err(TransferError::Mismatch(mismatches));
     }
+    observer.event(Event::Done { files: report.files, bytes: report.bytes, resumed_bytes: report.resumed_bytes });
     Ok(report)
 }
 
@@ -292,7 +344,11 @@ fn free_name(target: &Path) -> PathBuf {
         .unwrap_or_else(|| target.to_path_buf())
 }
 
-pub async fn receive(mut channel: Channel, opts: ReceiveOptions) -> Result<Report, TransferError> {
+pub async fn receive(
+    mut channel: Channel,
+    opts: ReceiveOptions,
+    observer: &mut dyn Observer,
+) -> Result<Report, TransferError> {
     greet(&mut channel, Role::Receive, Role::Send).await?;
     let entries = match next(&mut channel).await? {
         Incoming::Control(Control::Manifest { entries }) => entries,
@@ -314,7 +370,7 @@ pub async fn receive(mut channel: Channel, opts: ReceiveOptions) -> Result<Repor
     }
     let summary =
         format!("{files} file(s), {} folder(s), {total} bytes: {}", entries.len() - files, listing.join(", "));
-    crate::ui::note(&format!("the other side sends {summary}"));
+    observer.event(manifest_event(&entries));
     if let Some(ask) = &opts.consent {
         match ask(&format!("Receive {summary} into {}? [y/N] ", opts.dir.display())) {
             Some(true) => {}
@@ -397,12 +453,11 @@ pub async fn receive(mut channel: Channel, opts: ReceiveOptions) -> Result<Repor
                     left -= n as u64;
                 }
                 file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io(&part))?;
-                if offset > 0 {
-                    crate::ui::note(&format!(
-                        "{}: resuming after {offset} bytes",
-                        crate::ui::printable(&entries[index].path)
-                    ));
-                }
+                observer.event(Event::FileStarted {
+                    path: entries[index].path.clone(),
+                    size: entries[index].size,
+                    offset,
+                });
                 report.resumed_bytes += offset;
                 current = Some((index, file, hasher, offset));
             }
@@ -418,6 +473,8 @@ pub async fn receive(mut channel: Channel, opts: ReceiveOptions) -> Result<Repor
                 let part = part_path(&targets[*index]);
                 file.write_all(&bytes).await.map_err(io(&part))?;
                 report.bytes += bytes.len() as u64;
+                let entry = &entries[*index];
+                observer.event(Event::Progress { path: entry.path.clone(), done: *written, size: entry.size });
             }
             Incoming::Control(Control::FileEnd { index, sha256 }) => {
                 let Some((open_index, mut file, hasher, _)) = current.take() else {
@@ -434,20 +491,13 @@ pub async fn receive(mut channel: Channel, opts: ReceiveOptions) -> Result<Repor
                 let ok = ours == sha256;
                 if ok {
                     tokio::fs::rename(&part, &targets[index]).await.map_err(io(&targets[index]))?;
-                    crate::ui::note(&format!(
-                        "received {} (sha256 {ours})",
-                        crate::ui::printable(&entries[index].path)
-                    ));
                     report.files += 1;
                 } else {
                     // A bad prefix would poison a resume: nothing is kept.
                     let _ = tokio::fs::remove_file(&part).await;
-                    crate::ui::note(&format!(
-                        "{}: SHA-256 differs from the sender's; not kept",
-                        crate::ui::printable(&entries[index].path)
-                    ));
                     mismatches += 1;
                 }
+                observer.event(Event::FileDone { path: entries[index].path.clone(), sha256: ours, ok });
                 send_control(&channel, &Control::FileResult { index, ok }).await?;
             }
             Incoming::Control(Control::Done) => break,
@@ -460,6 +510,7 @@ pub async fn receive(mut channel: Channel, opts: ReceiveOptions) -> Result<Repor
     if mismatches > 0 {
         return Err(TransferError::Mismatch(mismatches));
     }
+    observer.event(Event::Done { files: report.files, bytes: report.bytes, resumed_bytes: report.resumed_bytes });
     Ok(report)
 }
 

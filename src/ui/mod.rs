@@ -1,6 +1,8 @@
 //! What the person at the terminal sees: the QR block, the token, prompts,
 //! and output that is safe to print.
 
+pub mod progress;
+
 use crate::qr::RenderedQr;
 use std::io::{BufRead, IsTerminal, Write};
 use std::pin::Pin;
