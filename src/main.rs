@@ -44,7 +44,14 @@ fn init_logging(verbose: u8) {
         _ => "qrpair=debug,info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("QRPAIR_LOG").unwrap_or_else(|_| level.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colour only for a person: log files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
 }
 
 fn settings(common: Common, qr_out: PathBuf) -> Settings {

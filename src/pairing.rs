@@ -99,7 +99,9 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
         return Err(e.into());
     }
     ui::note("answer accepted, connecting…");
+    let applied = Instant::now();
     let channel = peer.open(CONNECT_LIMIT.min(remaining(deadline))).await?;
+    tracing::info!(open_ms = applied.elapsed().as_secs_f64() * 1e3, "data channel open after the answer was applied");
     let channel = connected(channel, &sdp, &answer.payload.sdp, settings.verify).await?;
     run_session(channel, settings, protocol_for(&answer.payload.sdp)).await
 }

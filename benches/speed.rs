@@ -1,0 +1,209 @@
+//! Two real qrpair processes on loopback: how long the data channel takes
+//! to open once the offerer applies the answer, and the end-to-end rate of
+//! one large file (hashing and disk writes included) next to a plain TCP
+//! copy doing the same work, with each process's peak RSS.
+//!
+//!     cargo bench --bench speed            # 1 GiB, 5 openings
+//!     QRPAIR_BENCH_MIB=256 cargo bench --bench speed
+
+use sha2::Digest;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_qrpair");
+
+/// Runs to the end and returns (exit code, peak RSS in KiB) from wait4.
+fn wait_with_rss(child: std::process::Child) -> (i32, i64) {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    std::mem::forget(child);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+fn qrpair(dir: &Path, args: &[&str], log: &Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("QRPAIR_LOG", "qrpair=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn open_latency(dir: &Path) -> f64 {
+    for f in ["offer.png", "answer.png"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let offerer = qrpair(
+        dir,
+        &["offer", "--pipe", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "answer.png"],
+        &dir.join("o.log"),
+    );
+    wait_for(&dir.join("offer.png"));
+    let answerer = qrpair(
+        dir,
+        &["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"],
+        &dir.join("a.log"),
+    );
+    wait_with_rss(answerer);
+    wait_with_rss(offerer);
+    let log = std::fs::read_to_string(dir.join("o.log")).unwrap();
+    let at = log.find("open_ms=").expect("open_ms logged") + "open_ms=".len();
+    log[at..].split_whitespace().next().and_then(|t| t.parse().ok()).expect("a number after open_ms=")
+}
+
+fn make_file(path: &Path, mib: usize) -> String {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut hasher = sha2::Sha256::new();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for chunk in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        hasher.update(&block);
+        f.write_all(&block).unwrap();
+    }
+    f.flush().unwrap();
+    format!("{:x}", hasher.finalize())
+}
+
+fn qrpair_transfer(dir: &Path, file: &Path) -> (f64, i64, i64, PathBuf) {
+    for f in ["offer.png", "answer.png"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let inbox = dir.join("inbox");
+    let _ = std::fs::remove_dir_all(&inbox);
+    std::fs::create_dir(&inbox).unwrap();
+    let start = Instant::now();
+    let file_arg = file.to_str().unwrap();
+    let sender = qrpair(
+        dir,
+        &[
+            "offer",
+            "--bind",
+            "127.0.0.1",
+            "--qr-out",
+            "offer.png",
+            "--answer",
+            "answer.png",
+            "--quiet",
+            "--send",
+            file_arg,
+        ],
+        &dir.join("s.log"),
+    );
+    wait_for(&dir.join("offer.png"));
+    let receiver = qrpair(
+        dir,
+        &[
+            "answer",
+            "offer.png",
+            "--bind",
+            "127.0.0.1",
+            "--qr-out",
+            "answer.png",
+            "--quiet",
+            "--receive",
+            "inbox",
+            "--yes",
+        ],
+        &dir.join("r.log"),
+    );
+    let (rc_r, rss_r) = wait_with_rss(receiver);
+    let (rc_s, rss_s) = wait_with_rss(sender);
+    assert_eq!((rc_s, rc_r), (0, 0), "transfer failed; see {}", dir.display());
+    (start.elapsed().as_secs_f64(), rss_s, rss_r, inbox.join(file.file_name().unwrap()))
+}
+
+/// The yardstick: the same bytes over a loopback TCP socket, the receiver
+/// hashing and writing them to disk as qrpair does.
+fn tcp_copy(dir: &Path, file: &Path) -> f64 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let out = dir.join("tcp-copy.bin");
+    let start = Instant::now();
+    let file = file.to_path_buf();
+    let sender = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        std::io::copy(&mut std::fs::File::open(file).unwrap(), &mut stream).unwrap();
+    });
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut sink = std::fs::File::create(&out).unwrap();
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        sink.write_all(&buf[..n]).unwrap();
+    }
+    sink.sync_all().unwrap();
+    sender.join().unwrap();
+    let _ = hasher.finalize();
+    let secs = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(out);
+    secs
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is taken from the command line.
+    let mib: usize = std::env::var("QRPAIR_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let dir = tempfile::tempdir().unwrap();
+    let opens: Vec<f64> = (0..5).map(|_| open_latency(dir.path())).collect();
+    println!("| measure | result |\n|---|---|");
+    println!(
+        "| data channel open after the answer is applied (5 runs) | median {:.0} ms (min {:.0}, max {:.0}) |",
+        median(opens.clone()),
+        opens.iter().cloned().fold(f64::MAX, f64::min),
+        opens.iter().cloned().fold(0.0, f64::max)
+    );
+    let file = dir.path().join("payload.bin");
+    let digest = make_file(&file, mib);
+    let tcp = tcp_copy(dir.path(), &file);
+    let (secs, rss_s, rss_r, received) = qrpair_transfer(dir.path(), &file);
+    let mut got = sha2::Sha256::new();
+    let mut f = std::fs::File::open(&received).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.update(&buf[..n]);
+    }
+    assert_eq!(format!("{:x}", got.finalize()), digest, "received file differs");
+    println!(
+        "| {mib} MiB file, qrpair --send/--receive (pairing included) | {:.1} s, {:.0} MiB/s |",
+        secs,
+        mib as f64 / secs
+    );
+    println!("| same file, plain TCP copy with SHA-256 and disk write | {:.1} s, {:.0} MiB/s |", tcp, mib as f64 / tcp);
+    println!("| peak RSS, sender / receiver | {} MiB / {} MiB |", rss_s / 1024, rss_r / 1024);
+}
