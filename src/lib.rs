@@ -62,7 +62,7 @@ impl Error {
                 use session::transfer::TransferError as T;
                 match t {
                     T::Session(s) => Error::exit_code_of_session(s),
-                    T::HostileManifest(_) | T::Exists(_) => exit::BAD_INPUT,
+                    T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) => exit::BAD_INPUT,
                     T::NobodyToAsk => exit::USAGE,
                     T::Interrupted => exit::CONNECTION,
                     T::Refused(_) | T::Declined | T::Io { .. } | T::Mismatch(_) | T::Protocol(_) => exit::OTHER,

@@ -202,3 +202,20 @@ fn json_error_event_when_the_receiver_cannot_ask() {
     assert_eq!((last["event"].as_str(), last["exit_code"].as_i64()), (Some("error"), Some(2)), "{events:?}");
     assert!(last["message"].as_str().unwrap().contains("--yes"));
 }
+
+#[test]
+fn a_symbolic_link_in_the_receiving_folder_cannot_lead_files_outside() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("docs")).unwrap();
+    std::fs::write(sb.path("docs/passwd"), b"not yours\n").unwrap();
+    std::fs::create_dir_all(sb.path("inbox")).unwrap();
+    std::fs::create_dir_all(sb.path("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(sb.path("elsewhere"), sb.path("inbox/docs")).unwrap();
+    let sender = start_sender(&sb, &["docs"]);
+    let receiver = start_receiver(&sb, &["--yes", "--overwrite"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!(r.code(), 3, "{}", r.stderr);
+    assert!(r.stderr.contains("would land outside inbox through a symbolic link"), "{}", r.stderr);
+    assert!(s.stderr.contains("the receiver refused the files"), "{}", s.stderr);
+    assert_eq!(std::fs::read_dir(sb.path("elsewhere")).unwrap().count(), 0, "something was written outside");
+}

@@ -58,6 +58,8 @@ pub enum TransferError {
     Mismatch(usize),
     #[error("the peer sent a message out of order: {0}")]
     Protocol(String),
+    #[error("refused: {0}")]
+    OutsideDir(String),
     #[error("the connection broke off mid-transfer; what arrived is kept as NAME.part: pair again and send the same files to resume")]
     Interrupted,
 }
@@ -328,6 +330,22 @@ pub async fn send(
     Ok(report)
 }
 
+/// True when `path`, or its longest existing ancestor, resolves to a place
+/// inside `root` (already canonical). Parts that do not exist yet will be
+/// created as plain folders under that ancestor.
+fn resolves_inside(root: &Path, path: &Path) -> bool {
+    let mut existing = path;
+    loop {
+        if std::fs::symlink_metadata(existing).is_ok() {
+            return existing.canonicalize().map(|c| c.starts_with(root)).unwrap_or(false);
+        }
+        match existing.parent() {
+            Some(parent) => existing = parent,
+            None => return false,
+        }
+    }
+}
+
 fn part_path(target: &Path) -> PathBuf {
     let mut name = target.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".part");
@@ -410,6 +428,21 @@ pub async fn receive(
         finish(channel).await;
         return Err(TransferError::Exists(reason));
     }
+    // Clean names are not enough: a symbolic link already inside DIR could
+    // lead a clean name elsewhere. Every target must resolve inside DIR
+    // before anything is created.
+    tokio::fs::create_dir_all(&opts.dir).await.map_err(io(&opts.dir))?;
+    let root = opts.dir.canonicalize().map_err(io(&opts.dir))?;
+    if let Some((entry, _)) = entries.iter().zip(&targets).find(|(_, t)| !resolves_inside(&root, t)) {
+        let reason = format!(
+            "{} would land outside {} through a symbolic link",
+            crate::ui::printable(&entry.path),
+            opts.dir.display()
+        );
+        let _ = send_control(&channel, &Control::Refuse { reason: reason.clone() }).await;
+        finish(channel).await;
+        return Err(TransferError::OutsideDir(reason));
+    }
     for (entry, target) in entries.iter().zip(&targets) {
         let dir = if entry.dir { target.as_path() } else { target.parent().unwrap_or(&opts.dir) };
         tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
@@ -432,14 +465,12 @@ pub async fn receive(
                     return Err(TransferError::Protocol("a file start that does not match the manifest".into()));
                 }
                 let part = part_path(&targets[index]);
-                let mut file = tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .read(true)
-                    .write(true)
-                    .truncate(false)
-                    .open(&part)
-                    .await
-                    .map_err(io(&part))?;
+                let mut options = tokio::fs::OpenOptions::new();
+                options.create(true).read(true).write(true).truncate(false);
+                // A NAME.part that is a symbolic link is not followed.
+                #[cfg(unix)]
+                options.custom_flags(libc::O_NOFOLLOW);
+                let mut file = options.open(&part).await.map_err(io(&part))?;
                 file.set_len(offset).await.map_err(io(&part))?;
                 let mut hasher = Sha256::new();
                 let mut left = offset;
@@ -528,6 +559,19 @@ mod tests {
         let dup = vec![ok.clone(), ok.clone()];
         assert!(matches!(check_manifest(&dup), Err(NameError::Duplicate(_))));
         assert_eq!(check_manifest(&[ok]).unwrap(), vec![PathBuf::from("photos").join("a.jpg")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_inside_the_folder_cannot_lead_outside() {
+        let outside = tempfile::tempdir().unwrap();
+        let inbox = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), inbox.path().join("tree")).unwrap();
+        let root = inbox.path().canonicalize().unwrap();
+        assert!(!resolves_inside(&root, &inbox.path().join("tree/passwd")));
+        assert!(!resolves_inside(&root, &inbox.path().join("tree/new/deeper.txt")));
+        assert!(resolves_inside(&root, &inbox.path().join("plain/new.txt")));
+        assert!(resolves_inside(&root, &inbox.path().join("file.txt")));
     }
 
     #[test]
