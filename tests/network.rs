@@ -29,6 +29,23 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 impl Lan {
+    /// The namespaces for one test, or `None` after printing why the test is
+    /// skipped (not root, outside CI). Under CI a failure is fatal.
+    fn for_test(offset: u32, test: &str) -> Option<Lan> {
+        if !is_root() {
+            eprintln!("SKIPPED {test} test: creating network namespaces needs root (CI runs as root)");
+            return None;
+        }
+        match Lan::create_tagged(offset) {
+            Ok(lan) => Some(lan),
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("SKIPPED {test} test: {e}");
+                None
+            }
+            Err(e) => panic!("CI must be able to create network namespaces: {e}"),
+        }
+    }
+
     fn create_tagged(offset: u32) -> Result<Lan, String> {
         let tag = (std::process::id() + offset) % 250;
         let lan = Lan { a: format!("qrp{tag}a"), b: format!("qrp{tag}b"), unused_addr: format!("10.77.{tag}.99") };
@@ -49,8 +66,8 @@ impl Lan {
         Ok(lan)
     }
 
-    fn exec(&self, ns: &str) -> Vec<String> {
-        vec!["ip".into(), "netns".into(), "exec".into(), ns.to_string()]
+    fn exec<'a>(&self, ns: &'a str) -> [&'a str; 4] {
+        ["ip", "netns", "exec", ns]
     }
 }
 
@@ -68,25 +85,11 @@ fn is_root() -> bool {
 
 #[test]
 fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {
-    if !is_root() {
-        eprintln!("SKIPPED offline_lan test: creating network namespaces needs root (CI runs as root)");
-        return;
-    }
-    let lan = match Lan::create_tagged(0) {
-        Ok(l) => l,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED offline_lan test: {e}");
-            return;
-        }
-        Err(e) => panic!("CI must be able to create network namespaces: {e}"),
-    };
+    let Some(lan) = Lan::for_test(0, "offline_lan") else { return };
     let sb = Sandbox::new();
     let a = random_bytes(1 << 20, 11);
     let b = random_bytes(1 << 20, 12);
-    let in_a = lan.exec(&lan.a);
-    let in_b = lan.exec(&lan.b);
-    let in_a: Vec<&str> = in_a.iter().map(String::as_str).collect();
-    let in_b: Vec<&str> = in_b.iter().map(String::as_str).collect();
+    let (in_a, in_b) = (lan.exec(&lan.a), lan.exec(&lan.b));
     // No --bind: the default must find the veth address on its own.
     let offerer = sb.spawn(
         sb.cmd_with(Some(&in_a), &["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"]),
@@ -116,21 +119,9 @@ fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {
 /// address.
 #[test]
 fn unreachable_stun_server_does_not_hold_up_the_offer() {
-    if !is_root() {
-        eprintln!("SKIPPED stun test: creating network namespaces needs root (CI runs as root)");
-        return;
-    }
-    let lan = match Lan::create_tagged(1) {
-        Ok(l) => l,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED stun test: {e}");
-            return;
-        }
-        Err(e) => panic!("CI must be able to create network namespaces: {e}"),
-    };
+    let Some(lan) = Lan::for_test(1, "stun") else { return };
     let sb = Sandbox::new();
     let in_a = lan.exec(&lan.a);
-    let in_a: Vec<&str> = in_a.iter().map(String::as_str).collect();
     let stun = format!("stun:{}:3478", lan.unused_addr);
     let started = std::time::Instant::now();
     let offerer = sb.spawn(

@@ -66,13 +66,10 @@ pub fn scan_path(path: &Path) -> Result<Vec<Found>, ScanError> {
 
 /// Every distinct code found, in the order the pipeline found them.
 pub fn scan_image_bytes(bytes: &[u8], what: &str) -> Result<Vec<Found>, ScanError> {
-    let what = what.to_string();
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ScanError::FileTooLarge { what, size: bytes.len() as u64 });
+        return Err(ScanError::FileTooLarge { what: what.to_string(), size: bytes.len() as u64 });
     }
-    let gray = load_gray(bytes, &what)?;
-    scan_gray(&gray)
-        .map_err(|detected| if detected { ScanError::Unreadable { what } } else { ScanError::NoCode { what } })
+    scan_named(&load_gray(bytes, what)?, what)
 }
 
 /// One step of the scanning pipeline: a transformation of the picture and
@@ -210,12 +207,26 @@ fn rxing_bytes(result: &rxing::RXingResult) -> Vec<u8> {
     shift_jis_as_utf8(bytes)
 }
 
-/// An RGBA picture already in memory (the clipboard's), size-checked
-/// like a file.
-pub fn scan_rgba(w: u32, h: u32, rgba: &[u8], what: &str) -> Result<Vec<Found>, ScanError> {
+/// Refuses pictures whose decoded buffer would be larger than a screenshot
+/// or photo needs, from their stated size alone.
+fn check_dimensions(w: u32, h: u32, what: &str) -> Result<(), ScanError> {
     if w > MAX_SIDE_PX || h > MAX_SIDE_PX || (w as u64) * (h as u64) > MAX_PIXELS {
         return Err(ScanError::TooManyPixels { what: what.to_string(), w, h });
     }
+    Ok(())
+}
+
+/// The pipeline, with its failure named for a person.
+fn scan_named(gray: &GrayImage, what: &str) -> Result<Vec<Found>, ScanError> {
+    let what = what.to_string();
+    scan_gray(gray)
+        .map_err(|detected| if detected { ScanError::Unreadable { what } } else { ScanError::NoCode { what } })
+}
+
+/// An RGBA picture already in memory (the clipboard's), size-checked
+/// like a file.
+pub fn scan_rgba(w: u32, h: u32, rgba: &[u8], what: &str) -> Result<Vec<Found>, ScanError> {
+    check_dimensions(w, h, what)?;
     let pixels = (w as usize) * (h as usize);
     if rgba.len() < pixels * 4 {
         return Err(ScanError::Corrupt { what: what.to_string(), detail: "fewer pixels than its size says".into() });
@@ -228,9 +239,7 @@ pub fn scan_rgba(w: u32, h: u32, rgba: &[u8], what: &str) -> Result<Vec<Found>, 
         .collect();
     let gray = GrayImage::from_raw(w, h, luma)
         .ok_or_else(|| ScanError::Corrupt { what: what.to_string(), detail: "bad dimensions".into() })?;
-    let what = what.to_string();
-    scan_gray(&gray)
-        .map_err(|detected| if detected { ScanError::Unreadable { what } } else { ScanError::NoCode { what } })
+    scan_named(&gray, what)
 }
 
 fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
@@ -241,9 +250,7 @@ fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
     }
     let (w, h) =
         reader.into_dimensions().map_err(|e| ScanError::Corrupt { what: what.to_string(), detail: e.to_string() })?;
-    if w > MAX_SIDE_PX || h > MAX_SIDE_PX || (w as u64) * (h as u64) > MAX_PIXELS {
-        return Err(ScanError::TooManyPixels { what: what.to_string(), w, h });
-    }
+    check_dimensions(w, h, what)?;
     let mut reader =
         ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")))?;
     let mut limits = Limits::default();

@@ -188,6 +188,14 @@ async fn finish(mut channel: Channel) {
     channel.close().await;
 }
 
+/// Tells the sender why nothing will be received, says goodbye, and
+/// returns the error this side ends with.
+async fn refuse(channel: Channel, reason: String, error: TransferError) -> TransferError {
+    let _ = send_control(&channel, &Control::Refuse { reason }).await;
+    finish(channel).await;
+    error
+}
+
 /// Lists files and folders under each path; names are relative to the
 /// path's parent, so `--send photos` arrives as `photos/...`.
 pub fn build_manifest(paths: &[PathBuf]) -> Result<(Vec<Entry>, Vec<PathBuf>), TransferError> {
@@ -375,9 +383,7 @@ pub async fn receive(
     let relative = match check_manifest(&entries) {
         Ok(r) => r,
         Err(e) => {
-            let _ = send_control(&channel, &Control::Refuse { reason: format!("unsafe file name: {e}") }).await;
-            finish(channel).await;
-            return Err(e.into());
+            return Err(refuse(channel, format!("unsafe file name: {e}"), e.into()).await);
         }
     };
     let total: u64 = entries.iter().map(|e| e.size).sum();
@@ -393,9 +399,8 @@ pub async fn receive(
         match ask(&format!("Receive {summary} into {}? [y/N] ", opts.dir.display())) {
             Some(true) => {}
             answer => {
-                let _ = send_control(&channel, &Control::Refuse { reason: "the receiver declined".into() }).await;
-                finish(channel).await;
-                return Err(if answer.is_none() { TransferError::NobodyToAsk } else { TransferError::Declined });
+                let error = if answer.is_none() { TransferError::NobodyToAsk } else { TransferError::Declined };
+                return Err(refuse(channel, "the receiver declined".into(), error).await);
             }
         }
     }
@@ -424,9 +429,7 @@ pub async fn receive(
     if !existing.is_empty() {
         let reason =
             format!("already in {}: {} (use --overwrite or --rename)", opts.dir.display(), existing.join(", "));
-        let _ = send_control(&channel, &Control::Refuse { reason: reason.clone() }).await;
-        finish(channel).await;
-        return Err(TransferError::Exists(reason));
+        return Err(refuse(channel, reason.clone(), TransferError::Exists(reason)).await);
     }
     // Clean names are not enough: a symbolic link already inside DIR could
     // lead a clean name elsewhere. Every target must resolve inside DIR
@@ -439,9 +442,7 @@ pub async fn receive(
             crate::ui::printable(&entry.path),
             opts.dir.display()
         );
-        let _ = send_control(&channel, &Control::Refuse { reason: reason.clone() }).await;
-        finish(channel).await;
-        return Err(TransferError::OutsideDir(reason));
+        return Err(refuse(channel, reason.clone(), TransferError::OutsideDir(reason)).await);
     }
     for (entry, target) in entries.iter().zip(&targets) {
         let dir = if entry.dir { target.as_path() } else { target.parent().unwrap_or(&opts.dir) };
