@@ -115,6 +115,13 @@ pub struct Common {
     /// default: none, host addresses only (offline LAN)
     #[arg(long, value_name = "URL")]
     pub stun: Vec<String>,
+    /// Largest IP packet the path between the two machines carries, as
+    /// `ip link` shows it (e.g. 1500, 9000 for jumbo frames); default: sized
+    /// for any path (1.2 KB packets), or 16 KiB packets when every --bind
+    /// address is loopback. Above 1500 the peer must read large datagrams
+    /// (qrpair on Linux 5.0+, browsers)
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(576..=65535))]
+    pub mtu: Option<u32>,
     /// How long to wait for the other side in all (e.g. 90s, 10m, 1h)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
@@ -147,7 +154,7 @@ pub struct Common {
     #[arg(long, requires = "receive")]
     pub rename: bool,
     /// With --send/--receive: one JSON event per line on stdout (manifest, file_started,
-    /// progress, file_done with its SHA-256, done, error)
+    /// progress, file_done with its BLAKE3 digest, done, error)
     #[arg(long)]
     pub json: bool,
     /// With --send/--receive: no progress output

@@ -66,6 +66,7 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
     Settings {
         bind: common.bind,
         stun: common.stun,
+        mtu: common.mtu,
         timeout: common.timeout,
         qr_out,
         ec: common.ec,

@@ -20,6 +20,7 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 pub struct Settings {
     pub bind: Vec<IpAddr>,
     pub stun: Vec<String>,
+    pub mtu: Option<u32>,
     pub timeout: Duration,
     pub qr_out: PathBuf,
     pub ec: EcLevel,
@@ -43,7 +44,7 @@ pub enum Transfer {
 impl Settings {
     fn peer_options(&self) -> PeerOptions {
         let bind = if self.bind.is_empty() { peer::default_bind_addrs() } else { self.bind.clone() };
-        PeerOptions { bind, stun: self.stun.clone(), patience: self.timeout }
+        PeerOptions { bind, stun: self.stun.clone(), patience: self.timeout, mtu: self.mtu }
     }
 }
 
@@ -373,8 +374,12 @@ pub struct Step {
 /// files through a temporary folder, open the channel and talk both ways.
 pub async fn demo(ec: EcLevel) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr)>, [String; 2]), Error> {
     let dir = tempfile::tempdir().map_err(|e| Error::Other(format!("cannot create a temporary folder: {e}")))?;
-    let opts =
-        PeerOptions { bind: vec![IpAddr::from([127, 0, 0, 1])], stun: vec![], patience: Duration::from_secs(60) };
+    let opts = PeerOptions {
+        bind: vec![IpAddr::from([127, 0, 0, 1])],
+        stun: vec![],
+        patience: Duration::from_secs(60),
+        mtu: None,
+    };
     let mut steps = Vec::new();
     let mut codes = Vec::new();
     let mut clock = Instant::now();

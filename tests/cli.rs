@@ -233,6 +233,9 @@ fn usage_errors_exit_2() {
     assert_eq!(run.code(), 2, "{}", run.stderr);
     let run = sb.run(&["answer"], b"", LIMIT);
     assert_eq!(run.code(), 2, "{}", run.stderr);
+    let run = sb.run(&["offer", "--mtu", "100"], b"", LIMIT);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--mtu") && run.stderr.contains("576"), "{}", run.stderr);
 }
 
 #[test]

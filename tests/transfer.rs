@@ -182,7 +182,7 @@ fn json_events_report_manifest_digests_and_the_end_on_both_sides() {
         assert_eq!(kinds.last(), Some(&"done"), "{side}: {kinds:?}");
         assert!(kinds.contains(&"progress"), "{side}: {kinds:?}");
         let done = events.iter().find(|e| e["event"] == "file_done").unwrap();
-        assert_eq!(done["sha256"].as_str().unwrap(), sha256(&data), "{side}");
+        assert_eq!(done["blake3"].as_str().unwrap(), blake3::hash(&data).to_hex().as_str(), "{side}");
         assert_eq!(done["ok"], true);
         assert_eq!(events[0]["bytes"], data.len() as u64);
     }

@@ -1,6 +1,6 @@
 //! Session frames: one type byte, then the body.
 
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 const TAG_HELLO: u8 = 1;
 pub(super) const TAG_DATA: u8 = 2;

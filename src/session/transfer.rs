@@ -1,5 +1,5 @@
 //! Files over the channel: a manifest the receiver checks and accepts,
-//! then each file streamed and hashed (SHA-256) on both sides, written as
+//! then each file streamed and hashed (BLAKE3) on both sides, written as
 //! `NAME.part` and renamed only once the digests match. A `.part` left by a
 //! broken transfer is resumed: the receiver reports its length, the sender
 //! hashes that prefix locally and sends only the rest.
@@ -8,10 +8,11 @@ use super::frame::{Frame, Role, PROTOCOL_VERSION};
 use super::names::{self, NameError};
 use super::{Error as SessionError, DATA_CHUNK};
 use crate::peer::{Channel, Received};
-use sha2::{Digest, Sha256};
+use bytes::{Bytes, BytesMut};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 const BYE_WAIT: Duration = Duration::from_secs(30);
 /// A control message larger than this is not one qrpair sends.
@@ -33,7 +34,7 @@ enum Control {
     Accept { offsets: Vec<u64> },
     Refuse { reason: String },
     FileStart { index: usize, offset: u64 },
-    FileEnd { index: usize, sha256: String },
+    FileEnd { index: usize, blake3: String },
     FileResult { index: usize, ok: bool },
     Done,
 }
@@ -54,7 +55,7 @@ pub enum TransferError {
     Exists(String),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("{0} file(s) arrived with a different SHA-256 than the sender's and were not kept: send them again")]
+    #[error("{0} file(s) arrived with a different BLAKE3 digest than the sender's and were not kept: send them again")]
     Mismatch(usize),
     #[error("the peer sent a message out of order: {0}")]
     Protocol(String),
@@ -113,7 +114,7 @@ pub enum Event {
     },
     FileDone {
         path: String,
-        sha256: String,
+        blake3: String,
         ok: bool,
     },
     Done {
@@ -259,6 +260,111 @@ fn manifest_event(entries: &[Entry]) -> Event {
     Event::Manifest { files, folders: entries.len() - files, bytes: entries.iter().map(|e| e.size).sum() }
 }
 
+/// Chunks in flight between the disk and the channel on either side: enough
+/// to keep the channel busy while the disk and the hash catch up, a few MiB
+/// at most.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// Reads and hashes `size` bytes of `file` on a blocking thread, so disk
+/// reads and hashing overlap with sending. The first `offset` bytes (the
+/// receiver's `.part`) are hashed from our copy but not sent: if the two
+/// differ, the final digests differ. Each chunk is a ready data frame.
+fn read_ahead(
+    file: std::fs::File,
+    offset: u64,
+    size: u64,
+) -> (mpsc::Receiver<BytesMut>, JoinHandle<std::io::Result<String>>) {
+    let (chunks, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    let reader = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut hasher = blake3::Hasher::new();
+        // A file that grows while it is sent is cut at the announced size.
+        let mut file = file.take(size);
+        std::io::copy(&mut (&mut file).take(offset), &mut hasher)?;
+        loop {
+            let mut chunk = BytesMut::zeroed(DATA_CHUNK + 1);
+            chunk[0] = super::frame::TAG_DATA;
+            let n = read_full(&mut file, &mut chunk[1..])?;
+            if n == 0 {
+                break;
+            }
+            chunk.truncate(n + 1);
+            hasher.update(&chunk[1..]);
+            // The sending side has stopped; it reports why.
+            if chunks.blocking_send(chunk).is_err() {
+                break;
+            }
+        }
+        Ok(hasher.finalize().to_hex().to_string())
+    });
+    (rx, reader)
+}
+
+/// Fills `buf` unless the end comes first: full chunks keep messages few.
+fn read_full(file: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// One `.part` being received: writes and hashing happen on a blocking
+/// thread so the disk never holds up the channel.
+struct PartWriter {
+    chunks: mpsc::Sender<Bytes>,
+    writer: JoinHandle<std::io::Result<String>>,
+}
+
+impl PartWriter {
+    /// Keeps the first `offset` bytes of `file` (a resumed prefix), hashing
+    /// them, and appends from there.
+    fn start(file: std::fs::File, offset: u64) -> Self {
+        let (chunks, mut rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+        let writer = tokio::task::spawn_blocking(move || {
+            use std::io::{Seek, Write};
+            let mut file = file;
+            file.set_len(offset)?;
+            let mut hasher = blake3::Hasher::new();
+            let copied = std::io::copy(&mut std::io::Read::take(&mut file, offset), &mut hasher)?;
+            if copied != offset {
+                return Err(std::io::Error::other("the partial file shrank while it was read"));
+            }
+            file.seek(std::io::SeekFrom::Start(offset))?;
+            while let Some(bytes) = rx.blocking_recv() {
+                hasher.update(&bytes);
+                file.write_all(&bytes)?;
+            }
+            file.sync_all()?;
+            Ok(hasher.finalize().to_hex().to_string())
+        });
+        PartWriter { chunks, writer }
+    }
+
+    async fn write(&mut self, bytes: Bytes) -> std::io::Result<()> {
+        if self.chunks.send(bytes).await.is_ok() {
+            return Ok(());
+        }
+        // The writer stopped early: only an error stops it.
+        match (&mut self.writer).await {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(_)) => Err(std::io::Error::other("the file writer stopped early")),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    /// Flushes to disk and returns the BLAKE3 digest of the whole file.
+    async fn finish(self) -> std::io::Result<String> {
+        drop(self.chunks);
+        self.writer.await.map_err(std::io::Error::other)?
+    }
+}
+
 pub async fn send(
     mut channel: Channel,
     paths: &[PathBuf],
@@ -275,45 +381,31 @@ pub async fn send(
     };
     let mut report = Report::default();
     let mut digests = vec![String::new(); entries.len()];
-    let mut buf = vec![0u8; DATA_CHUNK + 1];
     for (index, (entry, source)) in entries.iter().zip(&sources).enumerate() {
         if entry.dir {
             continue;
         }
         let offset = offsets[index].min(entry.size);
-        let mut file = tokio::fs::File::open(source).await.map_err(io(source))?;
-        let mut hasher = Sha256::new();
-        // The receiver's prefix is hashed here from our copy: if the two
-        // differ, the final digests differ and the file is refused.
-        let mut prefix_left = offset;
-        while prefix_left > 0 {
-            let want = prefix_left.min(DATA_CHUNK as u64) as usize;
-            let n = file.read(&mut buf[1..=want]).await.map_err(io(source))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[1..=n]);
-            prefix_left -= n as u64;
-        }
+        let file = std::fs::File::open(source).map_err(io(source))?;
         send_control(&channel, &Control::FileStart { index, offset }).await?;
         observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
         report.resumed_bytes += offset;
+        let (mut chunks, reader) = read_ahead(file, offset, entry.size);
         let mut done = offset;
-        loop {
-            buf[0] = super::frame::TAG_DATA;
-            let n = file.read(&mut buf[1..]).await.map_err(io(source))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[1..=n]);
-            channel.send(&buf[..=n]).await.map_err(SessionError::from)?;
-            report.bytes += n as u64;
-            done += n as u64;
+        while let Some(chunk) = chunks.recv().await {
+            let n = chunk.len() as u64 - 1;
+            channel.send_owned(chunk).await.map_err(SessionError::from)?;
+            report.bytes += n;
+            done += n;
             observer.event(Event::Progress { path: entry.path.clone(), done, size: entry.size });
         }
-        let sha256 = format!("{:x}", hasher.finalize());
-        send_control(&channel, &Control::FileEnd { index, sha256: sha256.clone() }).await?;
-        digests[index] = sha256;
+        let blake3 = match reader.await {
+            Ok(Ok(digest)) => digest,
+            Ok(Err(e)) => return Err(io(source)(e)),
+            Err(e) => return Err(io(source)(std::io::Error::other(e))),
+        };
+        send_control(&channel, &Control::FileEnd { index, blake3: blake3.clone() }).await?;
+        digests[index] = blake3;
         report.files += 1;
     }
     send_control(&channel, &Control::Done).await?;
@@ -322,8 +414,8 @@ pub async fn send(
         match next(&mut channel).await? {
             // The receiver's verdict on each file, as it comes.
             Incoming::Control(Control::FileResult { ok, index }) if index < entries.len() => {
-                let (path, sha256) = (entries[index].path.clone(), digests[index].clone());
-                observer.event(Event::FileDone { path, sha256, ok });
+                let (path, blake3) = (entries[index].path.clone(), digests[index].clone());
+                observer.event(Event::FileDone { path, blake3, ok });
                 mismatches += usize::from(!ok);
             }
             Incoming::Control(Control::Done) => break,
@@ -452,7 +544,7 @@ pub async fn receive(
 
     let mut report = Report::default();
     let mut mismatches = 0;
-    let mut current: Option<(usize, tokio::fs::File, Sha256, u64)> = None;
+    let mut current: Option<(usize, PartWriter, u64)> = None;
     loop {
         let incoming = match next(&mut channel).await {
             Err(TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly)) => {
@@ -466,61 +558,45 @@ pub async fn receive(
                     return Err(TransferError::Protocol("a file start that does not match the manifest".into()));
                 }
                 let part = part_path(&targets[index]);
-                let mut options = tokio::fs::OpenOptions::new();
+                let mut options = std::fs::OpenOptions::new();
                 options.create(true).read(true).write(true).truncate(false);
                 // A NAME.part that is a symbolic link is not followed.
                 #[cfg(unix)]
-                options.custom_flags(libc::O_NOFOLLOW);
-                let mut file = options.open(&part).await.map_err(io(&part))?;
-                file.set_len(offset).await.map_err(io(&part))?;
-                let mut hasher = Sha256::new();
-                let mut left = offset;
-                let mut buf = vec![0u8; DATA_CHUNK];
-                while left > 0 {
-                    let n = file.read(&mut buf[..left.min(DATA_CHUNK as u64) as usize]).await.map_err(io(&part))?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    left -= n as u64;
-                }
-                file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io(&part))?;
+                std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+                let file = options.open(&part).map_err(io(&part))?;
                 observer.event(Event::FileStarted {
                     path: entries[index].path.clone(),
                     size: entries[index].size,
                     offset,
                 });
                 report.resumed_bytes += offset;
-                current = Some((index, file, hasher, offset));
+                current = Some((index, PartWriter::start(file, offset), offset));
             }
             Incoming::Data(bytes) => {
-                let Some((index, file, hasher, written)) = current.as_mut() else {
+                let Some((index, writer, written)) = current.as_mut() else {
                     return Err(TransferError::Protocol("file data outside a file".into()));
                 };
                 *written += bytes.len() as u64;
                 if *written > entries[*index].size {
                     return Err(TransferError::Protocol("more data than the manifest's size".into()));
                 }
-                hasher.update(&bytes);
-                let part = part_path(&targets[*index]);
-                file.write_all(&bytes).await.map_err(io(&part))?;
                 report.bytes += bytes.len() as u64;
+                writer.write(bytes).await.map_err(io(&part_path(&targets[*index])))?;
                 let entry = &entries[*index];
                 observer.event(Event::Progress { path: entry.path.clone(), done: *written, size: entry.size });
             }
-            Incoming::Control(Control::FileEnd { index, sha256 }) => {
-                let Some((open_index, mut file, hasher, _)) = current.take() else {
+            Incoming::Control(Control::FileEnd { index, blake3 }) => {
+                let Some((open_index, writer, written)) = current.take() else {
                     return Err(TransferError::Protocol("file end outside a file".into()));
                 };
                 if open_index != index {
                     return Err(TransferError::Protocol("file end for another file".into()));
                 }
                 let part = part_path(&targets[index]);
-                file.flush().await.map_err(io(&part))?;
-                file.sync_all().await.map_err(io(&part))?;
-                drop(file);
-                let ours = format!("{:x}", hasher.finalize());
-                let ok = ours == sha256;
+                let ours = writer.finish().await.map_err(io(&part))?;
+                // A file that shrank on the sender's disk hashes the same on
+                // both sides but is not the file the manifest announced.
+                let ok = ours == blake3 && written == entries[index].size;
                 if ok {
                     tokio::fs::rename(&part, &targets[index]).await.map_err(io(&targets[index]))?;
                     report.files += 1;
@@ -529,7 +605,7 @@ pub async fn receive(
                     let _ = tokio::fs::remove_file(&part).await;
                     mismatches += 1;
                 }
-                observer.event(Event::FileDone { path: entries[index].path.clone(), sha256: ours, ok });
+                observer.event(Event::FileDone { path: entries[index].path.clone(), blake3: ours, ok });
                 send_control(&channel, &Control::FileResult { index, ok }).await?;
             }
             Incoming::Control(Control::Done) => break,

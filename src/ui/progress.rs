@@ -64,9 +64,9 @@ impl Observer for Text {
             Event::FileStarted { path, offset, .. } if offset > 0 => {
                 super::note(&format!("{}: resuming after {offset} bytes", show(&path)))
             }
-            Event::FileDone { path, sha256, ok: true } => super::note(&format!("{} (sha256 {sha256})", show(&path))),
+            Event::FileDone { path, blake3, ok: true } => super::note(&format!("{} (blake3 {blake3})", show(&path))),
             Event::FileDone { path, ok: false, .. } => {
-                super::note(&format!("{}: SHA-256 differs between the two sides; not kept", show(&path)))
+                super::note(&format!("{}: BLAKE3 digest differs between the two sides; not kept", show(&path)))
             }
             Event::Done { files, bytes, resumed_bytes } => super::note(&format!(
                 "done: {files} file(s), {bytes} bytes sent over the channel ({resumed_bytes} resumed)"
@@ -149,7 +149,8 @@ impl Observer for Bars {
                     bar.finish();
                 }
                 if !ok {
-                    let line = format!("{}: SHA-256 differs between the two sides; not kept", super::printable(&path));
+                    let line =
+                        format!("{}: BLAKE3 digest differs between the two sides; not kept", super::printable(&path));
                     match &self.multi {
                         Some(m) => drop(m.println(line)),
                         None => super::note(&line),
