@@ -11,7 +11,9 @@ Exit codes:
   1  anything else (I/O error, internal error)
   2  usage error (bad flags, no answer source and no terminal to ask on)
   3  bad input: unreadable image, no QR code, a QR that is not a qrpair payload,
-     a damaged token, or an offer where an answer was expected (and vice versa)
+     a damaged token, an offer where an answer was expected (and vice versa),
+     an answer made for another offer, files that already exist, a hostile
+     file list or a peer breaking the session protocol
   4  connection failed, was lost, or timed out";
 
 #[derive(Debug, Parser)]

@@ -46,6 +46,7 @@ impl Error {
     fn exit_code_of_session(e: &session::Error) -> i32 {
         match e {
             session::Error::Peer(_) | session::Error::PeerLeftEarly | session::Error::NoGoodbye(_) => exit::CONNECTION,
+            session::Error::Protocol(_) => exit::BAD_INPUT,
             _ => exit::OTHER,
         }
     }
@@ -62,10 +63,10 @@ impl Error {
                 use session::transfer::TransferError as T;
                 match t {
                     T::Session(s) => Error::exit_code_of_session(s),
-                    T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) => exit::BAD_INPUT,
+                    T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) | T::Protocol(_) => exit::BAD_INPUT,
                     T::NobodyToAsk => exit::USAGE,
                     T::Interrupted => exit::CONNECTION,
-                    T::Refused(_) | T::Declined | T::Io { .. } | T::Mismatch(_) | T::Protocol(_) => exit::OTHER,
+                    T::Refused(_) | T::PeerStopped(_) | T::Declined | T::Io { .. } | T::Mismatch(_) => exit::OTHER,
                 }
             }
             Error::Timeout(..) | Error::NotVerified => exit::CONNECTION,

@@ -110,7 +110,7 @@ fn without_a_terminal_and_without_yes_nothing_is_received() {
     let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
     assert_eq!(r.code(), 2, "{}", r.stderr);
     assert!(r.stderr.contains("pass --yes to accept without asking"), "{}", r.stderr);
-    assert!(s.stderr.contains("the receiver refused the files"), "{}", s.stderr);
+    assert!(s.stderr.contains("no terminal to confirm on and no --yes: nothing was received"), "{}", s.stderr);
     assert_eq!(std::fs::read_dir(sb.path("inbox")).unwrap().count(), 0, "nothing may be written");
 }
 
@@ -218,4 +218,22 @@ fn a_symbolic_link_in_the_receiving_folder_cannot_lead_files_outside() {
     assert!(r.stderr.contains("would land outside inbox through a symbolic link"), "{}", r.stderr);
     assert!(s.stderr.contains("the receiver refused the files"), "{}", s.stderr);
     assert_eq!(std::fs::read_dir(sb.path("elsewhere")).unwrap().count(), 0, "something was written outside");
+}
+
+#[test]
+fn a_receiver_that_cannot_write_tells_the_sender_why_at_once() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("big.bin"), random_bytes(8 << 20, 11)).unwrap();
+    // Where the receiver must write, a folder stands: its open fails.
+    std::fs::create_dir_all(sb.path("inbox/big.bin.part")).unwrap();
+    let started = std::time::Instant::now();
+    let sender = start_sender(&sb, &["big.bin"]);
+    let receiver = start_receiver(&sb, &["--yes"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!(r.code(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("big.bin.part"), "{}", r.stderr);
+    assert_eq!(s.code(), 1, "{}", s.stderr);
+    assert!(s.stderr.contains("the receiver stopped") && s.stderr.contains("big.bin.part"), "{}", s.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(!sb.path("inbox/big.bin").exists());
 }

@@ -45,7 +45,8 @@ pub enum TransferError {
     Session(#[from] SessionError),
     #[error("the sender's manifest was refused: {0}")]
     HostileManifest(#[from] NameError),
-    #[error("the receiver refused the files: {0}")]
+    /// The receiver's own words.
+    #[error("{0}")]
     Refused(String),
     #[error("files offered but there is no terminal to ask on: pass --yes to accept without asking")]
     NobodyToAsk,
@@ -63,6 +64,8 @@ pub enum TransferError {
     OutsideDir(String),
     #[error("the connection broke off mid-transfer; what arrived is kept as NAME.part: pair again and send the same files to resume")]
     Interrupted,
+    #[error("{0}; what arrived is kept as NAME.part: pair again and send the same files to resume")]
+    PeerStopped(String),
 }
 
 /// What to do with a file that already exists in the receiving folder.
@@ -189,12 +192,53 @@ async fn finish(mut channel: Channel) {
     channel.close().await;
 }
 
-/// Tells the sender why nothing will be received, says goodbye, and
-/// returns the error this side ends with.
-async fn refuse(channel: Channel, reason: String, error: TransferError) -> TransferError {
-    let _ = send_control(&channel, &Control::Refuse { reason }).await;
-    finish(channel).await;
-    error
+/// What the other side is told when this side stops with `error`; `None`
+/// when the connection itself failed (nobody to tell) or the peer already
+/// knows.
+fn reason_for_peer(error: &TransferError, role: Role) -> Option<String> {
+    let side = if role == Role::Send { "sender" } else { "receiver" };
+    match error {
+        TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly | SessionError::NoGoodbye(_))
+        | TransferError::Interrupted
+        | TransferError::Refused(_)
+        | TransferError::PeerStopped(..)
+        | TransferError::Mismatch(_) => None,
+        TransferError::HostileManifest(e) => Some(format!("the receiver refused the files: unsafe file name: {e}")),
+        TransferError::Declined => Some("the receiver declined the files".into()),
+        TransferError::NobodyToAsk => {
+            Some("the receiver had no terminal to confirm on and no --yes: nothing was received".into())
+        }
+        TransferError::Exists(reason) | TransferError::OutsideDir(reason) => {
+            Some(format!("the receiver refused the files: {reason}"))
+        }
+        other => Some(format!("the {side} stopped: {other}")),
+    }
+}
+
+/// When sending fails mid-file, the receiver has usually just said why
+/// (disk full, a refused name) and closed: its words beat "connection lost".
+async fn why_the_receiver_stopped(channel: &mut Channel) -> Option<TransferError> {
+    let reason = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match next(channel).await {
+                Ok(Incoming::Control(Control::Refuse { reason })) => return Some(reason),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    reason.await.ok().flatten().map(TransferError::Refused)
+}
+
+/// Ends the session after `error`: the peer hears why, at once, and the
+/// channel closes as soon as that message is delivered.
+async fn abandon(channel: Channel, error: &TransferError, role: Role) {
+    if let Some(reason) = reason_for_peer(error, role) {
+        if send_control(&channel, &Control::Refuse { reason }).await.is_ok() {
+            channel.drain().await;
+        }
+    }
+    channel.close().await;
 }
 
 /// Lists files and folders under each path; names are relative to the
@@ -370,11 +414,49 @@ pub async fn send(
     paths: &[PathBuf],
     observer: &mut dyn Observer,
 ) -> Result<Report, TransferError> {
+    let outcome = send_all(&mut channel, paths, observer).await;
+    conclude(channel, outcome, Role::Send, observer).await
+}
+
+/// Closes after a whole exchange: a goodbye when it went through (also when
+/// digests differed: the peer has the results), a reason otherwise.
+async fn conclude(
+    channel: Channel,
+    outcome: Result<Report, TransferError>,
+    role: Role,
+    observer: &mut dyn Observer,
+) -> Result<Report, TransferError> {
+    match outcome {
+        Ok(report) => {
+            finish(channel).await;
+            observer.event(Event::Done {
+                files: report.files,
+                bytes: report.bytes,
+                resumed_bytes: report.resumed_bytes,
+            });
+            Ok(report)
+        }
+        Err(error @ TransferError::Mismatch(_)) => {
+            finish(channel).await;
+            Err(error)
+        }
+        Err(error) => {
+            abandon(channel, &error, role).await;
+            Err(error)
+        }
+    }
+}
+
+async fn send_all(
+    channel: &mut Channel,
+    paths: &[PathBuf],
+    observer: &mut dyn Observer,
+) -> Result<Report, TransferError> {
     let (entries, sources) = build_manifest(paths)?;
-    greet(&mut channel, Role::Send, Role::Receive).await?;
+    greet(channel, Role::Send, Role::Receive).await?;
     observer.event(manifest_event(&entries));
-    send_control(&channel, &Control::Manifest { entries: entries.clone() }).await?;
-    let offsets = match next(&mut channel).await? {
+    send_control(channel, &Control::Manifest { entries: entries.clone() }).await?;
+    let offsets = match next(channel).await? {
         Incoming::Control(Control::Accept { offsets }) if offsets.len() == entries.len() => offsets,
         Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(reason)),
         _ => return Err(TransferError::Protocol("expected the receiver's answer to the manifest".into())),
@@ -387,14 +469,16 @@ pub async fn send(
         }
         let offset = offsets[index].min(entry.size);
         let file = std::fs::File::open(source).map_err(io(source))?;
-        send_control(&channel, &Control::FileStart { index, offset }).await?;
+        send_control(channel, &Control::FileStart { index, offset }).await?;
         observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
         report.resumed_bytes += offset;
         let (mut chunks, reader) = read_ahead(file, offset, entry.size);
         let mut done = offset;
         while let Some(chunk) = chunks.recv().await {
             let n = chunk.len() as u64 - 1;
-            channel.send_owned(chunk).await.map_err(SessionError::from)?;
+            if let Err(lost) = channel.send_owned(chunk).await {
+                return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+            }
             report.bytes += n;
             done += n;
             observer.event(Event::Progress { path: entry.path.clone(), done, size: entry.size });
@@ -404,14 +488,14 @@ pub async fn send(
             Ok(Err(e)) => return Err(io(source)(e)),
             Err(e) => return Err(io(source)(std::io::Error::other(e))),
         };
-        send_control(&channel, &Control::FileEnd { index, blake3: blake3.clone() }).await?;
+        send_control(channel, &Control::FileEnd { index, blake3: blake3.clone() }).await?;
         digests[index] = blake3;
         report.files += 1;
     }
-    send_control(&channel, &Control::Done).await?;
+    send_control(channel, &Control::Done).await?;
     let mut mismatches = 0;
     loop {
-        match next(&mut channel).await? {
+        match next(channel).await? {
             // The receiver's verdict on each file, as it comes.
             Incoming::Control(Control::FileResult { ok, index }) if index < entries.len() => {
                 let (path, blake3) = (entries[index].path.clone(), digests[index].clone());
@@ -422,11 +506,9 @@ pub async fn send(
             _ => return Err(TransferError::Protocol("expected the receiver's results".into())),
         }
     }
-    finish(channel).await;
     if mismatches > 0 {
         return Err(TransferError::Mismatch(mismatches));
     }
-    observer.event(Event::Done { files: report.files, bytes: report.bytes, resumed_bytes: report.resumed_bytes });
     Ok(report)
 }
 
@@ -467,15 +549,24 @@ pub async fn receive(
     opts: ReceiveOptions,
     observer: &mut dyn Observer,
 ) -> Result<Report, TransferError> {
-    greet(&mut channel, Role::Receive, Role::Send).await?;
-    let entries = match next(&mut channel).await? {
+    let outcome = receive_all(&mut channel, opts, observer).await;
+    conclude(channel, outcome, Role::Receive, observer).await
+}
+
+async fn receive_all(
+    channel: &mut Channel,
+    opts: ReceiveOptions,
+    observer: &mut dyn Observer,
+) -> Result<Report, TransferError> {
+    greet(channel, Role::Receive, Role::Send).await?;
+    let entries = match next(channel).await? {
         Incoming::Control(Control::Manifest { entries }) => entries,
         _ => return Err(TransferError::Protocol("expected the sender's manifest".into())),
     };
     let relative = match check_manifest(&entries) {
         Ok(r) => r,
         Err(e) => {
-            return Err(refuse(channel, format!("unsafe file name: {e}"), e.into()).await);
+            return Err(e.into());
         }
     };
     let total: u64 = entries.iter().map(|e| e.size).sum();
@@ -492,7 +583,7 @@ pub async fn receive(
             Some(true) => {}
             answer => {
                 let error = if answer.is_none() { TransferError::NobodyToAsk } else { TransferError::Declined };
-                return Err(refuse(channel, "the receiver declined".into(), error).await);
+                return Err(error);
             }
         }
     }
@@ -521,7 +612,7 @@ pub async fn receive(
     if !existing.is_empty() {
         let reason =
             format!("already in {}: {} (use --overwrite or --rename)", opts.dir.display(), existing.join(", "));
-        return Err(refuse(channel, reason.clone(), TransferError::Exists(reason)).await);
+        return Err(TransferError::Exists(reason));
     }
     // Clean names are not enough: a symbolic link already inside DIR could
     // lead a clean name elsewhere. Every target must resolve inside DIR
@@ -534,19 +625,19 @@ pub async fn receive(
             crate::ui::printable(&entry.path),
             opts.dir.display()
         );
-        return Err(refuse(channel, reason.clone(), TransferError::OutsideDir(reason)).await);
+        return Err(TransferError::OutsideDir(reason));
     }
     for (entry, target) in entries.iter().zip(&targets) {
         let dir = if entry.dir { target.as_path() } else { target.parent().unwrap_or(&opts.dir) };
         tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
     }
-    send_control(&channel, &Control::Accept { offsets: offsets.clone() }).await?;
+    send_control(channel, &Control::Accept { offsets: offsets.clone() }).await?;
 
     let mut report = Report::default();
     let mut mismatches = 0;
     let mut current: Option<(usize, PartWriter, u64)> = None;
     loop {
-        let incoming = match next(&mut channel).await {
+        let incoming = match next(channel).await {
             Err(TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly)) => {
                 return Err(TransferError::Interrupted)
             }
@@ -606,19 +697,18 @@ pub async fn receive(
                     mismatches += 1;
                 }
                 observer.event(Event::FileDone { path: entries[index].path.clone(), blake3: ours, ok });
-                send_control(&channel, &Control::FileResult { index, ok }).await?;
+                send_control(channel, &Control::FileResult { index, ok }).await?;
             }
             Incoming::Control(Control::Done) => break,
             Incoming::Bye => return Err(SessionError::PeerLeftEarly.into()),
+            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::PeerStopped(reason)),
             Incoming::Control(_) => return Err(TransferError::Protocol("unexpected control message".into())),
         }
     }
-    send_control(&channel, &Control::Done).await?;
-    finish(channel).await;
+    send_control(channel, &Control::Done).await?;
     if mismatches > 0 {
         return Err(TransferError::Mismatch(mismatches));
     }
-    observer.event(Event::Done { files: report.files, bytes: report.bytes, resumed_bytes: report.resumed_bytes });
     Ok(report)
 }
 

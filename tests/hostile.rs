@@ -1,0 +1,188 @@
+//! A crafted peer: this test pairs with a real `qrpair answer --receive`
+//! process through the library, then speaks the session protocol the way an
+//! attacker would — names that climb out of the folder, absolute paths,
+//! escape sequences, data that does not match what was announced. The
+//! receiver must refuse with exit 3 and write nothing anywhere.
+
+mod common;
+
+use common::*;
+use qrpair::peer::{Channel, Peer, PeerOptions, Received};
+use qrpair::session::{Frame, Role, PROTOCOL_VERSION};
+use qrpair::signal::{self, Kind};
+use std::path::Path;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Pairs with `qrpair answer --receive inbox --yes` in `sb`, plays `frames`
+/// at it as fast as it can, and returns every control message it sent back
+/// together with the receiver's run.
+fn play(sb: &Sandbox, frames: Vec<Vec<u8>>) -> (Vec<String>, Run) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let opts = PeerOptions { bind: vec!["127.0.0.1".parse().unwrap()], stun: vec![], patience: LIMIT, mtu: None };
+        let (mut peer, offer_sdp) = Peer::offer(&opts).await.unwrap();
+        let token = signal::token::encode_token(&signal::encode(Kind::Offer, &offer_sdp, None));
+        let receiver = sb.spawn(
+            sb.cmd(&["answer", &token, "--bind", "127.0.0.1", "--qr-out", "answer.png", "--receive", "inbox", "--yes"]),
+            b"",
+            "receiver",
+        );
+        let answer_png = sb.wait_for_file("answer.png", LIMIT);
+        let want = qrpair::source::Want::answer_to(&offer_sdp);
+        let answer = qrpair::source::read_file(&answer_png, Some(want)).unwrap();
+        peer.accept_answer(&answer.payload.sdp).await.unwrap();
+        let mut channel = peer.open(LIMIT).await.unwrap();
+        for frame in frames {
+            // The receiver may hang up half-way: that is its right.
+            if channel.send(&frame).await.is_err() {
+                break;
+            }
+        }
+        let replies = controls(&mut channel).await;
+        channel.close().await;
+        (replies, sb.finish(receiver, "receiver", LIMIT))
+    })
+}
+
+async fn controls(channel: &mut Channel) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Ok(Ok(Received::Message(m))) = tokio::time::timeout(LIMIT, channel.recv()).await {
+        if let Ok(Frame::Control(json)) = Frame::decode(&m) {
+            out.push(String::from_utf8_lossy(json).into_owned());
+        }
+    }
+    out
+}
+
+fn hello() -> Vec<u8> {
+    Frame::Hello { version: PROTOCOL_VERSION, role: Role::Send }.encode()
+}
+
+fn control(json: serde_json::Value) -> Vec<u8> {
+    Frame::Control(json.to_string().as_bytes()).encode()
+}
+
+fn data(bytes: &[u8]) -> Vec<u8> {
+    Frame::Data(bytes).encode()
+}
+
+/// A manifest, then the attack carried through as if it had been accepted.
+fn manifest_and_file(paths: &[&str]) -> Vec<Vec<u8>> {
+    let entries: Vec<_> = paths.iter().map(|p| serde_json::json!({"path": p, "size": 6, "dir": false})).collect();
+    let mut frames = vec![hello(), control(serde_json::json!({"t": "manifest", "entries": entries}))];
+    for index in 0..paths.len() {
+        frames.push(control(serde_json::json!({"t": "file_start", "index": index, "offset": 0})));
+        frames.push(data(b"owned\n"));
+        frames.push(control(
+            serde_json::json!({"t": "file_end", "index": index, "blake3": blake3::hash(b"owned\n").to_hex().as_str()}),
+        ));
+    }
+    frames.push(control(serde_json::json!({"t": "done"})));
+    frames
+}
+
+/// Every file and folder under `dir`, relative.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries {
+            let path = e.unwrap().path();
+            out.push(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            if path.is_dir() {
+                out.extend(
+                    listing(&path).into_iter().map(|p| format!("{}/{p}", path.file_name().unwrap().to_string_lossy())),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What the receiver said once connected (before that, stderr holds the
+/// answer QR drawn with colour escapes of our own).
+fn after_connecting(run: &Run) -> &str {
+    run.stderr.split_once("Both screens must show the same code").map_or(run.stderr.as_str(), |(_, rest)| rest)
+}
+
+fn assert_refused(sb: &Sandbox, replies: &[String], run: &Run, needle: &str) {
+    let said = after_connecting(run);
+    assert_eq!(run.code(), 3, "receiver said:\n{said}");
+    assert!(replies.iter().any(|r| r.contains("\"refuse\"")), "no refusal sent back: {replies:?}");
+    assert!(said.contains(needle), "stderr does not name {needle:?}:\n{said}");
+    assert!(!said.contains('\u{1b}'), "raw escape reached the terminal:\n{said:?}");
+    assert_eq!(listing(&sb.path("inbox")), Vec::<String>::new(), "something was written to the inbox");
+}
+
+#[test]
+fn a_manifest_climbing_out_of_the_folder_is_refused_and_nothing_is_written() {
+    let sb = Sandbox::new();
+    let (replies, run) = play(&sb, manifest_and_file(&["fine.txt", "../escape.txt"]));
+    assert_refused(&sb, &replies, &run, "../escape.txt");
+    assert!(!sb.path("escape.txt").exists());
+}
+
+#[test]
+fn a_manifest_with_an_absolute_path_is_refused_and_nothing_is_written() {
+    let sb = Sandbox::new();
+    let target = sb.path("owned.txt");
+    let (replies, run) = play(&sb, manifest_and_file(&[target.to_str().unwrap()]));
+    assert_refused(&sb, &replies, &run, "owned.txt");
+    assert!(!target.exists(), "{} was written", target.display());
+}
+
+#[test]
+fn a_manifest_with_escape_sequences_or_hidden_climbs_is_refused() {
+    for bad in ["a/../../climb.txt", "title\u{1b}]0;pwned\u{7}.txt", "back\\..\\slash.txt", "./", ""] {
+        let sb = Sandbox::new();
+        let (replies, run) = play(&sb, manifest_and_file(&["ok.txt", bad]));
+        let said = after_connecting(&run);
+        assert_eq!(run.code(), 3, "{bad:?}: receiver said:\n{said}");
+        assert!(replies.iter().any(|r| r.contains("\"refuse\"")), "{bad:?}: {replies:?}");
+        assert!(!said.contains('\u{1b}'), "{bad:?}: raw escape reached the terminal: {said:?}");
+        assert_eq!(listing(&sb.path("inbox")), Vec::<String>::new(), "{bad:?}: something was written");
+        assert!(!sb.path("climb.txt").exists());
+    }
+}
+
+#[test]
+fn more_data_than_announced_is_refused_and_no_complete_file_appears() {
+    let sb = Sandbox::new();
+    let entries = serde_json::json!([{"path": "small.txt", "size": 2, "dir": false}]);
+    let frames = vec![
+        hello(),
+        control(serde_json::json!({"t": "manifest", "entries": entries})),
+        control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})),
+        data(&[b'x'; 4096]),
+        control(
+            serde_json::json!({"t": "file_end", "index": 0, "blake3": blake3::hash(&[b'x'; 4096]).to_hex().as_str()}),
+        ),
+        control(serde_json::json!({"t": "done"})),
+    ];
+    let (_, run) = play(&sb, frames);
+    assert_eq!(run.code(), 3, "{}", after_connecting(&run));
+    assert!(run.stderr.contains("more data than the manifest"), "{}", after_connecting(&run));
+    assert!(!sb.path("inbox/small.txt").exists(), "a complete-looking file appeared");
+}
+
+#[test]
+fn a_file_start_outside_the_manifest_and_garbage_frames_are_refused() {
+    for attack in [
+        vec![control(serde_json::json!({"t": "file_start", "index": 7, "offset": 0}))],
+        vec![control(serde_json::json!({"t": "file_start", "index": 0, "offset": 1u64 << 40}))],
+        vec![vec![0xff, 0x00, 0x13, 0x37]],
+        vec![Frame::Control(b"{not json").encode()],
+    ] {
+        let sb = Sandbox::new();
+        let entries = serde_json::json!([{"path": "a.txt", "size": 6, "dir": false}]);
+        let mut frames = vec![hello(), control(serde_json::json!({"t": "manifest", "entries": entries}))];
+        frames.extend(attack);
+        let started = std::time::Instant::now();
+        let (_, run) = play(&sb, frames);
+        eprintln!("attack took {:?}", started.elapsed());
+        assert_eq!(run.code(), 3, "{}", after_connecting(&run));
+        assert!(!sb.path("inbox/a.txt").exists(), "a complete-looking file appeared");
+    }
+}
