@@ -14,7 +14,8 @@ Exit codes:
      a damaged token, an offer where an answer was expected (and vice versa),
      an answer made for another offer, files that already exist, a hostile
      file list or a peer breaking the session protocol
-  4  connection failed, was lost, or timed out";
+  4  connection failed, was lost, or timed out
+  130  interrupted (Ctrl-C) during a transfer; the receiver keeps NAME.part";
 
 #[derive(Debug, Parser)]
 #[command(

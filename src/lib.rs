@@ -40,6 +40,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     pub const BAD_INPUT: i32 = 3;
     pub const CONNECTION: i32 = 4;
+    /// Ctrl-C during a transfer, after telling the peer (128 + SIGINT).
+    pub const INTERRUPTED: i32 = 130;
 }
 
 impl Error {
@@ -66,6 +68,7 @@ impl Error {
                     T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) | T::Protocol(_) => exit::BAD_INPUT,
                     T::NobodyToAsk => exit::USAGE,
                     T::Interrupted => exit::CONNECTION,
+                    T::Cancelled(_) => exit::INTERRUPTED,
                     T::Refused(_) | T::PeerStopped(_) | T::Declined | T::Io { .. } | T::Mismatch(_) => exit::OTHER,
                 }
             }

@@ -87,7 +87,7 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     let deadline = Instant::now() + settings.timeout;
     let (mut peer, sdp) = Peer::offer(&settings.peer_options()).await?;
     show(Kind::Offer, &sdp, None, settings)?;
-    let answer = match obtain_answer(answer_from, deadline, &sdp).await {
+    let answer = match obtain_answer(answer_from, deadline, settings.timeout, &sdp).await {
         Ok(a) => a,
         Err(e) => {
             peer.close().await;
@@ -133,7 +133,7 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
     let channel = peer.open(remaining(deadline)).await.map_err(|e| match e {
         peer::Error::ConnectTimeout(..) => Error::Timeout(
             humantime::format_duration(settings.timeout).to_string(),
-            "the offering side to read this answer",
+            "the offering side to read this answer (an offer pairs once: if another machine answered it first, ask for a fresh offer)",
         ),
         other => other.into(),
     })?;
@@ -218,8 +218,13 @@ fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-async fn obtain_answer(answer_from: Option<String>, deadline: Instant, our_offer: &str) -> Result<Obtained, Error> {
-    let timed_out = || Error::Timeout("the --timeout".into(), "the answer");
+async fn obtain_answer(
+    answer_from: Option<String>,
+    deadline: Instant,
+    timeout: Duration,
+    our_offer: &str,
+) -> Result<Obtained, Error> {
+    let timed_out = || Error::Timeout(humantime::format_duration(timeout).to_string(), "the answer");
     let want = Want::answer_to(our_offer);
     if let Some(spec) = answer_from {
         return source::wait_for(&spec, want, deadline).await?.ok_or_else(timed_out);

@@ -4,84 +4,11 @@
 
 mod common;
 
+use common::netns::Lan;
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Two namespaces, `<name>a` (10.77.N.1) and `<name>b` (10.77.N.2), joined
-/// by a veth pair; removed on drop.
-struct Lan {
-    a: String,
-    b: String,
-    /// An address on the LAN's subnet that no host has.
-    unused_addr: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-impl Lan {
-    /// The namespaces for one test, or `None` after printing why the test is
-    /// skipped (not root, outside CI). Under CI a failure is fatal.
-    fn for_test(offset: u32, test: &str) -> Option<Lan> {
-        if !is_root() {
-            eprintln!("SKIPPED {test} test: creating network namespaces needs root (CI runs as root)");
-            return None;
-        }
-        match Lan::create_tagged(offset) {
-            Ok(lan) => Some(lan),
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED {test} test: {e}");
-                None
-            }
-            Err(e) => panic!("CI must be able to create network namespaces: {e}"),
-        }
-    }
-
-    fn create_tagged(offset: u32) -> Result<Lan, String> {
-        let tag = (std::process::id() + offset) % 250;
-        let lan = Lan { a: format!("qrp{tag}a"), b: format!("qrp{tag}b"), unused_addr: format!("10.77.{tag}.99") };
-        let (va, vb) = (format!("qv{tag}a"), format!("qv{tag}b"));
-        let (addr_a, addr_b) = (format!("10.77.{tag}.1/24"), format!("10.77.{tag}.2/24"));
-        let _ = ip(&["netns", "del", &lan.a]);
-        let _ = ip(&["netns", "del", &lan.b]);
-        ip(&["netns", "add", &lan.a])?;
-        ip(&["netns", "add", &lan.b])?;
-        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
-        ip(&["link", "set", &va, "netns", &lan.a])?;
-        ip(&["link", "set", &vb, "netns", &lan.b])?;
-        for (ns, dev, addr) in [(&lan.a, &va, &addr_a), (&lan.b, &vb, &addr_b)] {
-            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(lan)
-    }
-
-    fn exec<'a>(&self, ns: &'a str) -> [&'a str; 4] {
-        ["ip", "netns", "exec", ns]
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.a]);
-        let _ = ip(&["netns", "del", &self.b]);
-    }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 #[test]
 fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {

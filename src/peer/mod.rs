@@ -386,12 +386,12 @@ impl Channel {
 
     /// Sends a buffer the caller gives up, saving a copy per message.
     pub async fn send_owned(&self, data: BytesMut) -> Result<(), Error> {
-        self.dc.send(data).await.map_err(|_| Error::Lost)
+        self.sender().send_owned(data).await
     }
 
     /// A cheap handle for sending from another task.
     pub fn sender(&self) -> ChannelSender {
-        ChannelSender { dc: self.dc.clone() }
+        ChannelSender { dc: self.dc.clone(), state: self.state.clone() }
     }
 
     /// Next message; `Err(Lost)` when the connection fails or stays
@@ -428,16 +428,29 @@ impl Channel {
 #[derive(Clone)]
 pub struct ChannelSender {
     dc: Arc<dyn DataChannel>,
+    state: watch::Receiver<RTCPeerConnectionState>,
 }
 
 impl ChannelSender {
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
-        self.dc.send(BytesMut::from(data)).await.map_err(|_| Error::Lost)
+        self.send_owned(BytesMut::from(data)).await
+    }
+
+    /// With the send buffer full, webrtc's send waits for acknowledgements
+    /// that a vanished peer never sends: the connection state decides.
+    pub async fn send_owned(&self, data: BytesMut) -> Result<(), Error> {
+        tokio::select! {
+            sent = self.dc.send(data) => sent.map_err(|_| Error::Lost),
+            _ = wait_lost(self.state.clone()) => Err(Error::Lost),
+        }
     }
 
     /// A text message: what a browser page's `onmessage` gets as a string.
     pub async fn send_text(&self, text: &str) -> Result<(), Error> {
-        self.dc.send_text(text).await.map_err(|_| Error::Lost)
+        tokio::select! {
+            sent = self.dc.send_text(text) => sent.map_err(|_| Error::Lost),
+            _ = wait_lost(self.state.clone()) => Err(Error::Lost),
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub enum NameError {
     TooLong(String),
     #[error("the name {0:?} appears twice in the manifest")]
     Duplicate(String),
+    #[error("the manifest's sizes add up to more than any disk holds")]
+    TotalTooLarge,
 }
 
 /// The relative path a wire name stands for, or why it is refused. Names

@@ -66,6 +66,16 @@ pub enum TransferError {
     Interrupted,
     #[error("{0}; what arrived is kept as NAME.part: pair again and send the same files to resume")]
     PeerStopped(String),
+    #[error("{}", cancelled(*.0))]
+    Cancelled(Role),
+}
+
+fn cancelled(role: Role) -> &'static str {
+    if role == Role::Receive {
+        "interrupted: what arrived is kept as NAME.part; pair again and send the same files to resume"
+    } else {
+        "interrupted: the receiver keeps what arrived as NAME.part; pair again and send the same files to resume"
+    }
 }
 
 /// What to do with a file that already exists in the receiving folder.
@@ -205,6 +215,7 @@ fn reason_for_peer(error: &TransferError, role: Role) -> Option<String> {
         | TransferError::Mismatch(_) => None,
         TransferError::HostileManifest(e) => Some(format!("the receiver refused the files: unsafe file name: {e}")),
         TransferError::Declined => Some("the receiver declined the files".into()),
+        TransferError::Cancelled(_) => Some(format!("the {side} was interrupted")),
         TransferError::NobodyToAsk => {
             Some("the receiver had no terminal to confirm on and no --yes: nothing was received".into())
         }
@@ -215,13 +226,24 @@ fn reason_for_peer(error: &TransferError, role: Role) -> Option<String> {
     }
 }
 
+/// The other side's explanation, as much of it as one line of a terminal
+/// deserves; escapes are neutralised where it is printed.
+fn peer_words(mut reason: String) -> String {
+    const MAX_REASON_CHARS: usize = 300;
+    if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
+        reason.truncate(cut);
+        reason.push('…');
+    }
+    reason
+}
+
 /// When sending fails mid-file, the receiver has usually just said why
 /// (disk full, a refused name) and closed: its words beat "connection lost".
 async fn why_the_receiver_stopped(channel: &mut Channel) -> Option<TransferError> {
     let reason = tokio::time::timeout(Duration::from_secs(1), async {
         loop {
             match next(channel).await {
-                Ok(Incoming::Control(Control::Refuse { reason })) => return Some(reason),
+                Ok(Incoming::Control(Control::Refuse { reason })) => return Some(peer_words(reason)),
                 Ok(_) => continue,
                 Err(_) => return None,
             }
@@ -286,6 +308,9 @@ pub fn check_manifest(entries: &[Entry]) -> Result<Vec<PathBuf>, NameError> {
     if entries.len() > names::MAX_ENTRIES {
         return Err(NameError::TooMany(entries.len()));
     }
+    if entries.iter().try_fold(0u64, |total, e| total.checked_add(e.size)).is_none() {
+        return Err(NameError::TotalTooLarge);
+    }
     let mut seen = std::collections::HashSet::new();
     entries
         .iter()
@@ -301,7 +326,8 @@ pub fn check_manifest(entries: &[Entry]) -> Result<Vec<PathBuf>, NameError> {
 
 fn manifest_event(entries: &[Entry]) -> Event {
     let files = entries.iter().filter(|e| !e.dir).count();
-    Event::Manifest { files, folders: entries.len() - files, bytes: entries.iter().map(|e| e.size).sum() }
+    let bytes = entries.iter().fold(0u64, |total, e| total.saturating_add(e.size));
+    Event::Manifest { files, folders: entries.len() - files, bytes }
 }
 
 /// Chunks in flight between the disk and the channel on either side: enough
@@ -414,7 +440,11 @@ pub async fn send(
     paths: &[PathBuf],
     observer: &mut dyn Observer,
 ) -> Result<Report, TransferError> {
-    let outcome = send_all(&mut channel, paths, observer).await;
+    let streaming = tokio::sync::Notify::new();
+    let outcome = tokio::select! {
+        outcome = send_all(&mut channel, paths, observer, &streaming) => outcome,
+        _ = interrupted(&streaming) => Err(TransferError::Cancelled(Role::Send)),
+    };
     conclude(channel, outcome, Role::Send, observer).await
 }
 
@@ -447,18 +477,37 @@ async fn conclude(
     }
 }
 
+/// Ctrl-C once files are streaming. Not before: until then a prompt may be
+/// reading the terminal, and catching SIGINT would leave the person no way
+/// out of it. A second Ctrl-C ends the process without the polite close.
+async fn interrupted(streaming: &tokio::sync::Notify) {
+    streaming.notified().await;
+    if tokio::signal::ctrl_c().await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(crate::exit::INTERRUPTED);
+        }
+    });
+}
+
 async fn send_all(
     channel: &mut Channel,
     paths: &[PathBuf],
     observer: &mut dyn Observer,
+    streaming: &tokio::sync::Notify,
 ) -> Result<Report, TransferError> {
     let (entries, sources) = build_manifest(paths)?;
     greet(channel, Role::Send, Role::Receive).await?;
     observer.event(manifest_event(&entries));
     send_control(channel, &Control::Manifest { entries: entries.clone() }).await?;
     let offsets = match next(channel).await? {
-        Incoming::Control(Control::Accept { offsets }) if offsets.len() == entries.len() => offsets,
-        Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(reason)),
+        Incoming::Control(Control::Accept { offsets }) if offsets.len() == entries.len() => {
+            streaming.notify_one();
+            offsets
+        }
+        Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
         _ => return Err(TransferError::Protocol("expected the receiver's answer to the manifest".into())),
     };
     let mut report = Report::default();
@@ -549,7 +598,11 @@ pub async fn receive(
     opts: ReceiveOptions,
     observer: &mut dyn Observer,
 ) -> Result<Report, TransferError> {
-    let outcome = receive_all(&mut channel, opts, observer).await;
+    let streaming = tokio::sync::Notify::new();
+    let outcome = tokio::select! {
+        outcome = receive_all(&mut channel, opts, observer, &streaming) => outcome,
+        _ = interrupted(&streaming) => Err(TransferError::Cancelled(Role::Receive)),
+    };
     conclude(channel, outcome, Role::Receive, observer).await
 }
 
@@ -557,6 +610,7 @@ async fn receive_all(
     channel: &mut Channel,
     opts: ReceiveOptions,
     observer: &mut dyn Observer,
+    streaming: &tokio::sync::Notify,
 ) -> Result<Report, TransferError> {
     greet(channel, Role::Receive, Role::Send).await?;
     let entries = match next(channel).await? {
@@ -569,7 +623,7 @@ async fn receive_all(
             return Err(e.into());
         }
     };
-    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let total = entries.iter().fold(0u64, |total, e| total.saturating_add(e.size));
     let files = entries.iter().filter(|e| !e.dir).count();
     let mut listing: Vec<String> = entries.iter().take(5).map(|e| crate::ui::printable(&e.path)).collect();
     if entries.len() > 5 {
@@ -632,6 +686,7 @@ async fn receive_all(
         tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
     }
     send_control(channel, &Control::Accept { offsets: offsets.clone() }).await?;
+    streaming.notify_one();
 
     let mut report = Report::default();
     let mut mismatches = 0;
@@ -701,7 +756,9 @@ async fn receive_all(
             }
             Incoming::Control(Control::Done) => break,
             Incoming::Bye => return Err(SessionError::PeerLeftEarly.into()),
-            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::PeerStopped(reason)),
+            Incoming::Control(Control::Refuse { reason }) => {
+                return Err(TransferError::PeerStopped(peer_words(reason)))
+            }
             Incoming::Control(_) => return Err(TransferError::Protocol("unexpected control message".into())),
         }
     }
@@ -723,6 +780,11 @@ mod tests {
             let entries = vec![ok.clone(), Entry { path: bad.into(), size: 1, dir: false }];
             assert!(check_manifest(&entries).is_err(), "{bad:?} accepted");
         }
+        let huge = vec![
+            Entry { path: "a".into(), size: u64::MAX, dir: false },
+            Entry { path: "b".into(), size: 1, dir: false },
+        ];
+        assert!(matches!(check_manifest(&huge), Err(NameError::TotalTooLarge)));
         let dup = vec![ok.clone(), ok.clone()];
         assert!(matches!(check_manifest(&dup), Err(NameError::Duplicate(_))));
         assert_eq!(check_manifest(&[ok]).unwrap(), vec![PathBuf::from("photos").join("a.jpg")]);

@@ -3,6 +3,9 @@
 //! output and files.
 #![allow(dead_code)]
 
+pub mod netns;
+pub mod relay;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
