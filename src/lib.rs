@@ -2,6 +2,8 @@
 //! signaling channel. See DESIGN.md for the layout.
 
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pairing;
 pub mod peer;
 pub mod qr;

@@ -4,6 +4,7 @@
 //! delivery comes from the channel, so frames need no sequence numbers.
 
 mod frame;
+pub mod link;
 pub mod names;
 pub mod transfer;
 

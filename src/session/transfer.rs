@@ -5,9 +5,10 @@
 //! hashes that prefix locally and sends only the rest.
 
 use super::frame::{Frame, Role, PROTOCOL_VERSION};
+use super::link::Link;
 use super::names::{self, NameError};
 use super::{Error as SessionError, DATA_CHUNK};
-use crate::peer::{Channel, Received};
+use crate::peer::Received;
 use bytes::{Bytes, BytesMut};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -145,7 +146,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
     move |source| TransferError::Io { path: path.display().to_string(), source }
 }
 
-async fn send_control(channel: &Channel, c: &Control) -> Result<(), TransferError> {
+async fn send_control(channel: &impl Link, c: &Control) -> Result<(), TransferError> {
     let json = serde_json::to_vec(c).map_err(|e| TransferError::Protocol(e.to_string()))?;
     channel.send(&Frame::Control(&json).encode()).await.map_err(SessionError::from)?;
     Ok(())
@@ -157,7 +158,7 @@ enum Incoming {
     Bye,
 }
 
-async fn next(channel: &mut Channel) -> Result<Incoming, TransferError> {
+async fn next(channel: &mut impl Link) -> Result<Incoming, TransferError> {
     loop {
         let bytes = match channel.recv().await.map_err(SessionError::from)? {
             Received::Message(b) => b,
@@ -178,7 +179,7 @@ async fn next(channel: &mut Channel) -> Result<Incoming, TransferError> {
 }
 
 /// Sends our hello and checks the peer's: same version, the opposite role.
-async fn greet(channel: &mut Channel, ours: Role, want: Role) -> Result<(), TransferError> {
+async fn greet(channel: &mut impl Link, ours: Role, want: Role) -> Result<(), TransferError> {
     channel.send(&Frame::Hello { version: PROTOCOL_VERSION, role: ours }.encode()).await.map_err(SessionError::from)?;
     let bytes = match channel.recv().await.map_err(SessionError::from)? {
         Received::Message(b) => b,
@@ -193,7 +194,7 @@ async fn greet(channel: &mut Channel, ours: Role, want: Role) -> Result<(), Tran
 }
 
 /// Closes politely: goodbye both ways, then the channel.
-async fn finish(mut channel: Channel) {
+async fn finish(mut channel: impl Link) {
     let _ = channel.send(&Frame::Bye.encode()).await;
     let _ = tokio::time::timeout(BYE_WAIT, async {
         while let Ok(Incoming::Control(_) | Incoming::Data(_)) = next(&mut channel).await {}
@@ -239,7 +240,7 @@ fn peer_words(mut reason: String) -> String {
 
 /// When sending fails mid-file, the receiver has usually just said why
 /// (disk full, a refused name) and closed: its words beat "connection lost".
-async fn why_the_receiver_stopped(channel: &mut Channel) -> Option<TransferError> {
+async fn why_the_receiver_stopped(channel: &mut impl Link) -> Option<TransferError> {
     let reason = tokio::time::timeout(Duration::from_secs(1), async {
         loop {
             match next(channel).await {
@@ -254,7 +255,7 @@ async fn why_the_receiver_stopped(channel: &mut Channel) -> Option<TransferError
 
 /// Ends the session after `error`: the peer hears why, at once, and the
 /// channel closes as soon as that message is delivered.
-async fn abandon(channel: Channel, error: &TransferError, role: Role) {
+async fn abandon(channel: impl Link, error: &TransferError, role: Role) {
     if let Some(reason) = reason_for_peer(error, role) {
         if send_control(&channel, &Control::Refuse { reason }).await.is_ok() {
             channel.drain().await;
@@ -436,7 +437,7 @@ impl PartWriter {
 }
 
 pub async fn send(
-    mut channel: Channel,
+    mut channel: impl Link,
     paths: &[PathBuf],
     observer: &mut dyn Observer,
 ) -> Result<Report, TransferError> {
@@ -451,7 +452,7 @@ pub async fn send(
 /// Closes after a whole exchange: a goodbye when it went through (also when
 /// digests differed: the peer has the results), a reason otherwise.
 async fn conclude(
-    channel: Channel,
+    channel: impl Link,
     outcome: Result<Report, TransferError>,
     role: Role,
     observer: &mut dyn Observer,
@@ -493,7 +494,7 @@ async fn interrupted(streaming: &tokio::sync::Notify) {
 }
 
 async fn send_all(
-    channel: &mut Channel,
+    channel: &mut impl Link,
     paths: &[PathBuf],
     observer: &mut dyn Observer,
     streaming: &tokio::sync::Notify,
@@ -594,7 +595,7 @@ fn free_name(target: &Path) -> PathBuf {
 }
 
 pub async fn receive(
-    mut channel: Channel,
+    mut channel: impl Link,
     opts: ReceiveOptions,
     observer: &mut dyn Observer,
 ) -> Result<Report, TransferError> {
@@ -607,7 +608,7 @@ pub async fn receive(
 }
 
 async fn receive_all(
-    channel: &mut Channel,
+    channel: &mut impl Link,
     opts: ReceiveOptions,
     observer: &mut dyn Observer,
     streaming: &tokio::sync::Notify,

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Fuzz each target for SECONDS (default: all five), starting from the seeds
+# in ../fixtures/fuzz/TARGET. A crash leaves its input in artifacts/TARGET/:
+# copy it to ../fixtures/fuzz/TARGET/ so tests/fuzz_regressions.rs replays it
+# on every `cargo test`, then fix the code.
+#
+#     fuzz/run.sh 600                    # ten minutes each, as before a release
+#     fuzz/run.sh 20 session_messages    # one target, briefly (CI runs all, briefly)
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
+shift
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(decode_payload decode_token sdp_rebuild scan_image session_messages)
+status=0
+for target in "${targets[@]}"; do
+  mkdir -p "corpus/$target"
+  cp -n ../fixtures/fuzz/"$target"/* "corpus/$target/" 2>/dev/null || true
+  # Pictures decode slowly: keep generated ones small; the seeds show the way.
+  max_len=4096
+  [ "$target" = scan_image ] && max_len=16384
+  echo "== $target: ${seconds}s"
+  if ! cargo +nightly fuzz run --release "$target" "corpus/$target" -- \
+      -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
+      2>&1 | grep -E "^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::peak_rss_mb|==|ERROR|SUMMARY|panicked|thread)"; then
+    :
+  fi
+  if ls "artifacts/$target"/crash-* "artifacts/$target"/oom-* "artifacts/$target"/timeout-* >/dev/null 2>&1; then
+    echo "!! $target: failing inputs in fuzz/artifacts/$target/" >&2
+    status=1
+  fi
+done
+exit $status

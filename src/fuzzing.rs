@@ -1,0 +1,132 @@
+//! The bodies of the fuzz targets (`fuzz/`), here so that the stable test
+//! suite replays every seed and every input that ever crashed one
+//! (`fixtures/fuzz/`, tests/fuzz_regressions.rs) through the same code.
+//! Each panics only on a real defect: a broken invariant or a crash.
+
+use crate::qr;
+use crate::session::link::ScriptedLink;
+use crate::session::transfer::{self, Entry, Event, Existing, Observer, ReceiveOptions};
+use crate::signal::{self, Description, Form, Kind};
+
+/// Arbitrary bytes as a scanned QR payload: whatever decodes rebuilds into
+/// a description that re-encodes to the same description.
+pub fn payload(data: &[u8]) {
+    if let Ok(payload) = signal::decode(data) {
+        if payload.form == Form::Compact {
+            let description = Description::from_sdp(&payload.sdp).expect("a rebuilt description parses");
+            let again = signal::encode(payload.kind, &payload.sdp, payload.tag);
+            let back = signal::decode(&again).expect("re-encoded payload decodes");
+            assert_eq!(Description::from_sdp(&back.sdp).expect("parses"), description);
+        }
+    }
+}
+
+/// Arbitrary text as a token or a browser's JSON description.
+pub fn token(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(bytes) = signal::decode_token(text) {
+        let _ = signal::decode(&bytes);
+    }
+    if let Ok((kind, sdp)) = signal::parse_sdp_json(text) {
+        let _ = signal::decode(&signal::encode(kind, &sdp, None));
+    }
+}
+
+/// Arbitrary text as a session description from any peer: packing it for a
+/// QR (compact, or deflate when compact cannot say it) must give back an
+/// equivalent description.
+pub fn sdp(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for kind in [Kind::Offer, Kind::Answer] {
+        let packed = signal::encode(kind, &text, None);
+        let unpacked = signal::decode(&packed).expect("what qrpair packs, it unpacks");
+        assert_eq!(unpacked.kind, kind);
+        if unpacked.form == Form::Compact {
+            let original = Description::from_sdp(&text).expect("compact form only for parseable descriptions");
+            assert_eq!(Description::from_sdp(&unpacked.sdp).expect("rebuilt parses"), original);
+        }
+    }
+    let _ = signal::authentication_string(&text, &text);
+    let _ = signal::tag_for_offer(&text);
+    let _ = signal::to_sdp_json(Kind::Offer, &text);
+}
+
+/// Arbitrary bytes as an image file handed to `decode` or `--answer`.
+pub fn image(data: &[u8]) {
+    let _ = qr::scan::scan_image_bytes(data, "fuzz input");
+}
+
+/// Arbitrary bytes as the messages a hostile sender sends a receiver:
+/// each message is a 2-byte little-endian length and that many bytes. The
+/// receiver must end without panicking and write nothing outside its
+/// folder; a file that looks complete holds exactly the bytes whose digest
+/// the sender announced. Returns how many files were verified and kept.
+pub fn session(data: &[u8]) -> usize {
+    let Ok(root) = tempfile::tempdir() else { return 0 };
+    let inbox = root.path().join("inbox");
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return 0 };
+    let link = ScriptedLink::new(split_messages(data));
+    let opts = ReceiveOptions { dir: inbox.clone(), existing: Existing::Overwrite, consent: None };
+    let mut done = Vec::new();
+    let _ = runtime.block_on(transfer::receive(link, opts, &mut Collect(&mut done)));
+    drop(runtime);
+    let outside: Vec<_> = std::fs::read_dir(root.path())
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).filter(|n| n != "inbox").collect())
+        .unwrap_or_default();
+    assert!(outside.is_empty(), "written outside the receiving folder: {outside:?}");
+    for (path, digest) in &done {
+        let bytes = std::fs::read(inbox.join(path)).expect("a file reported complete exists");
+        assert_eq!(blake3::hash(&bytes).to_hex().as_str(), digest, "{path} does not hold what was verified");
+    }
+    done.len()
+}
+
+struct Collect<'a>(&'a mut Vec<(String, String)>);
+
+impl Observer for Collect<'_> {
+    fn event(&mut self, event: Event) {
+        if let Event::FileDone { path, blake3, ok: true } = event {
+            self.0.push((path, blake3));
+        }
+    }
+}
+
+fn split_messages(mut data: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while data.len() >= 2 {
+        let len = u16::from_le_bytes([data[0], data[1]]) as usize;
+        let body = &data[2..];
+        let take = len.min(body.len());
+        out.push(body[..take].to_vec());
+        data = &body[take..];
+    }
+    out
+}
+
+/// Exchanges a well-behaved sender would have, as `session` inputs: seeds
+/// that take the fuzzer past the greeting and the manifest.
+pub fn session_seeds() -> Vec<Vec<u8>> {
+    use crate::session::{Frame, Role, PROTOCOL_VERSION};
+    let control = |v: serde_json::Value| Frame::Control(v.to_string().as_bytes()).encode();
+    let file = |path: &str, body: &[u8]| {
+        let entries = vec![Entry { path: path.into(), size: body.len() as u64, dir: false }];
+        vec![
+            Frame::Hello { version: PROTOCOL_VERSION, role: Role::Send }.encode(),
+            control(serde_json::json!({"t": "manifest", "entries": entries})),
+            control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})),
+            Frame::Data(body).encode(),
+            control(serde_json::json!({"t": "file_end", "index": 0, "blake3": blake3::hash(body).to_hex().as_str()})),
+            control(serde_json::json!({"t": "done"})),
+            Frame::Bye.encode(),
+        ]
+    };
+    let join = |messages: Vec<Vec<u8>>| -> Vec<u8> {
+        messages.iter().flat_map(|m| [&(m.len() as u16).to_le_bytes()[..], m].concat()).collect()
+    };
+    vec![
+        join(file("a.txt", b"hello\n")),
+        join(file("dir/sub/b.bin", &[0, 1, 2, 255])),
+        join(file("empty", b"")),
+        join(file("../escape", b"x")),
+    ]
+}
