@@ -46,7 +46,7 @@ pub fn sdp(data: &[u8]) {
             assert_eq!(Description::from_sdp(&unpacked.sdp).expect("rebuilt parses"), original);
         }
     }
-    let _ = signal::authentication_string(&text, &text);
+    let _ = signal::authentication_string(&text, &text, None);
     let _ = signal::tag_for_offer(&text);
     let _ = signal::to_sdp_json(Kind::Offer, &text);
 }

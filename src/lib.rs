@@ -50,7 +50,7 @@ impl Error {
     fn exit_code_of_session(e: &session::Error) -> i32 {
         match e {
             session::Error::Peer(_) | session::Error::PeerLeftEarly | session::Error::NoGoodbye(_) => exit::CONNECTION,
-            session::Error::Protocol(_) => exit::BAD_INPUT,
+            session::Error::Protocol(_) | session::Error::BadCommitment => exit::BAD_INPUT,
             _ => exit::OTHER,
         }
     }

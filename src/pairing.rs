@@ -103,8 +103,9 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     let applied = Instant::now();
     let channel = peer.open(CONNECT_LIMIT.min(remaining(deadline))).await?;
     tracing::info!(open_ms = applied.elapsed().as_secs_f64() * 1e3, "data channel open after the answer was applied");
-    let channel = connected(channel, &sdp, &answer.payload.sdp, settings.verify).await?;
-    run_session(channel, settings, protocol_for(&answer.payload.sdp)).await
+    let protocol = protocol_for(&answer.payload.sdp);
+    let channel = connected(channel, &sdp, &answer.payload.sdp, settings.verify, protocol, true).await?;
+    run_session(channel, settings, protocol).await
 }
 
 /// Where the answering side gets the offer.
@@ -137,19 +138,32 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
         ),
         other => other.into(),
     })?;
-    let channel = connected(channel, &offer.payload.sdp, &sdp, settings.verify).await?;
-    run_session(channel, settings, protocol_for(&offer.payload.sdp)).await
+    let protocol = protocol_for(&offer.payload.sdp);
+    let channel = connected(channel, &offer.payload.sdp, &sdp, settings.verify, protocol, false).await?;
+    run_session(channel, settings, protocol).await
 }
 
 /// Shows the authentication string; with --verify, asks the person to
 /// compare it with the other screen before anything is read or written.
 async fn connected(
-    channel: peer::Channel,
+    mut channel: peer::Channel,
     offer_sdp: &str,
     answer_sdp: &str,
     verify: bool,
+    protocol: Protocol,
+    we_offered: bool,
 ) -> Result<peer::Channel, Error> {
-    let code = signal::authentication_string(offer_sdp, answer_sdp);
+    let nonces = match protocol {
+        Protocol::Framed => match session::exchange_nonces(&mut channel).await {
+            Ok((ours, theirs)) => Some(if we_offered { (ours, theirs) } else { (theirs, ours) }),
+            Err(e) => {
+                channel.close().await;
+                return Err(e.into());
+            }
+        },
+        Protocol::Plain => None,
+    };
+    let code = signal::authentication_string(offer_sdp, answer_sdp, nonces);
     let shown = code.as_deref().unwrap_or("(none: the other side has no SHA-256 fingerprint)");
     ui::note(&format!("connected: the data channel is open. Both screens must show the same code: {shown}"));
     if !verify {

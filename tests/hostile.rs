@@ -34,6 +34,7 @@ fn play(sb: &Sandbox, frames: Vec<Vec<u8>>) -> (Vec<String>, Run) {
         let answer = qrpair::source::read_file(&answer_png, Some(want)).unwrap();
         peer.accept_answer(&answer.payload.sdp).await.unwrap();
         let mut channel = peer.open(LIMIT).await.unwrap();
+        qrpair::session::exchange_nonces(&mut channel).await.unwrap();
         for frame in frames {
             // The receiver may hang up half-way: that is its right.
             if channel.send(&frame).await.is_err() {

@@ -1,12 +1,16 @@
 //! Session frames: one type byte, then the body.
 
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 const TAG_HELLO: u8 = 1;
 pub(super) const TAG_DATA: u8 = 2;
 const TAG_EOF: u8 = 3;
 const TAG_BYE: u8 = 4;
 const TAG_CONTROL: u8 = 5;
+const TAG_COMMIT: u8 = 6;
+const TAG_REVEAL: u8 = 7;
+/// Length of a nonce and of its commitment.
+pub const NONCE_LEN: usize = 32;
 
 /// What a side is doing, carried in its hello so mismatched commands are
 /// named instead of misread.
@@ -36,6 +40,11 @@ pub enum Frame<'a> {
     Control(&'a [u8]),
     /// Bytes for the peer's output.
     Data(&'a [u8]),
+    /// The hash of our nonce for the authentication code, sent before we
+    /// learn the peer's nonce.
+    Commit(&'a [u8; NONCE_LEN]),
+    /// The nonce itself, sent once the peer's commitment is in.
+    Reveal(&'a [u8; NONCE_LEN]),
     /// The sender's input ended: this direction is finished.
     Eof,
     /// Both directions are finished on the sender's side.
@@ -70,6 +79,8 @@ impl<'a> Frame<'a> {
                 v.extend_from_slice(d);
                 v
             }
+            Frame::Commit(h) => [&[TAG_COMMIT][..], &h[..]].concat(),
+            Frame::Reveal(n) => [&[TAG_REVEAL][..], &n[..]].concat(),
             Frame::Eof => vec![TAG_EOF],
             Frame::Bye => vec![TAG_BYE],
         }
@@ -94,6 +105,8 @@ impl<'a> Frame<'a> {
             },
             TAG_CONTROL => Ok(Frame::Control(body)),
             TAG_DATA => Ok(Frame::Data(body)),
+            TAG_COMMIT => body.try_into().map(Frame::Commit).map_err(|_| FrameError::Malformed("commitment")),
+            TAG_REVEAL => body.try_into().map(Frame::Reveal).map_err(|_| FrameError::Malformed("nonce")),
             TAG_EOF if body.is_empty() => Ok(Frame::Eof),
             TAG_EOF => Err(FrameError::Malformed("end-of-stream")),
             TAG_BYE if body.is_empty() => Ok(Frame::Bye),
@@ -116,6 +129,8 @@ mod tests {
             Frame::Control(b"{}"),
             Frame::Data(&data),
             Frame::Data(&[]),
+            Frame::Commit(&[7; NONCE_LEN]),
+            Frame::Reveal(&[9; NONCE_LEN]),
             Frame::Eof,
             Frame::Bye,
         ] {

@@ -8,7 +8,7 @@ pub mod link;
 pub mod names;
 pub mod transfer;
 
-pub use frame::{Frame, FrameError, Role, PROTOCOL_VERSION};
+pub use frame::{Frame, FrameError, Role, NONCE_LEN, PROTOCOL_VERSION};
 
 use crate::peer::{self, Channel, ChannelSender, Received};
 use std::time::Duration;
@@ -50,6 +50,8 @@ pub enum Error {
     Protocol(#[from] FrameError),
     #[error("the peer speaks session protocol version {0}, this qrpair speaks {PROTOCOL_VERSION}: use the same qrpair version on both machines")]
     Version(u8),
+    #[error("the peer's nonce does not match what it committed to: something between the two machines is interfering; the connection was closed, pair again")]
+    BadCommitment,
     #[error("the peer closed the connection before all data was exchanged: the output is incomplete")]
     PeerLeftEarly,
     #[error("{}", role_mismatch(*.0, *.1))]
@@ -131,6 +133,9 @@ where
                 Frame::Hello { role: Role::Stream, .. } => {}
                 Frame::Hello { role, .. } => break Err(Error::RoleMismatch(Role::Stream, role)),
                 Frame::Control(_) => break Err(FrameError::UnknownType(5).into()),
+                Frame::Commit(_) | Frame::Reveal(_) => {
+                    break Err(FrameError::Malformed("authentication step after the exchange").into())
+                }
                 Frame::Data(data) => {
                     if peer_eof {
                         break Err(FrameError::DataAfterEof.into());
@@ -302,5 +307,47 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
         // Half-close: a reader downstream of stdout sees EOF now, while our
         // own input may still be flowing to the peer.
         self.out.shutdown().await.map_err(Error::Output)
+    }
+}
+
+/// Both sides' random contributions to the authentication code, exchanged
+/// commit-then-reveal. Each side fixes its nonce (sends its hash) before it
+/// sees the other's, so whoever sits between two pairings cannot search for
+/// a certificate or a nonce that gives both screens the same code: the last
+/// honest nonce is always revealed after the intruder has committed.
+/// Returns (ours, theirs).
+pub async fn exchange_nonces(channel: &mut Channel) -> Result<([u8; NONCE_LEN], [u8; NONCE_LEN]), Error> {
+    let mut ours = [0u8; NONCE_LEN];
+    getrandom::getrandom(&mut ours).map_err(|e| Error::Input(std::io::Error::other(e.to_string())))?;
+    channel.send(&Frame::Commit(&commitment(&ours)).encode()).await?;
+    let committed = exchange_step(channel, |f| if let Frame::Commit(c) = f { Some(**c) } else { None }).await?;
+    channel.send(&Frame::Reveal(&ours).encode()).await?;
+    let theirs = exchange_step(channel, |f| if let Frame::Reveal(n) = f { Some(**n) } else { None }).await?;
+    if commitment(&theirs) != committed {
+        return Err(Error::BadCommitment);
+    }
+    Ok((ours, theirs))
+}
+
+fn commitment(nonce: &[u8; NONCE_LEN]) -> [u8; NONCE_LEN] {
+    use sha2::Digest;
+    sha2::Sha256::new().chain_update(b"qrpair code commitment v1").chain_update(nonce).finalize().into()
+}
+
+/// The next message, which must be the step `pick` accepts. An older
+/// qrpair starts with its hello instead: that says which version it is.
+async fn exchange_step(
+    channel: &mut Channel,
+    pick: impl Fn(&Frame<'_>) -> Option<[u8; NONCE_LEN]>,
+) -> Result<[u8; NONCE_LEN], Error> {
+    let bytes = match channel.recv().await? {
+        Received::Message(b) => b,
+        Received::Closed => return Err(Error::PeerLeftEarly),
+    };
+    let frame = Frame::decode(&bytes)?;
+    match (pick(&frame), frame) {
+        (Some(value), _) => Ok(value),
+        (None, Frame::Hello { version, .. }) if version != PROTOCOL_VERSION => Err(Error::Version(version)),
+        (None, _) => Err(Error::Protocol(FrameError::Malformed("authentication exchange"))),
     }
 }

@@ -174,6 +174,9 @@ async fn next(channel: &mut impl Link) -> Result<Incoming, TransferError> {
             Frame::Data(_) => return Ok(Incoming::Data(bytes.slice(1..))),
             Frame::Bye => return Ok(Incoming::Bye),
             Frame::Hello { .. } | Frame::Eof => continue,
+            Frame::Commit(_) | Frame::Reveal(_) => {
+                return Err(TransferError::Protocol("an authentication step after the exchange".into()))
+            }
         }
     }
 }

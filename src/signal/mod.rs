@@ -237,14 +237,34 @@ fn sha256_fingerprint(sdp: &str) -> Option<[u8; FINGERPRINT_LEN]> {
 /// that the QR itself came from the person you think (a code swapped on the
 /// way would give the two screens different strings). `None` when either
 /// description has no SHA-256 fingerprint.
-pub fn authentication_string(offer_sdp: &str, answer_sdp: &str) -> Option<String> {
+///
+/// Between two qrpair peers, `nonces` (the offerer's, then the answerer's,
+/// exchanged commit-then-reveal once the channel is open) go in too: without
+/// them, someone relaying both codes could try certificates until the two
+/// screens agreed. A browser peer has no nonces to give.
+pub fn authentication_string(
+    offer_sdp: &str,
+    answer_sdp: &str,
+    nonces: Option<([u8; 32], [u8; 32])>,
+) -> Option<String> {
     use sha2::Digest;
     let (offer, answer) = (sha256_fingerprint(offer_sdp)?, sha256_fingerprint(answer_sdp)?);
-    let digest = sha2::Sha256::new()
-        .chain_update(b"qrpair authentication string v1")
-        .chain_update(offer)
-        .chain_update(answer)
-        .finalize();
+    let mut hasher = sha2::Sha256::new();
+    match nonces {
+        Some((offerer, answerer)) => {
+            hasher.update(b"qrpair authentication string v2");
+            hasher.update(offer);
+            hasher.update(answer);
+            hasher.update(offerer);
+            hasher.update(answerer);
+        }
+        None => {
+            hasher.update(b"qrpair authentication string v1");
+            hasher.update(offer);
+            hasher.update(answer);
+        }
+    }
+    let digest = hasher.finalize();
     let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 1_000_000;
     Some(format!("{:03} {:03}", n / 1000, n % 1000))
 }

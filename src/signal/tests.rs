@@ -489,11 +489,17 @@ mod properties {
 #[test]
 fn authentication_string_depends_on_both_fingerprints_and_their_roles() {
     let (a, b, c) = (qrpair_description(1, false, 1), qrpair_description(1, true, 2), qrpair_description(1, true, 3));
-    let ab = authentication_string(&a, &b).unwrap();
+    let ab = authentication_string(&a, &b, None).unwrap();
     assert_eq!(ab.len(), 7);
     assert!(ab.chars().enumerate().all(|(i, ch)| if i == 3 { ch == ' ' } else { ch.is_ascii_digit() }), "{ab}");
-    assert_eq!(authentication_string(&a, &b).unwrap(), ab, "deterministic");
-    assert_ne!(authentication_string(&a, &c).unwrap(), ab, "another answer, another string");
-    assert_ne!(authentication_string(&b, &a).unwrap(), ab, "roles are part of it");
-    assert_eq!(authentication_string("v=0\r\n", &b), None);
+    assert_eq!(authentication_string(&a, &b, None).unwrap(), ab, "deterministic");
+    assert_ne!(authentication_string(&a, &c, None).unwrap(), ab, "another answer, another string");
+    assert_ne!(authentication_string(&b, &a, None).unwrap(), ab, "roles are part of it");
+    assert_eq!(authentication_string("v=0\r\n", &b, None), None);
+    // Between qrpair peers the nonces decide it too, each in its place.
+    let (x, y) = ([1u8; 32], [2u8; 32]);
+    let with = authentication_string(&a, &b, Some((x, y))).unwrap();
+    assert_eq!(authentication_string(&a, &b, Some((x, y))).unwrap(), with);
+    assert_ne!(authentication_string(&a, &b, Some((y, x))).unwrap(), with);
+    assert_ne!(authentication_string(&a, &b, Some((x, [3u8; 32]))).unwrap(), with);
 }
