@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_qrpair");
 
 fn spawn(dir: &Path, args: &[&str], log: &str) -> Child {
@@ -127,20 +129,7 @@ fn pipe(dir: &Path, mib: u64) {
     let writer = {
         let sent_digest = sent_digest.clone();
         std::thread::spawn(move || {
-            let mut hasher = blake3::Hasher::new();
-            let mut state = 0x2545_f491_4f6c_dd1du64;
-            let mut block = vec![0u8; 1 << 20];
-            for _ in 0..mib {
-                for chunk in block.chunks_exact_mut(8) {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    chunk.copy_from_slice(&state.to_le_bytes());
-                }
-                hasher.update(&block);
-                input.write_all(&block).unwrap();
-            }
-            *sent_digest.lock().unwrap() = hasher.finalize().to_hex().to_string();
+            *sent_digest.lock().unwrap() = common::write_pseudo_random(&mut input, mib, 0x2545_f491_4f6c_dd1d);
         })
     };
     drop(answerer.stdin.take()); // nothing the other way

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_qrpair");
 
 /// Runs to the end and returns (exit code, peak RSS in KiB) from wait4.
@@ -69,21 +71,9 @@ fn open_latency(dir: &Path) -> f64 {
 
 fn make_file(path: &Path, mib: usize) -> String {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut hasher = blake3::Hasher::new();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut block = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        for chunk in block.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_le_bytes());
-        }
-        hasher.update(&block);
-        f.write_all(&block).unwrap();
-    }
+    let digest = common::write_pseudo_random(&mut f, mib as u64, 0x9e37_79b9_7f4a_7c15);
     f.flush().unwrap();
-    hasher.finalize().to_hex().to_string()
+    digest
 }
 
 fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i64, i64, PathBuf) {

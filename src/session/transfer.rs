@@ -556,6 +556,8 @@ async fn send_all(
                 mismatches += usize::from(!ok);
             }
             Incoming::Control(Control::Done) => break,
+            // It stopped after everything was sent (a write failed): its words.
+            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
             _ => return Err(TransferError::Protocol("expected the receiver's results".into())),
         }
     }
@@ -660,8 +662,12 @@ async fn receive_all(
                     Existing::Rename => target = free_name(&target),
                 }
             }
-            if let Ok(meta) = std::fs::metadata(part_path(&target)) {
-                offset = meta.len().min(entry.size);
+            // Only a regular file is a resumable prefix; anything else in its
+            // place fails when opened for writing, and says why.
+            if let Ok(meta) = std::fs::symlink_metadata(part_path(&target)) {
+                if meta.is_file() {
+                    offset = meta.len().min(entry.size);
+                }
             }
         }
         targets.push(target);

@@ -1,0 +1,22 @@
+//! What both benchmarks feed qrpair.
+
+use std::io::Write;
+
+/// Writes `mib` MiB of reproducible pseudo-random bytes (xorshift64: they do
+/// not compress, as most real files do not) and returns their BLAKE3.
+pub fn write_pseudo_random(out: &mut impl Write, mib: u64, seed: u64) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let mut state = seed;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for chunk in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        hasher.update(&block);
+        out.write_all(&block).unwrap();
+    }
+    hasher.finalize().to_hex().to_string()
+}
