@@ -24,7 +24,7 @@ const SEND_BUFFER_LIMIT: usize = 4 << 20;
 /// Messages received but not yet consumed; when full, polling stops and SCTP
 /// stops acknowledging, so a slow stdout slows the sender instead of growing
 /// a queue.
-const RECEIVE_QUEUE: usize = 64;
+const RECEIVE_QUEUE: usize = 16;
 /// The largest plaintext one DTLS record carries (2^14 bytes, RFC 6347).
 const MAX_SCTP_MTU: u32 = 16 * 1024;
 /// A lost link shows as `Disconnected` after ~5 s; allow this much more for it

@@ -88,7 +88,9 @@ pub(crate) const APPLICATION_TO_DRIVER_EVENT_CHANNEL_CAPACITY: usize = 256;
 /// Every variant on this queue carries a delivery guarantee: `OnMessage` because a reliable
 /// channel promises it, the lifecycle events because losing one leaves the application's view
 /// of the channel permanently wrong. Overflow here is [webrtc#858](https://github.com/webrtc-rs/webrtc/issues/858).
-pub(crate) const DRIVER_TO_DATA_CHANNEL_EVENT_CHANNEL_CAPACITY: usize = 256;
+// qrpair patch: 32 instead of 256. With 64 KiB messages 256 held 16 MiB
+// whenever the application fell behind; SCTP's window paces the peer anyway.
+pub(crate) const DRIVER_TO_DATA_CHANNEL_EVENT_CHANNEL_CAPACITY: usize = 32;
 
 /// How many events may stay retained for a channel that has no registered receiver.
 ///
@@ -97,8 +99,8 @@ pub(crate) const DRIVER_TO_DATA_CHANNEL_EVENT_CHANNEL_CAPACITY: usize = 256;
 /// the state that never resolves: an application that dropped its `DataChannel` without
 /// closing the stream, whose events would otherwise accumulate for the life of the
 /// connection. See [`Driver::flush_pending_data_channel_events`].
-const MAX_UNREGISTERED_PENDING_DATA_CHANNEL_EVENTS: usize =
-    DRIVER_TO_DATA_CHANNEL_EVENT_CHANNEL_CAPACITY;
+// qrpair patch: kept at upstream's 256 when the queue above shrank to 32.
+const MAX_UNREGISTERED_PENDING_DATA_CHANNEL_EVENTS: usize = 256;
 
 /// Capacity of each **driver → track-remote** event channel
 /// (OnOpen, OnEnding, OnEnded, OnError, OnRtpPacket, OnRtcpPacket).
