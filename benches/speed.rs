@@ -15,18 +15,6 @@ mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_qrpair");
 
-/// Runs to the end and returns (exit code, peak RSS in KiB) from wait4.
-fn wait_with_rss(child: std::process::Child) -> (i32, i64) {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value to be overwritten.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    std::mem::forget(child);
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}
-
 fn qrpair(dir: &Path, args: &[&str], log: &Path) -> std::process::Child {
     Command::new(BIN)
         .args(args)
@@ -62,8 +50,8 @@ fn open_latency(dir: &Path) -> f64 {
         &["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"],
         &dir.join("a.log"),
     );
-    wait_with_rss(answerer);
-    wait_with_rss(offerer);
+    common::wait_with_rss(answerer);
+    common::wait_with_rss(offerer);
     let log = std::fs::read_to_string(dir.join("o.log")).unwrap();
     let at = log.find("open_ms=").expect("open_ms logged") + "open_ms=".len();
     log[at..].split_whitespace().next().and_then(|t| t.parse().ok()).expect("a number after open_ms=")
@@ -119,8 +107,8 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i
         ]),
         &dir.join("r.log"),
     );
-    let (rc_r, rss_r) = wait_with_rss(receiver);
-    let (rc_s, rss_s) = wait_with_rss(sender);
+    let (rc_r, rss_r) = common::wait_with_rss(receiver);
+    let (rc_s, rss_s) = common::wait_with_rss(sender);
     assert_eq!((rc_s, rc_r), (0, 0), "transfer failed; see {}", dir.display());
     (start.elapsed().as_secs_f64(), rss_s, rss_r, inbox.join(file.file_name().unwrap()))
 }

@@ -36,6 +36,17 @@ fn main() {
         let code = qrpair::qr::render_qr(&signal::encode(*kind, sdp, None), qrpair::qr::EcLevel::L).unwrap();
         out("scan_image", &format!("{name}.png"), &code.to_png(2));
     }
+    // Pictures that once made the scanner search for minutes: small enough
+    // for the fuzzer's length limit, and a slow or hungry regression fails
+    // its -timeout / -rss_limit_mb.
+    for (name, picture) in [
+        ("finder-tiling-200", qrpair::qr::hostile::finder_tiling(200, 12)),
+        ("finder-tiling-400", qrpair::qr::hostile::finder_tiling(400, 12)),
+    ] {
+        let mut png = Vec::new();
+        picture.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        out("scan_image", &format!("{name}.png"), &png);
+    }
     for (i, seed) in qrpair::fuzzing::session_seeds().iter().enumerate() {
         out("session_messages", &format!("exchange-{i}.bin"), seed);
     }

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+#[allow(dead_code)]
 /// Writes `mib` MiB of reproducible pseudo-random bytes (xorshift64: they do
 /// not compress, as most real files do not) and returns their BLAKE3.
 pub fn write_pseudo_random(out: &mut impl Write, mib: u64, seed: u64) -> String {
@@ -19,4 +20,17 @@ pub fn write_pseudo_random(out: &mut impl Write, mib: u64, seed: u64) -> String 
         out.write_all(&block).unwrap();
     }
     hasher.finalize().to_hex().to_string()
+}
+
+/// Runs to the end and returns (exit code, peak RSS in KiB) from wait4.
+#[allow(dead_code)]
+pub fn wait_with_rss(child: std::process::Child) -> (i32, i64) {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    std::mem::forget(child);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
 }

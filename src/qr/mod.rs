@@ -1,6 +1,9 @@
 //! QR codes: `render` turns payload bytes into pictures, `scan` turns
 //! pictures back into payload bytes. Only file I/O, no network.
 
+mod finder;
+#[doc(hidden)]
+pub mod hostile;
 pub mod render;
 pub mod scan;
 

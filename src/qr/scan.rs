@@ -7,13 +7,24 @@ use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Once;
+use std::time::{Duration, Instant};
 
 /// No screenshot or photo worth scanning is larger than this file size.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-/// 8K screenshots are 7680×4320 (33 Mpx); this leaves room for a tall
-/// scrolling capture while keeping the decoded buffer well under a GiB.
+/// 8K screenshots are 7680×4320 (33 Mpx). An RGBA picture this size
+/// decodes into 144 MB, and with its grey copy the scan stays under 256 MiB.
 pub const MAX_SIDE_PX: u32 = 16_384;
-pub const MAX_PIXELS: u64 = 64_000_000;
+pub const MAX_PIXELS: u64 = 36_000_000;
+/// The decoder's own buffer: 8-bit RGBA at `MAX_PIXELS`. A 16-bit picture
+/// needs twice that and is refused above half the pixels.
+const MAX_DECODE_BYTES: u64 = MAX_PIXELS * 4;
+/// A picture is read or given up on within this, whatever it shows; a
+/// watched folder must not stall on one picture.
+pub const SCAN_BUDGET: Duration = Duration::from_millis(1800);
+/// rqrr copies the whole picture for every candidate triple it checks, so
+/// it runs only where that stays cheap: few finder patterns, few pixels.
+const RQRR_MAX_FINDER_PATTERNS: usize = 24;
+const RQRR_MAX_PIXELS: u64 = 4_000_000;
 
 /// Above this, a halved copy is tried first.
 const HALVE_ABOVE_SIDE: u32 = 1800;
@@ -33,8 +44,16 @@ pub enum ScanError {
     Io { path: String, source: std::io::Error },
     #[error("{what} is {size} bytes, more than the {MAX_FILE_BYTES}-byte limit for an image: crop the screenshot or save it smaller")]
     FileTooLarge { what: String, size: u64 },
-    #[error("{what} is {w}×{h} pixels, more than qrpair decodes (at most {MAX_SIDE_PX} px a side and {MAX_PIXELS} pixels): crop or scale it down")]
+    #[error("{what} is {w}×{h} pixels, more than qrpair decodes (at most {MAX_SIDE_PX} px a side and {} Mpx): crop or scale it down", MAX_PIXELS / 1_000_000)]
     TooManyPixels { what: String, w: u32, h: u32 },
+    #[error("{what} holds more than {} MiB, more than any screenshot or photo: give qrpair the image file itself, or save the picture smaller", MAX_FILE_BYTES >> 20)]
+    TooLong { what: String },
+    #[error("{what} is {w}×{h} pixels at {bits} bits a pixel, too large to decode within qrpair's memory limit: save it as an 8-bit PNG or JPEG, or crop it")]
+    TooDeep { what: String, w: u32, h: u32, bits: u16 },
+    #[error("{what} has too many code-like shapes ({patterns} finder patterns; a sheet of 100 codes has 300) to search: crop the picture to the code")]
+    TooBusy { what: String, patterns: usize },
+    #[error("gave up reading {what} after {:.1} s: crop the picture to the code, or use a sharper screenshot", SCAN_BUDGET.as_secs_f64())]
+    OutOfTime { what: String },
     #[error("{what} is not an image qrpair can read (PNG, JPEG, WebP, GIF or BMP){detail}")]
     NotAnImage { what: String, detail: String },
     #[error("{what} could not be decoded as an image ({detail}): is the file complete?")]
@@ -54,22 +73,37 @@ impl ScanError {
 }
 
 pub fn scan_path(path: &Path) -> Result<Vec<Found>, ScanError> {
+    scan_path_by(path, Instant::now() + SCAN_BUDGET)
+}
+
+/// Reads at most `MAX_FILE_BYTES` whatever the path is: a device such as
+/// /dev/zero or a pipe reports no size, so the size is checked as it reads.
+pub fn scan_path_by(path: &Path, deadline: Instant) -> Result<Vec<Found>, ScanError> {
+    use std::io::Read;
     let what = path.display().to_string();
     let io = |source| ScanError::Io { path: what.clone(), source };
-    let size = std::fs::metadata(path).map_err(io)?.len();
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
     if size > MAX_FILE_BYTES {
         return Err(ScanError::FileTooLarge { what, size });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    scan_image_bytes(&bytes, &what)
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    scan_image_bytes_by(bytes, &what, deadline)
 }
 
 /// Every distinct code found, in the order the pipeline found them.
 pub fn scan_image_bytes(bytes: &[u8], what: &str) -> Result<Vec<Found>, ScanError> {
+    scan_image_bytes_by(bytes.to_vec(), what, Instant::now() + SCAN_BUDGET)
+}
+
+pub fn scan_image_bytes_by(bytes: Vec<u8>, what: &str, deadline: Instant) -> Result<Vec<Found>, ScanError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ScanError::FileTooLarge { what: what.to_string(), size: bytes.len() as u64 });
+        return Err(ScanError::TooLong { what: what.to_string() });
     }
-    scan_named(&load_gray(bytes, what)?, what)
+    let gray = load_gray(&bytes, what)?;
+    drop(bytes);
+    scan_named(&gray, what, deadline)
 }
 
 /// One step of the scanning pipeline: a transformation of the picture and
@@ -96,6 +130,10 @@ impl Stage {
     pub const ALL: [Stage; 5] =
         [Stage::RxingHalved, Stage::RxingAsGiven, Stage::Inverted, Stage::EnlargedSmoothed, Stage::ThreeQuarters];
 
+    fn runs_rqrr(self) -> bool {
+        matches!(self, Stage::Inverted | Stage::EnlargedSmoothed | Stage::ThreeQuarters)
+    }
+
     /// The transformed picture, or `None` when the stage does not apply.
     fn apply(self, g: &GrayImage) -> Option<std::borrow::Cow<'_, GrayImage>> {
         use std::borrow::Cow;
@@ -112,99 +150,83 @@ impl Stage {
             Stage::EnlargedSmoothed => {
                 (longest <= SMALL_IMAGE_SIDE).then(|| Cow::Owned(imageops::blur(&resize(g, longest * 2), 1.5)))
             }
-            Stage::ThreeQuarters => Some(Cow::Owned(resize(g, longest * 3 / 4))),
+            Stage::ThreeQuarters => Some(Cow::Owned(three_quarters(g))),
         }
     }
 }
 
-/// The scanning pipeline on a decoded grayscale picture. `Err(true)` when a
-/// code was seen but not read, `Err(false)` when none was seen.
-pub fn scan_gray(gray: &GrayImage) -> Result<Vec<Found>, bool> {
-    scan_gray_with(gray, &Stage::ALL)
+/// Why the pipeline read nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    NoCode,
+    /// Something shaped like a code was seen but did not read.
+    Unreadable,
+    /// More finder-like shapes than are searched.
+    TooBusy(usize),
+    OutOfTime,
+}
+
+/// The scanning pipeline on a decoded grayscale picture.
+pub fn scan_gray(gray: &GrayImage) -> Result<Vec<Found>, Miss> {
+    scan_gray_with(gray, &Stage::ALL, Instant::now() + SCAN_BUDGET)
 }
 
 /// The pipeline restricted to some stages (the benchmark measures what each
-/// one adds).
-pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage]) -> Result<Vec<Found>, bool> {
+/// one adds), stopping at `deadline`.
+pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage], deadline: Instant) -> Result<Vec<Found>, Miss> {
     let mut saw_code = false;
+    let mut busy = None;
+    // Finder patterns on the picture as given: what rqrr would face.
+    let mut patterns = None;
     for &stage in stages {
+        if Instant::now() >= deadline {
+            return Err(Miss::OutOfTime);
+        }
+        let started = Instant::now();
         let Some(img) = stage.apply(gray) else { continue };
-        let found = match stage {
-            Stage::RxingAsGiven | Stage::RxingHalved => decode_rxing(&img),
-            _ => {
-                let (found, detected) = decode_all(&img);
-                saw_code |= detected;
-                if found.is_empty() {
-                    decode_rxing(&img)
-                } else {
-                    found
-                }
+        let mut found = Vec::new();
+        if stage != Stage::Inverted {
+            let pass = super::finder::read(&img, deadline);
+            saw_code |= pass.saw_code;
+            if pass.too_busy {
+                busy = busy.max(Some(pass.finder_patterns));
             }
-        };
+            if stage == Stage::RxingAsGiven {
+                patterns = Some(pass.finder_patterns);
+            }
+            found = pass
+                .read
+                .into_iter()
+                .map(|r| Found { bytes: shift_jis_as_utf8(r.bytes), version: r.version, ec: r.ec })
+                .collect();
+        }
+        if found.is_empty() && stage.runs_rqrr() && rqrr_affordable(&img, &mut patterns, gray) {
+            let (read, detected) = decode_all(&img);
+            saw_code |= detected;
+            found = read;
+        }
+        tracing::debug!("scan stage {stage:?}: {} code(s) in {:.0?}", found.len(), started.elapsed());
         if !found.is_empty() {
             return Ok(found);
         }
     }
-    Err(saw_code)
-}
-
-/// rxing, restricted to QR codes, trying harder (rotations, more scanning
-/// lines). Returns every distinct code it reads.
-fn decode_rxing(gray: &GrayImage) -> Vec<Found> {
-    use rxing::{BarcodeFormat, DecodeHints};
-    let read = quietly_catch_panics(|| {
-        let mut hints = DecodeHints {
-            TryHarder: Some(true),
-            AlsoInverted: Some(true),
-            PossibleFormats: Some(std::collections::HashSet::from([BarcodeFormat::QR_CODE])),
-            ..Default::default()
-        };
-        rxing::helpers::detect_multiple_in_luma_with_hints(
-            gray.as_raw().clone(),
-            gray.width(),
-            gray.height(),
-            &mut hints,
-        )
-        .unwrap_or_default()
+    Err(match busy {
+        Some(n) => Miss::TooBusy(n),
+        None if Instant::now() >= deadline => Miss::OutOfTime,
+        None if saw_code => Miss::Unreadable,
+        None => Miss::NoCode,
     })
-    .unwrap_or_default();
-    let mut found: Vec<Found> = Vec::new();
-    for result in read {
-        let bytes = rxing_bytes(&result);
-        if bytes.is_empty() || found.iter().any(|f| f.bytes == bytes) {
-            continue;
-        }
-        let ec = match result.getRXingResultMetadata().get(&rxing::RXingResultMetadataType::ERROR_CORRECTION_LEVEL) {
-            Some(rxing::RXingResultMetadataValue::ErrorCorrectionLevel(level)) => match level.as_str() {
-                "L" => EcLevel::L,
-                "Q" => EcLevel::Q,
-                "H" => EcLevel::H,
-                _ => EcLevel::M,
-            },
-            _ => EcLevel::M,
-        };
-        // rxing does not report the version; the smallest byte-mode code
-        // for these bytes is exact for qrpair's codes and close for others.
-        let version = super::render_qr(&bytes, ec).map(|c| c.version()).unwrap_or(0);
-        found.push(Found { bytes, version, ec });
-    }
-    found
 }
 
-/// The payload bytes of an rxing result. Its zxing-cpp port (tried first)
-/// keeps the payload bytes of all segments as the result's raw bytes; its
-/// Java port keeps the codewords there and the byte-mode segments in the
-/// metadata. Either way the bytes go through the same Shift JIS rule as
-/// rqrr's, so both engines give the same answer for the same code.
-fn rxing_bytes(result: &rxing::RXingResult) -> Vec<u8> {
-    let bytes = match result.getRXingResultMetadata().get(&rxing::RXingResultMetadataType::BYTE_SEGMENTS) {
-        Some(rxing::RXingResultMetadataValue::ByteSegments(segs)) if segs.concat().len() >= result.getText().len() => {
-            segs.concat()
-        }
-        Some(_) => result.getText().as_bytes().to_vec(),
-        None => result.getRawBytes().to_vec(),
-    };
-    shift_jis_as_utf8(bytes)
+/// rqrr's cost grows with pixels times candidate triples, and it cannot be
+/// stopped once started: it runs only on small pictures with few finder
+/// patterns.
+fn rqrr_affordable(img: &GrayImage, patterns: &mut Option<usize>, original: &GrayImage) -> bool {
+    if img.width() as u64 * img.height() as u64 > RQRR_MAX_PIXELS {
+        return false;
+    }
+    let count = *patterns.get_or_insert_with(|| super::finder::count_finder_patterns(original));
+    count <= RQRR_MAX_FINDER_PATTERNS
 }
 
 /// Refuses pictures whose decoded buffer would be larger than a screenshot
@@ -217,10 +239,14 @@ fn check_dimensions(w: u32, h: u32, what: &str) -> Result<(), ScanError> {
 }
 
 /// The pipeline, with its failure named for a person.
-fn scan_named(gray: &GrayImage, what: &str) -> Result<Vec<Found>, ScanError> {
+fn scan_named(gray: &GrayImage, what: &str, deadline: Instant) -> Result<Vec<Found>, ScanError> {
     let what = what.to_string();
-    scan_gray(gray)
-        .map_err(|detected| if detected { ScanError::Unreadable { what } } else { ScanError::NoCode { what } })
+    scan_gray_with(gray, &Stage::ALL, deadline).map_err(|miss| match miss {
+        Miss::NoCode => ScanError::NoCode { what },
+        Miss::Unreadable => ScanError::Unreadable { what },
+        Miss::TooBusy(patterns) => ScanError::TooBusy { what, patterns },
+        Miss::OutOfTime => ScanError::OutOfTime { what },
+    })
 }
 
 /// An RGBA picture already in memory (the clipboard's), size-checked
@@ -239,27 +265,71 @@ pub fn scan_rgba(w: u32, h: u32, rgba: &[u8], what: &str) -> Result<Vec<Found>, 
         .collect();
     let gray = GrayImage::from_raw(w, h, luma)
         .ok_or_else(|| ScanError::Corrupt { what: what.to_string(), detail: "bad dimensions".into() })?;
-    scan_named(&gray, what)
+    scan_named(&gray, what, Instant::now() + SCAN_BUDGET)
 }
 
 fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
+    use image::{DynamicImage, ImageDecoder, ImageError};
     let not_image = |detail: String| ScanError::NotAnImage { what: what.to_string(), detail };
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")))?;
-    if reader.format().is_none() {
-        return Err(not_image(String::new()));
-    }
-    let (w, h) =
-        reader.into_dimensions().map_err(|e| ScanError::Corrupt { what: what.to_string(), detail: e.to_string() })?;
-    check_dimensions(w, h, what)?;
     let mut reader =
         ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")))?;
+    let Some(format) = reader.format() else {
+        return Err(not_image(String::new()));
+    };
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE_PX);
     limits.max_image_height = Some(MAX_SIDE_PX);
-    limits.max_alloc = Some(MAX_PIXELS * 8);
+    limits.max_alloc = Some(MAX_DECODE_BYTES + (16 << 20));
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| ScanError::Corrupt { what: what.to_string(), detail: e.to_string() })?;
+    let failed = |e: ImageError| match e {
+        ImageError::Unsupported(_) => not_image(format!(" ({format:?} pictures are not among them)")),
+        e => ScanError::Corrupt { what: what.to_string(), detail: e.to_string() },
+    };
+    let decoder = reader.into_decoder().map_err(failed)?;
+    let (w, h) = decoder.dimensions();
+    check_dimensions(w, h, what)?;
+    if decoder.total_bytes() > MAX_DECODE_BYTES {
+        let bits = decoder.color_type().bits_per_pixel();
+        return Err(ScanError::TooDeep { what: what.to_string(), w, h, bits });
+    }
+    let img = DynamicImage::from_decoder(decoder).map_err(failed)?;
     Ok(img.to_luma8())
+}
+
+/// Scaled to 3/4 by area averaging (each 4 pixels become 3, weights
+/// 3:1, 2:2, 1:3), rows then columns: a filtered resize of a 36 Mpx picture
+/// took 3 s and hundreds of MiB of float buffers; this takes one pass.
+fn three_quarters(g: &GrayImage) -> GrayImage {
+    // Output index i of 3 in each group of 4 inputs: (first input, weight of
+    // it out of 4; the next input takes the rest).
+    const TAPS: [(usize, u16); 3] = [(0, 3), (1, 2), (2, 1)];
+    let shrunk = |n: u32| (n as usize / 4) * 3 + (n as usize % 4);
+    let (w, h) = (g.width() as usize, g.height() as usize);
+    let (new_w, new_h) = (shrunk(g.width()), shrunk(g.height()));
+    let tap = |i: usize, n: usize| -> (usize, usize, u16) {
+        let (group, k) = (i / 3, i % 3);
+        let (first, weight) = TAPS[k];
+        let a = (group * 4 + first).min(n - 1);
+        (a, (a + 1).min(n - 1), weight)
+    };
+    let mix = |a: u8, b: u8, weight: u16| ((a as u16 * weight + b as u16 * (4 - weight) + 2) / 4) as u8;
+    let src = g.as_raw();
+    let mut across = vec![0u8; new_w * h];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for x in 0..new_w {
+            let (a, b, weight) = tap(x, w);
+            across[y * new_w + x] = mix(row[a], row[b], weight);
+        }
+    }
+    let mut out = vec![0u8; new_w * new_h];
+    for y in 0..new_h {
+        let (a, b, weight) = tap(y, h);
+        for x in 0..new_w {
+            out[y * new_w + x] = mix(across[a * new_w + x], across[b * new_w + x], weight);
+        }
+    }
+    GrayImage::from_raw(new_w as u32, new_h as u32, out).unwrap_or_default()
 }
 
 /// 2×2 box average: much cheaper than a filtered resize on a 4K picture.
