@@ -121,7 +121,7 @@ pub fn session_seeds() -> Vec<Vec<u8>> {
         let entries = vec![Entry { path: path.into(), size: body.len() as u64, dir: false }];
         vec![
             Frame::Hello { version: PROTOCOL_VERSION, role: Role::Send }.encode(),
-            control(serde_json::json!({"t": "manifest", "entries": entries})),
+            control(serde_json::json!({"t": "manifest", "entries": entries, "more": false})),
             control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})),
             Frame::Data(body).encode(),
             control(serde_json::json!({"t": "file_end", "index": 0, "blake3": blake3::hash(body).to_hex().as_str()})),

@@ -72,6 +72,7 @@ impl Error {
                     T::Interrupted => exit::CONNECTION,
                     T::Cancelled(_) => exit::INTERRUPTED,
                     T::Refused(_) | T::PeerStopped(_) | T::Declined | T::Io { .. } | T::Mismatch(_) => exit::OTHER,
+                    T::TooLarge(_) => exit::OTHER,
                 }
             }
             Error::Timeout(..) | Error::NotVerified => exit::CONNECTION,

@@ -72,7 +72,7 @@ fn data(bytes: &[u8]) -> Vec<u8> {
 /// A manifest, then the attack carried through as if it had been accepted.
 fn manifest_and_file(paths: &[&str]) -> Vec<Vec<u8>> {
     let entries: Vec<_> = paths.iter().map(|p| serde_json::json!({"path": p, "size": 6, "dir": false})).collect();
-    let mut frames = vec![hello(), control(serde_json::json!({"t": "manifest", "entries": entries}))];
+    let mut frames = vec![hello(), control(serde_json::json!({"t": "manifest", "entries": entries, "more": false}))];
     for index in 0..paths.len() {
         frames.push(control(serde_json::json!({"t": "file_start", "index": index, "offset": 0})));
         frames.push(data(b"owned\n"));
@@ -154,7 +154,7 @@ fn more_data_than_announced_is_refused_and_no_complete_file_appears() {
     let entries = serde_json::json!([{"path": "small.txt", "size": 2, "dir": false}]);
     let frames = vec![
         hello(),
-        control(serde_json::json!({"t": "manifest", "entries": entries})),
+        control(serde_json::json!({"t": "manifest", "entries": entries, "more": false})),
         control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})),
         data(&[b'x'; 4096]),
         control(
@@ -178,7 +178,7 @@ fn a_file_start_outside_the_manifest_and_garbage_frames_are_refused() {
     ] {
         let sb = Sandbox::new();
         let entries = serde_json::json!([{"path": "a.txt", "size": 6, "dir": false}]);
-        let mut frames = vec![hello(), control(serde_json::json!({"t": "manifest", "entries": entries}))];
+        let mut frames = vec![hello(), control(serde_json::json!({"t": "manifest", "entries": entries, "more": false}))];
         frames.extend(attack);
         let started = std::time::Instant::now();
         let (_, run) = play(&sb, frames);

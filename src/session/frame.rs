@@ -1,6 +1,7 @@
 //! Session frames: one type byte, then the body.
 
-pub const PROTOCOL_VERSION: u8 = 3;
+/// 4: the manifest, the receiver's answer and its results go in pieces.
+pub const PROTOCOL_VERSION: u8 = 4;
 
 const TAG_HELLO: u8 = 1;
 pub(super) const TAG_DATA: u8 = 2;

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 pub const MAX_ENTRIES: usize = 100_000;
 pub const MAX_PATH_BYTES: usize = 4096;
 pub const MAX_COMPONENT_BYTES: usize = 255;
+/// All the names of one manifest together: what the receiver holds in
+/// memory for them is bounded by this, not by 100 000 × 4096.
+pub const MAX_NAME_BYTES: usize = 32 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -27,6 +30,8 @@ pub enum NameError {
     Duplicate(String),
     #[error("the manifest's sizes add up to more than any disk holds")]
     TotalTooLarge,
+    #[error("the manifest's names add up to more than {} MiB", MAX_NAME_BYTES >> 20)]
+    NamesTooLong,
 }
 
 /// The relative path a wire name stands for, or why it is refused. Names

@@ -3,6 +3,23 @@
 //! `NAME.part` and renamed only once the digests match. A `.part` left by a
 //! broken transfer is resumed: the receiver reports its length, the sender
 //! hashes that prefix locally and sends only the rest.
+//!
+//! The exchange (protocol version 4), every control message one JSON object
+//! within one data-channel message:
+//!
+//! ```text
+//! sender                                   receiver
+//! manifest {entries, more: true}  …  ──▶
+//! manifest {entries, more: false}    ──▶   (checks names, asks the person)
+//!                                    ◀──   accept {resume: [[index, offset]…], more}  …
+//! file_start {index, offset}, data…, file_end {index, blake3}   (each file) ──▶
+//! done                               ──▶
+//!                                    ◀──   results {failed: [index…]} …, done
+//! ```
+//!
+//! Lists (manifest, resume offsets, failures) go in pieces of at most
+//! `LIST_CHUNK_BYTES` of JSON, so 100 000 entries pass; the receiver sends
+//! nothing while files stream, so neither side waits on the other mid-way.
 
 use super::frame::{Frame, Role, PROTOCOL_VERSION};
 use super::link::Link;
@@ -16,8 +33,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 const BYE_WAIT: Duration = Duration::from_secs(30);
-/// A control message larger than this is not one qrpair sends.
-const MAX_CONTROL_BYTES: usize = 32 << 20;
+/// A control message is one data-channel message: its JSON, after the type
+/// byte, is at most this long. Anything larger is refused unread.
+const MAX_CONTROL_BYTES: usize = crate::peer::MAX_MESSAGE - 1;
+/// Lists go out in pieces of at most this much JSON (well inside
+/// `MAX_CONTROL_BYTES`, with room for the message around the list).
+const LIST_CHUNK_BYTES: usize = 48 * 1024;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Entry {
@@ -31,12 +52,16 @@ pub struct Entry {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 enum Control {
-    Manifest { entries: Vec<Entry> },
-    Accept { offsets: Vec<u64> },
+    /// A piece of the manifest; the last has `more: false`.
+    Manifest { entries: Vec<Entry>, more: bool },
+    /// A piece of the receiver's yes: `[index, offset]` for each file it
+    /// holds a prefix of; the last has `more: false`.
+    Accept { resume: Vec<(usize, u64)>, more: bool },
     Refuse { reason: String },
     FileStart { index: usize, offset: u64 },
     FileEnd { index: usize, blake3: String },
-    FileResult { index: usize, ok: bool },
+    /// After the sender's `done`: files whose digest or length differed.
+    Results { failed: Vec<usize> },
     Done,
 }
 
@@ -69,6 +94,8 @@ pub enum TransferError {
     PeerStopped(String),
     #[error("{}", cancelled(*.0))]
     Cancelled(Role),
+    #[error("a {0}-byte control message does not fit in one data-channel message: this is a bug in qrpair, please report it")]
+    TooLarge(usize),
 }
 
 fn cancelled(role: Role) -> &'static str {
@@ -148,8 +175,30 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
 
 async fn send_control(channel: &impl Link, c: &Control) -> Result<(), TransferError> {
     let json = serde_json::to_vec(c).map_err(|e| TransferError::Protocol(e.to_string()))?;
+    // webrtc refuses a message past its limit with an error that reads
+    // like a lost connection: never let one get that far.
+    if json.len() > MAX_CONTROL_BYTES {
+        return Err(TransferError::TooLarge(json.len()));
+    }
     channel.send(&Frame::Control(&json).encode()).await.map_err(SessionError::from)?;
     Ok(())
+}
+
+/// Splits `items` into consecutive runs whose JSON stays within
+/// `LIST_CHUNK_BYTES`; always at least one run (maybe empty).
+fn runs<T: serde::Serialize>(items: &[T]) -> Result<Vec<std::ops::Range<usize>>, TransferError> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let len = serde_json::to_vec(item).map_err(|e| TransferError::Protocol(e.to_string()))?.len() + 1;
+        if i > start && bytes + len > LIST_CHUNK_BYTES {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    out.push(start..items.len());
+    Ok(out)
 }
 
 enum Incoming {
@@ -259,7 +308,7 @@ async fn why_the_receiver_stopped(channel: &mut impl Link) -> Option<TransferErr
 /// Ends the session after `error`: the peer hears why, at once, and the
 /// channel closes as soon as that message is delivered.
 async fn abandon(channel: impl Link, error: &TransferError, role: Role) {
-    if let Some(reason) = reason_for_peer(error, role) {
+    if let Some(reason) = reason_for_peer(error, role).map(peer_words) {
         if send_control(&channel, &Control::Refuse { reason }).await.is_ok() {
             channel.drain().await;
         }
@@ -505,22 +554,37 @@ async fn send_all(
     let (entries, sources) = build_manifest(paths)?;
     greet(channel, Role::Send, Role::Receive).await?;
     observer.event(manifest_event(&entries));
-    send_control(channel, &Control::Manifest { entries: entries.clone() }).await?;
-    let offsets = match next(channel).await? {
-        Incoming::Control(Control::Accept { offsets }) if offsets.len() == entries.len() => {
-            streaming.notify_one();
-            offsets
+    let pieces = runs(&entries)?;
+    let last = pieces.len() - 1;
+    for (i, range) in pieces.into_iter().enumerate() {
+        send_control(channel, &Control::Manifest { entries: entries[range].to_vec(), more: i < last }).await?;
+    }
+    let mut offsets = vec![0u64; entries.len()];
+    loop {
+        match next(channel).await? {
+            Incoming::Control(Control::Accept { resume, more }) => {
+                for (index, offset) in resume {
+                    match entries.get(index) {
+                        Some(entry) if !entry.dir => offsets[index] = offset.min(entry.size),
+                        _ => return Err(TransferError::Protocol("a resume offset for no file of the manifest".into())),
+                    }
+                }
+                if !more {
+                    break;
+                }
+            }
+            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
+            _ => return Err(TransferError::Protocol("expected the receiver's answer to the manifest".into())),
         }
-        Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
-        _ => return Err(TransferError::Protocol("expected the receiver's answer to the manifest".into())),
-    };
+    }
+    streaming.notify_one();
     let mut report = Report::default();
     let mut digests = vec![String::new(); entries.len()];
     for (index, (entry, source)) in entries.iter().zip(&sources).enumerate() {
         if entry.dir {
             continue;
         }
-        let offset = offsets[index].min(entry.size);
+        let offset = offsets[index];
         let file = std::fs::File::open(source).map_err(io(source))?;
         send_control(channel, &Control::FileStart { index, offset }).await?;
         observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
@@ -546,20 +610,29 @@ async fn send_all(
         report.files += 1;
     }
     send_control(channel, &Control::Done).await?;
-    let mut mismatches = 0;
+    // The receiver's verdict: the files that failed, then its done.
+    let mut failed = vec![false; entries.len()];
     loop {
         match next(channel).await? {
-            // The receiver's verdict on each file, as it comes.
-            Incoming::Control(Control::FileResult { ok, index }) if index < entries.len() => {
-                let (path, blake3) = (entries[index].path.clone(), digests[index].clone());
-                observer.event(Event::FileDone { path, blake3, ok });
-                mismatches += usize::from(!ok);
+            Incoming::Control(Control::Results { failed: indices }) => {
+                for index in indices {
+                    match entries.get(index) {
+                        Some(entry) if !entry.dir => failed[index] = true,
+                        _ => return Err(TransferError::Protocol("a result for no file of the manifest".into())),
+                    }
+                }
             }
             Incoming::Control(Control::Done) => break,
             // It stopped after everything was sent (a write failed): its words.
             Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
             _ => return Err(TransferError::Protocol("expected the receiver's results".into())),
         }
+    }
+    let mut mismatches = 0;
+    for (index, entry) in entries.iter().enumerate().filter(|(_, e)| !e.dir) {
+        let ok = !failed[index];
+        observer.event(Event::FileDone { path: entry.path.clone(), blake3: std::mem::take(&mut digests[index]), ok });
+        mismatches += usize::from(!ok);
     }
     if mismatches > 0 {
         return Err(TransferError::Mismatch(mismatches));
@@ -619,10 +692,26 @@ async fn receive_all(
     streaming: &tokio::sync::Notify,
 ) -> Result<Report, TransferError> {
     greet(channel, Role::Receive, Role::Send).await?;
-    let entries = match next(channel).await? {
-        Incoming::Control(Control::Manifest { entries }) => entries,
-        _ => return Err(TransferError::Protocol("expected the sender's manifest".into())),
-    };
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut name_bytes = 0usize;
+    loop {
+        match next(channel).await? {
+            Incoming::Control(Control::Manifest { entries: piece, more }) => {
+                if entries.len() + piece.len() > names::MAX_ENTRIES {
+                    return Err(NameError::TooMany(entries.len() + piece.len()).into());
+                }
+                name_bytes += piece.iter().map(|e| e.path.len()).sum::<usize>();
+                if name_bytes > names::MAX_NAME_BYTES {
+                    return Err(NameError::NamesTooLong.into());
+                }
+                entries.extend(piece);
+                if !more {
+                    break;
+                }
+            }
+            _ => return Err(TransferError::Protocol("expected the sender's manifest".into())),
+        }
+    }
     let relative = match check_manifest(&entries) {
         Ok(r) => r,
         Err(e) => {
@@ -649,7 +738,7 @@ async fn receive_all(
     }
     // Where each entry goes, and how much of it is already here.
     let mut targets = Vec::with_capacity(entries.len());
-    let mut offsets = Vec::with_capacity(entries.len());
+    let mut offsets: Vec<u64> = Vec::with_capacity(entries.len());
     let mut existing = Vec::new();
     for (entry, rel) in entries.iter().zip(&relative) {
         let mut target = opts.dir.join(rel);
@@ -674,6 +763,11 @@ async fn receive_all(
         offsets.push(offset);
     }
     if !existing.is_empty() {
+        let count = existing.len();
+        existing.truncate(10);
+        if count > existing.len() {
+            existing.push(format!("… and {} more", count - existing.len()));
+        }
         let reason =
             format!("already in {}: {} (use --overwrite or --rename)", opts.dir.display(), existing.join(", "));
         return Err(TransferError::Exists(reason));
@@ -695,11 +789,16 @@ async fn receive_all(
         let dir = if entry.dir { target.as_path() } else { target.parent().unwrap_or(&opts.dir) };
         tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
     }
-    send_control(channel, &Control::Accept { offsets: offsets.clone() }).await?;
+    let resume: Vec<(usize, u64)> = offsets.iter().copied().enumerate().filter(|&(_, o)| o > 0).collect();
+    let pieces = runs(&resume)?;
+    let last = pieces.len() - 1;
+    for (i, range) in pieces.into_iter().enumerate() {
+        send_control(channel, &Control::Accept { resume: resume[range].to_vec(), more: i < last }).await?;
+    }
     streaming.notify_one();
 
     let mut report = Report::default();
-    let mut mismatches = 0;
+    let mut failed = Vec::new();
     let mut current: Option<(usize, PartWriter, u64)> = None;
     loop {
         let incoming = match next(channel).await {
@@ -759,10 +858,9 @@ async fn receive_all(
                 } else {
                     // A bad prefix would poison a resume: nothing is kept.
                     let _ = tokio::fs::remove_file(&part).await;
-                    mismatches += 1;
+                    failed.push(index);
                 }
                 observer.event(Event::FileDone { path: entries[index].path.clone(), blake3: ours, ok });
-                send_control(channel, &Control::FileResult { index, ok }).await?;
             }
             Incoming::Control(Control::Done) => break,
             Incoming::Bye => return Err(SessionError::PeerLeftEarly.into()),
@@ -772,9 +870,14 @@ async fn receive_all(
             Incoming::Control(_) => return Err(TransferError::Protocol("unexpected control message".into())),
         }
     }
+    for range in runs(&failed)? {
+        if !range.is_empty() {
+            send_control(channel, &Control::Results { failed: failed[range].to_vec() }).await?;
+        }
+    }
     send_control(channel, &Control::Done).await?;
-    if mismatches > 0 {
-        return Err(TransferError::Mismatch(mismatches));
+    if !failed.is_empty() {
+        return Err(TransferError::Mismatch(failed.len()));
     }
     Ok(report)
 }
@@ -811,6 +914,32 @@ mod tests {
         assert!(!resolves_inside(&root, &inbox.path().join("tree/new/deeper.txt")));
         assert!(resolves_inside(&root, &inbox.path().join("plain/new.txt")));
         assert!(resolves_inside(&root, &inbox.path().join("file.txt")));
+    }
+
+    #[test]
+    fn lists_go_in_pieces_that_fit_one_message() {
+        let entries: Vec<Entry> = (0..5000)
+            .map(|i| Entry { path: format!("{}/{i}", "long-name-".repeat(20)), size: i, dir: false })
+            .collect();
+        let pieces = runs(&entries).unwrap();
+        assert!(pieces.len() > 1);
+        assert_eq!(pieces.iter().map(|r| r.len()).sum::<usize>(), entries.len());
+        for range in pieces {
+            let c = Control::Manifest { entries: entries[range].to_vec(), more: true };
+            assert!(serde_json::to_vec(&c).unwrap().len() <= MAX_CONTROL_BYTES);
+        }
+        assert_eq!(runs::<usize>(&[]).unwrap(), vec![0..0]);
+    }
+
+    /// webrtc's answer to an oversized message reads "connection lost".
+    #[test]
+    fn a_message_too_large_for_the_channel_is_not_a_lost_connection() {
+        let link = crate::session::link::ScriptedLink::new([]);
+        let huge = Control::Refuse { reason: "x".repeat(MAX_CONTROL_BYTES) };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let sent = runtime.block_on(send_control(&link, &huge));
+        assert!(matches!(sent, Err(TransferError::TooLarge(_))), "{sent:?}");
+        assert!(link.sent.lock().unwrap().is_empty());
     }
 
     #[test]
