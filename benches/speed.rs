@@ -5,6 +5,7 @@
 //!
 //!     cargo bench --bench speed            # 1 GiB three times, 5 openings
 //!     QRPAIR_BENCH_MIB=256 cargo bench --bench speed
+//!     QRPAIR_BENCH_FILES=100000 cargo bench --bench speed   # also a tree of small files
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -203,4 +204,38 @@ fn main() {
         println!("| {what} ({RUNS} runs) | median {:.0} MiB/s ({}) |", median(rates.clone()), runs(rates));
     }
     println!("| peak RSS, sender / receiver (largest of the runs) | {} MiB / {} MiB |", rss_s / 1024, rss_r / 1024);
+    let files: usize = std::env::var("QRPAIR_BENCH_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    if files > 0 {
+        many_files(dir.path(), files);
+    }
+}
+
+/// `count` small files (0–48 bytes) with ~150-byte names, 100 to a folder,
+/// 10 folders to a group: per-file cost, not bandwidth.
+fn many_files(dir: &Path, count: usize) {
+    let tree = dir.join("many");
+    let long = "a-rather-long-file-name-that-makes-every-manifest-entry-heavy-".repeat(2);
+    let mut sent = Vec::with_capacity(count);
+    for i in 0..count {
+        let folder = tree.join(format!("group {:03}", i / 1000)).join(format!("sub {:02}", (i / 100) % 10));
+        if i % 100 == 0 {
+            std::fs::create_dir_all(&folder).unwrap();
+        }
+        let path = folder.join(format!("{long}-{i:06}.txt"));
+        let body = format!("file {i}\n").repeat(i % 7);
+        std::fs::write(&path, &body).unwrap();
+        sent.push((path.strip_prefix(dir).unwrap().to_path_buf(), blake3::hash(body.as_bytes())));
+    }
+    let (secs, rss_s, rss_r, received) = qrpair_transfer(dir, &tree, &[]);
+    let inbox = received.parent().unwrap();
+    for (path, digest) in &sent {
+        assert_eq!(blake3::hash(&std::fs::read(inbox.join(path)).unwrap()), *digest, "{} differs", path.display());
+    }
+    println!(
+        "| {count} small files, ~150-byte names, in {} folders, pairing included | {secs:.1} s, {:.0} files/s, peak RSS {} / {} MiB |",
+        count.div_ceil(100) + count.div_ceil(1000) + 1,
+        count as f64 / secs,
+        rss_s / 1024,
+        rss_r / 1024
+    );
 }

@@ -69,33 +69,47 @@ pub fn image(data: &[u8]) {
 /// each message is a 2-byte little-endian length and that many bytes. The
 /// receiver must end without panicking and write nothing outside its
 /// folder; a file that looks complete holds exactly the bytes whose digest
-/// the sender announced. Returns how many files were verified and kept.
+/// the sender announced; no file is verified twice; and a session that
+/// ends well has verified every file its manifest announced. Returns how
+/// many files were verified and kept.
 pub fn session(data: &[u8]) -> usize {
     let Ok(root) = tempfile::tempdir() else { return 0 };
     let inbox = root.path().join("inbox");
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return 0 };
     let link = ScriptedLink::new(split_messages(data));
     let opts = ReceiveOptions { dir: inbox.clone(), existing: Existing::Overwrite, consent: None };
-    let mut done = Vec::new();
-    let _ = runtime.block_on(transfer::receive(link, opts, &mut Collect(&mut done)));
+    let mut seen = Collect::default();
+    let outcome = runtime.block_on(transfer::receive(link, opts, &mut seen));
     drop(runtime);
     let outside: Vec<_> = std::fs::read_dir(root.path())
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).filter(|n| n != "inbox").collect())
         .unwrap_or_default();
     assert!(outside.is_empty(), "written outside the receiving folder: {outside:?}");
-    for (path, digest) in &done {
+    for (path, digest) in &seen.done {
         let bytes = std::fs::read(inbox.join(path)).expect("a file reported complete exists");
         assert_eq!(blake3::hash(&bytes).to_hex().as_str(), digest, "{path} does not hold what was verified");
     }
-    done.len()
+    let distinct: std::collections::HashSet<_> = seen.done.iter().map(|(p, _)| p).collect();
+    assert_eq!(distinct.len(), seen.done.len(), "a file was verified twice");
+    if let Ok(report) = outcome {
+        assert_eq!(Some(seen.done.len()), seen.announced, "a session ended well with files missing");
+        assert_eq!(report.files, seen.done.len());
+    }
+    seen.done.len()
 }
 
-struct Collect<'a>(&'a mut Vec<(String, String)>);
+#[derive(Default)]
+struct Collect {
+    announced: Option<usize>,
+    done: Vec<(String, String)>,
+}
 
-impl Observer for Collect<'_> {
+impl Observer for Collect {
     fn event(&mut self, event: Event) {
-        if let Event::FileDone { path, blake3, ok: true } = event {
-            self.0.push((path, blake3));
+        match event {
+            Event::Manifest { files, .. } => self.announced = Some(files),
+            Event::FileDone { path, blake3, ok: true } => self.done.push((path, blake3)),
+            _ => {}
         }
     }
 }

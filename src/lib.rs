@@ -69,7 +69,7 @@ impl Error {
                     T::Session(s) => Error::exit_code_of_session(s),
                     T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) | T::Protocol(_) => exit::BAD_INPUT,
                     T::NobodyToAsk => exit::USAGE,
-                    T::Interrupted => exit::CONNECTION,
+                    T::Interrupted | T::Idle(_) => exit::CONNECTION,
                     T::Cancelled(_) => exit::INTERRUPTED,
                     T::Refused(_) | T::PeerStopped(_) | T::Declined | T::Io { .. } | T::Mismatch(_) => exit::OTHER,
                     T::TooLarge(_) => exit::OTHER,

@@ -19,16 +19,20 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// at it as fast as it can, and returns every control message it sent back
 /// together with the receiver's run.
 fn play(sb: &Sandbox, frames: Vec<Vec<u8>>) -> (Vec<String>, Run) {
+    play_with(sb, frames, &[])
+}
+
+/// `play`, with environment variables for the receiver.
+fn play_with(sb: &Sandbox, frames: Vec<Vec<u8>>, env: &[(&str, &str)]) -> (Vec<String>, Run) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let opts = PeerOptions { bind: vec!["127.0.0.1".parse().unwrap()], stun: vec![], patience: LIMIT, mtu: None };
         let (mut peer, offer_sdp) = Peer::offer(&opts).await.unwrap();
         let token = signal::token::encode_token(&signal::encode(Kind::Offer, &offer_sdp, None));
-        let receiver = sb.spawn(
-            sb.cmd(&["answer", &token, "--bind", "127.0.0.1", "--qr-out", "answer.png", "--receive", "inbox", "--yes"]),
-            b"",
-            "receiver",
-        );
+        let mut cmd =
+            sb.cmd(&["answer", &token, "--bind", "127.0.0.1", "--qr-out", "answer.png", "--receive", "inbox", "--yes"]);
+        cmd.envs(env.iter().copied());
+        let receiver = sb.spawn(cmd, b"", "receiver");
         let answer_png = sb.wait_for_file("answer.png", LIMIT);
         let want = qrpair::source::Want::answer_to(&offer_sdp);
         let answer = qrpair::source::read_file(&answer_png, Some(want)).unwrap();
@@ -186,4 +190,74 @@ fn a_file_start_outside_the_manifest_and_garbage_frames_are_refused() {
         assert_eq!(run.code(), 3, "{}", after_connecting(&run));
         assert!(!sb.path("inbox/a.txt").exists(), "a complete-looking file appeared");
     }
+}
+
+fn two_file_manifest() -> Vec<Vec<u8>> {
+    let entries = serde_json::json!([
+        {"path": "a.txt", "size": 6, "dir": false},
+        {"path": "b.txt", "size": 6, "dir": false},
+    ]);
+    vec![hello(), control(serde_json::json!({"t": "manifest", "entries": entries, "more": false}))]
+}
+
+fn whole_file(index: usize, body: &[u8]) -> Vec<Vec<u8>> {
+    vec![
+        control(serde_json::json!({"t": "file_start", "index": index, "offset": 0})),
+        data(body),
+        control(serde_json::json!({"t": "file_end", "index": index, "blake3": blake3::hash(body).to_hex().as_str()})),
+    ]
+}
+
+/// A sender that stops talking mid-file but keeps the connection: the
+/// receiver used to wait forever.
+#[test]
+fn a_sender_that_goes_silent_mid_file_is_given_up_on() {
+    let sb = Sandbox::new();
+    let mut frames = two_file_manifest();
+    frames.push(control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})));
+    frames.push(data(b"own"));
+    let started = std::time::Instant::now();
+    let (replies, run) = play_with(&sb, frames, &[("QRPAIR_IDLE_SECS", "2")]);
+    let said = after_connecting(&run);
+    assert_eq!(run.code(), 4, "receiver said:\n{said}");
+    assert!(said.contains("nothing heard from the peer for 2s while the transfer was under way"), "{said}");
+    assert!(replies.iter().any(|r| r.contains("heard nothing from this side")), "{replies:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(std::fs::read(sb.path("inbox/a.txt.part")).unwrap(), b"own", "what arrived is kept for resume");
+    assert!(!sb.path("inbox/a.txt").exists());
+}
+
+/// `done` before every announced file: the receiver used to exit 0 with
+/// b.txt missing.
+#[test]
+fn done_before_every_announced_file_is_refused() {
+    let sb = Sandbox::new();
+    let mut frames = two_file_manifest();
+    frames.extend(whole_file(0, b"first\n"));
+    frames.push(control(serde_json::json!({"t": "done"})));
+    let (_, run) = play(&sb, frames);
+    let said = after_connecting(&run);
+    assert_eq!(run.code(), 3, "receiver said:\n{said}");
+    assert!(said.contains("the sender said it was done, but 1 of the 2 file(s) never arrived (the first: b.txt)"), "{said}");
+    assert!(!said.contains("done: "), "{said}");
+    assert_eq!(std::fs::read(sb.path("inbox/a.txt")).unwrap(), b"first\n");
+    assert_eq!(listing(&sb.path("inbox")), ["a.txt"]);
+}
+
+/// A second start for a finished file used to write it again over the
+/// verified one.
+#[test]
+fn a_finished_file_is_not_written_again() {
+    let sb = Sandbox::new();
+    let mut frames = two_file_manifest();
+    frames.extend(whole_file(0, b"first\n"));
+    frames.extend(whole_file(0, b"evil!\n"));
+    frames.extend(whole_file(1, b"other\n"));
+    frames.push(control(serde_json::json!({"t": "done"})));
+    let (_, run) = play(&sb, frames);
+    let said = after_connecting(&run);
+    assert_eq!(run.code(), 3, "receiver said:\n{said}");
+    assert!(said.contains("a.txt was sent a second time"), "{said}");
+    assert_eq!(std::fs::read(sb.path("inbox/a.txt")).unwrap(), b"first\n");
+    assert!(!sb.path("inbox/b.txt").exists());
 }

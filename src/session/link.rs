@@ -34,17 +34,24 @@ impl Link for Channel {
     }
 }
 
-/// A peer that says exactly `incoming`, then closes the channel; what we
-/// send is kept for inspection.
+/// A peer that says exactly `incoming`, then closes the channel (or, when
+/// `silent`, says nothing more but keeps it open); what we send is kept for
+/// inspection.
 #[derive(Debug, Default)]
 pub struct ScriptedLink {
     pub incoming: VecDeque<Bytes>,
     pub sent: std::sync::Mutex<Vec<Vec<u8>>>,
+    pub silent: bool,
 }
 
 impl ScriptedLink {
     pub fn new(messages: impl IntoIterator<Item = Vec<u8>>) -> Self {
-        ScriptedLink { incoming: messages.into_iter().map(Bytes::from).collect(), sent: Default::default() }
+        ScriptedLink { incoming: messages.into_iter().map(Bytes::from).collect(), ..Default::default() }
+    }
+
+    /// A peer that hangs after its script, the connection still up.
+    pub fn then_silent(messages: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        ScriptedLink { silent: true, ..Self::new(messages) }
     }
 }
 
@@ -57,7 +64,11 @@ impl Link for ScriptedLink {
         self.send(&data).await
     }
     async fn recv(&mut self) -> Result<Received, peer::Error> {
-        Ok(self.incoming.pop_front().map_or(Received::Closed, Received::Message))
+        match self.incoming.pop_front() {
+            Some(message) => Ok(Received::Message(message)),
+            None if self.silent => std::future::pending().await,
+            None => Ok(Received::Closed),
+        }
     }
     async fn drain(&self) {}
     async fn close(self) {}

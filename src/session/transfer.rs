@@ -39,6 +39,21 @@ const MAX_CONTROL_BYTES: usize = crate::peer::MAX_MESSAGE - 1;
 /// Lists go out in pieces of at most this much JSON (well inside
 /// `MAX_CONTROL_BYTES`, with room for the message around the list).
 const LIST_CHUNK_BYTES: usize = 48 * 1024;
+/// Once a transfer is under way (the manifest sent or received), this
+/// long without a single message from the peer ends it: a peer that hangs
+/// while keeping the connection open must not hold us forever. While the
+/// receiver's person is being asked, it says so every few seconds.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// Overrides `IDLE_LIMIT` (seconds, fractions allowed): for tests.
+const IDLE_LIMIT_VAR: &str = "QRPAIR_IDLE_SECS";
+
+fn idle_limit() -> Duration {
+    std::env::var(IDLE_LIMIT_VAR)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(IDLE_LIMIT, Duration::from_secs_f64)
+}
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Entry {
@@ -57,6 +72,8 @@ enum Control {
     /// A piece of the receiver's yes: `[index, offset]` for each file it
     /// holds a prefix of; the last has `more: false`.
     Accept { resume: Vec<(usize, u64)>, more: bool },
+    /// The receiver is still asking its person: the sender keeps waiting.
+    Asking,
     Refuse { reason: String },
     FileStart { index: usize, offset: u64 },
     FileEnd { index: usize, blake3: String },
@@ -94,6 +111,8 @@ pub enum TransferError {
     PeerStopped(String),
     #[error("{}", cancelled(*.0))]
     Cancelled(Role),
+    #[error("nothing heard from the peer for {} while the transfer was under way: it may have hung; pair again and send the same files to resume", humantime::format_duration(*.0))]
+    Idle(Duration),
     #[error("a {0}-byte control message does not fit in one data-channel message: this is a bug in qrpair, please report it")]
     TooLarge(usize),
 }
@@ -207,17 +226,21 @@ enum Incoming {
     Bye,
 }
 
-async fn next(channel: &mut impl Link) -> Result<Incoming, TransferError> {
+/// The next message from the peer, waiting at most `idle` for it.
+async fn next(channel: &mut impl Link, idle: Duration) -> Result<Incoming, TransferError> {
     loop {
-        let bytes = match channel.recv().await.map_err(SessionError::from)? {
+        let received = tokio::time::timeout(idle, channel.recv()).await.map_err(|_| TransferError::Idle(idle))?;
+        let bytes = match received.map_err(SessionError::from)? {
             Received::Message(b) => b,
             Received::Closed => return Err(SessionError::PeerLeftEarly.into()),
         };
         match Frame::decode(&bytes).map_err(SessionError::from)? {
             Frame::Control(json) if json.len() <= MAX_CONTROL_BYTES => {
-                return serde_json::from_slice(json)
-                    .map(Incoming::Control)
-                    .map_err(|e| TransferError::Protocol(format!("bad control message: {e}")))
+                match serde_json::from_slice(json) {
+                    Ok(Control::Asking) => continue,
+                    Ok(control) => return Ok(Incoming::Control(control)),
+                    Err(e) => return Err(TransferError::Protocol(format!("bad control message: {e}"))),
+                }
             }
             Frame::Control(_) => return Err(TransferError::Protocol("oversized control message".into())),
             Frame::Data(_) => return Ok(Incoming::Data(bytes.slice(1..))),
@@ -249,7 +272,7 @@ async fn greet(channel: &mut impl Link, ours: Role, want: Role) -> Result<(), Tr
 async fn finish(mut channel: impl Link) {
     let _ = channel.send(&Frame::Bye.encode()).await;
     let _ = tokio::time::timeout(BYE_WAIT, async {
-        while let Ok(Incoming::Control(_) | Incoming::Data(_)) = next(&mut channel).await {}
+        while let Ok(Incoming::Control(_) | Incoming::Data(_)) = next(&mut channel, BYE_WAIT).await {}
     })
     .await;
     channel.close().await;
@@ -269,6 +292,10 @@ fn reason_for_peer(error: &TransferError, role: Role) -> Option<String> {
         TransferError::HostileManifest(e) => Some(format!("the receiver refused the files: unsafe file name: {e}")),
         TransferError::Declined => Some("the receiver declined the files".into()),
         TransferError::Cancelled(_) => Some(format!("the {side} was interrupted")),
+        TransferError::Idle(idle) => Some(format!(
+            "the {side} heard nothing from this side for {} and stopped",
+            humantime::format_duration(*idle)
+        )),
         TransferError::NobodyToAsk => {
             Some("the receiver had no terminal to confirm on and no --yes: nothing was received".into())
         }
@@ -295,7 +322,7 @@ fn peer_words(mut reason: String) -> String {
 async fn why_the_receiver_stopped(channel: &mut impl Link) -> Option<TransferError> {
     let reason = tokio::time::timeout(Duration::from_secs(1), async {
         loop {
-            match next(channel).await {
+            match next(channel, Duration::from_secs(1)).await {
                 Ok(Incoming::Control(Control::Refuse { reason })) => return Some(peer_words(reason)),
                 Ok(_) => continue,
                 Err(_) => return None,
@@ -495,7 +522,7 @@ pub async fn send(
 ) -> Result<Report, TransferError> {
     let streaming = tokio::sync::Notify::new();
     let outcome = tokio::select! {
-        outcome = send_all(&mut channel, paths, observer, &streaming) => outcome,
+        outcome = send_all(&mut channel, paths, observer, &streaming, idle_limit()) => outcome,
         _ = interrupted(&streaming) => Err(TransferError::Cancelled(Role::Send)),
     };
     conclude(channel, outcome, Role::Send, observer).await
@@ -550,6 +577,7 @@ async fn send_all(
     paths: &[PathBuf],
     observer: &mut dyn Observer,
     streaming: &tokio::sync::Notify,
+    idle: Duration,
 ) -> Result<Report, TransferError> {
     let (entries, sources) = build_manifest(paths)?;
     greet(channel, Role::Send, Role::Receive).await?;
@@ -561,7 +589,7 @@ async fn send_all(
     }
     let mut offsets = vec![0u64; entries.len()];
     loop {
-        match next(channel).await? {
+        match next(channel, idle).await? {
             Incoming::Control(Control::Accept { resume, more }) => {
                 for (index, offset) in resume {
                     match entries.get(index) {
@@ -613,7 +641,7 @@ async fn send_all(
     // The receiver's verdict: the files that failed, then its done.
     let mut failed = vec![false; entries.len()];
     loop {
-        match next(channel).await? {
+        match next(channel, idle).await? {
             Incoming::Control(Control::Results { failed: indices }) => {
                 for index in indices {
                     match entries.get(index) {
@@ -679,7 +707,7 @@ pub async fn receive(
 ) -> Result<Report, TransferError> {
     let streaming = tokio::sync::Notify::new();
     let outcome = tokio::select! {
-        outcome = receive_all(&mut channel, opts, observer, &streaming) => outcome,
+        outcome = receive_all(&mut channel, opts, observer, &streaming, idle_limit()) => outcome,
         _ = interrupted(&streaming) => Err(TransferError::Cancelled(Role::Receive)),
     };
     conclude(channel, outcome, Role::Receive, observer).await
@@ -687,15 +715,16 @@ pub async fn receive(
 
 async fn receive_all(
     channel: &mut impl Link,
-    opts: ReceiveOptions,
+    mut opts: ReceiveOptions,
     observer: &mut dyn Observer,
     streaming: &tokio::sync::Notify,
+    idle: Duration,
 ) -> Result<Report, TransferError> {
     greet(channel, Role::Receive, Role::Send).await?;
     let mut entries: Vec<Entry> = Vec::new();
     let mut name_bytes = 0usize;
     loop {
-        match next(channel).await? {
+        match next(channel, idle).await? {
             Incoming::Control(Control::Manifest { entries: piece, more }) => {
                 if entries.len() + piece.len() > names::MAX_ENTRIES {
                     return Err(NameError::TooMany(entries.len() + piece.len()).into());
@@ -727,8 +756,19 @@ async fn receive_all(
     let summary =
         format!("{files} file(s), {} folder(s), {total} bytes: {}", entries.len() - files, listing.join(", "));
     observer.event(manifest_event(&entries));
-    if let Some(ask) = &opts.consent {
-        match ask(&format!("Receive {summary} into {}? [y/N] ", opts.dir.display())) {
+    if let Some(ask) = opts.consent.take() {
+        // A person may take minutes: the sender hears that we are asking,
+        // well within its idle limit.
+        let question = format!("Receive {summary} into {}? [y/N] ", opts.dir.display());
+        let mut prompt = tokio::task::spawn_blocking(move || ask(&question));
+        let keepalive = (idle / 3).min(Duration::from_secs(10));
+        let answer = loop {
+            tokio::select! {
+                answer = &mut prompt => break answer.ok().flatten(),
+                _ = tokio::time::sleep(keepalive) => send_control(channel, &Control::Asking).await?,
+            }
+        };
+        match answer {
             Some(true) => {}
             answer => {
                 let error = if answer.is_none() { TransferError::NobodyToAsk } else { TransferError::Declined };
@@ -799,9 +839,11 @@ async fn receive_all(
 
     let mut report = Report::default();
     let mut failed = Vec::new();
+    // Files whose end (verified or not) has been seen: each comes once.
+    let mut ended = vec![false; entries.len()];
     let mut current: Option<(usize, PartWriter, u64)> = None;
     loop {
-        let incoming = match next(channel).await {
+        let incoming = match next(channel, idle).await {
             Err(TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly)) => {
                 return Err(TransferError::Interrupted)
             }
@@ -811,6 +853,14 @@ async fn receive_all(
             Incoming::Control(Control::FileStart { index, offset }) => {
                 if index >= entries.len() || entries[index].dir || offset != offsets[index] {
                     return Err(TransferError::Protocol("a file start that does not match the manifest".into()));
+                }
+                if let Some((open, ..)) = &current {
+                    let open = crate::ui::printable(&entries[*open].path);
+                    return Err(TransferError::Protocol(format!("a new file started before {open} ended")));
+                }
+                if ended[index] {
+                    let name = crate::ui::printable(&entries[index].path);
+                    return Err(TransferError::Protocol(format!("{name} was sent a second time")));
                 }
                 let part = part_path(&targets[index]);
                 let mut options = std::fs::OpenOptions::new();
@@ -847,6 +897,7 @@ async fn receive_all(
                 if open_index != index {
                     return Err(TransferError::Protocol("file end for another file".into()));
                 }
+                ended[index] = true;
                 let part = part_path(&targets[index]);
                 let ours = writer.finish().await.map_err(io(&part))?;
                 // A file that shrank on the sender's disk hashes the same on
@@ -862,7 +913,22 @@ async fn receive_all(
                 }
                 observer.event(Event::FileDone { path: entries[index].path.clone(), blake3: ours, ok });
             }
-            Incoming::Control(Control::Done) => break,
+            Incoming::Control(Control::Done) => {
+                // Nothing counts as received that did not arrive whole.
+                if let Some((open, ..)) = &current {
+                    let open = crate::ui::printable(&entries[*open].path);
+                    return Err(TransferError::Protocol(format!("the sender said it was done in the middle of {open}")));
+                }
+                let mut missing = entries.iter().zip(&ended).filter(|(e, ended)| !e.dir && !**ended);
+                if let Some((first, _)) = missing.next() {
+                    return Err(TransferError::Protocol(format!(
+                        "the sender said it was done, but {} of the {files} file(s) never arrived (the first: {}); they were not received",
+                        1 + missing.count(),
+                        crate::ui::printable(&first.path)
+                    )));
+                }
+                break;
+            }
             Incoming::Bye => return Err(SessionError::PeerLeftEarly.into()),
             Incoming::Control(Control::Refuse { reason }) => {
                 return Err(TransferError::PeerStopped(peer_words(reason)))
@@ -940,6 +1006,135 @@ mod tests {
         let sent = runtime.block_on(send_control(&link, &huge));
         assert!(matches!(sent, Err(TransferError::TooLarge(_))), "{sent:?}");
         assert!(link.sent.lock().unwrap().is_empty());
+    }
+
+    struct Events(Vec<Event>);
+    impl Observer for Events {
+        fn event(&mut self, event: Event) {
+            self.0.push(event);
+        }
+    }
+
+    fn control(v: serde_json::Value) -> Vec<u8> {
+        Frame::Control(v.to_string().as_bytes()).encode()
+    }
+
+    fn hello(role: Role) -> Vec<u8> {
+        Frame::Hello { version: PROTOCOL_VERSION, role }.encode()
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    }
+
+    /// Receives from a scripted sender into a fresh folder, with a short idle limit.
+    fn receive_scripted(link: ScriptedLink) -> (tempfile::TempDir, Result<Report, TransferError>, Vec<Event>) {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ReceiveOptions { dir: dir.path().join("inbox"), existing: Existing::Refuse, consent: None };
+        let mut events = Events(Vec::new());
+        let mut link = link;
+        let streaming = tokio::sync::Notify::new();
+        let idle = Duration::from_millis(300);
+        let outcome = block_on(receive_all(&mut link, opts, &mut events, &streaming, idle));
+        (dir, outcome, events.0)
+    }
+
+    fn a_file(index: usize, body: &[u8]) -> Vec<Vec<u8>> {
+        vec![
+            control(serde_json::json!({"t": "file_start", "index": index, "offset": 0})),
+            Frame::Data(body).encode(),
+            control(serde_json::json!({"t": "file_end", "index": index, "blake3": blake3::hash(body).to_hex().as_str()})),
+        ]
+    }
+
+    fn two_files() -> Vec<Vec<u8>> {
+        let entries = serde_json::json!([
+            {"path": "a.txt", "size": 2, "dir": false},
+            {"path": "b.txt", "size": 2, "dir": false},
+        ]);
+        vec![hello(Role::Send), control(serde_json::json!({"t": "manifest", "entries": entries, "more": false}))]
+    }
+
+    use crate::session::link::ScriptedLink;
+
+    #[test]
+    fn a_receiver_whose_sender_hangs_gives_up_and_keeps_the_part() {
+        let mut script = two_files();
+        script.push(control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})));
+        script.push(Frame::Data(b"a").encode());
+        let started = std::time::Instant::now();
+        let (dir, outcome, _) = receive_scripted(ScriptedLink::then_silent(script));
+        assert!(matches!(outcome, Err(TransferError::Idle(_))), "{outcome:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(std::fs::read(dir.path().join("inbox/a.txt.part")).unwrap(), b"a");
+        assert!(!dir.path().join("inbox/a.txt").exists());
+    }
+
+    #[test]
+    fn done_before_every_file_arrived_is_an_error_not_a_success() {
+        let mut script = two_files();
+        script.extend(a_file(0, b"a\n"));
+        script.push(control(serde_json::json!({"t": "done"})));
+        let (dir, outcome, events) = receive_scripted(ScriptedLink::new(script));
+        let Err(TransferError::Protocol(why)) = outcome else { panic!("{outcome:?}") };
+        assert!(why.contains("1 of the 2 file(s) never arrived (the first: b.txt)"), "{why}");
+        assert!(!events.iter().any(|e| matches!(e, Event::Done { .. })));
+        assert_eq!(std::fs::read(dir.path().join("inbox/a.txt")).unwrap(), b"a\n");
+        assert!(!dir.path().join("inbox/b.txt").exists());
+
+        // In the middle of a file.
+        let mut script = two_files();
+        script.push(control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})));
+        script.push(Frame::Data(b"a").encode());
+        script.push(control(serde_json::json!({"t": "done"})));
+        let (dir, outcome, _) = receive_scripted(ScriptedLink::new(script));
+        let Err(TransferError::Protocol(why)) = outcome else { panic!("{outcome:?}") };
+        assert!(why.contains("done in the middle of a.txt"), "{why}");
+        assert!(!dir.path().join("inbox/a.txt").exists());
+    }
+
+    #[test]
+    fn a_finished_file_cannot_be_sent_again_over_itself() {
+        let mut script = two_files();
+        script.extend(a_file(0, b"a\n"));
+        script.extend(a_file(0, b"X\n"));
+        let (dir, outcome, _) = receive_scripted(ScriptedLink::new(script));
+        let Err(TransferError::Protocol(why)) = outcome else { panic!("{outcome:?}") };
+        assert!(why.contains("a.txt was sent a second time"), "{why}");
+        assert_eq!(std::fs::read(dir.path().join("inbox/a.txt")).unwrap(), b"a\n");
+        // Nor can a second file start while one is open.
+        let mut script = two_files();
+        script.push(control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})));
+        script.extend(a_file(1, b"b\n"));
+        let (_, outcome, _) = receive_scripted(ScriptedLink::new(script));
+        let Err(TransferError::Protocol(why)) = outcome else { panic!("{outcome:?}") };
+        assert!(why.contains("started before a.txt ended"), "{why}");
+    }
+
+    fn send_scripted(link: ScriptedLink) -> Result<Report, TransferError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.txt"), b"x\n").unwrap();
+        let mut link = link;
+        let streaming = tokio::sync::Notify::new();
+        let paths = [dir.path().join("x.txt")];
+        block_on(send_all(&mut link, &paths, &mut Events(Vec::new()), &streaming, Duration::from_millis(300)))
+    }
+
+    #[test]
+    fn a_sender_whose_receiver_hangs_gives_up_but_waits_while_it_asks() {
+        let outcome = send_scripted(ScriptedLink::then_silent([hello(Role::Receive)]));
+        assert!(matches!(outcome, Err(TransferError::Idle(_))), "{outcome:?}");
+        // The receiver's "still asking" keeps the sender waiting for the answer.
+        let asking = control(serde_json::json!({"t": "asking"}));
+        let script = vec![
+            hello(Role::Receive),
+            asking.clone(),
+            asking,
+            control(serde_json::json!({"t": "accept", "resume": [], "more": false})),
+            control(serde_json::json!({"t": "done"})),
+        ];
+        let report = send_scripted(ScriptedLink::new(script)).unwrap();
+        assert_eq!(report.files, 1);
     }
 
     #[test]
