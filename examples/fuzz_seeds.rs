@@ -41,7 +41,7 @@ fn main() {
     // its -timeout / -rss_limit_mb.
     for (name, picture) in [
         ("finder-tiling-200", qrpair::qr::hostile::finder_tiling(200, 12)),
-        ("finder-tiling-400", qrpair::qr::hostile::finder_tiling(400, 12)),
+        ("finder-tiling-300", qrpair::qr::hostile::finder_tiling(300, 12)),
     ] {
         let mut png = Vec::new();
         picture.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();

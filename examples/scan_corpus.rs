@@ -88,8 +88,7 @@ fn main() {
         for turns in 0..4 {
             let rotated = rotate(&gray, turns);
             let start = Instant::now();
-            let result =
-                qrpair::qr::scan::scan_gray_with(&rotated, &stages, start + qrpair::qr::scan::SCAN_BUDGET);
+            let result = qrpair::qr::scan::scan_gray_with(&rotated, &stages, start + qrpair::qr::scan::SCAN_BUDGET);
             let took = start.elapsed();
             times.push(took);
             let ok = match &result {

@@ -17,12 +17,14 @@ for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"
   cp -n ../fixtures/fuzz/"$target"/* "corpus/$target/" 2>/dev/null || true
   # Pictures decode slowly: keep generated ones small; the seeds show the way.
-  max_len=4096
-  [ "$target" = scan_image ] && max_len=16384
+  # The scanner promises any picture in 2 s and 256 MiB; under the fuzzer's
+  # sanitizer a few times that, so a slow or hungry input still fails here.
+  max_len=4096 timeout=20 rss=2048
+  [ "$target" = scan_image ] && max_len=16384 timeout=8 rss=1024
   echo "== $target: ${seconds}s"
   log="$(mktemp)"
   if cargo +nightly fuzz run --release "$target" "corpus/$target" -- \
-      -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
+      -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb="$rss" -timeout="$timeout" -print_final_stats=1 \
       >"$log" 2>&1; then
     grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true
   else

@@ -112,11 +112,11 @@ pub enum Command {
 pub struct Common {
     /// Local address to offer to the peer (repeatable); default: every
     /// non-loopback interface address, or loopback if there is none
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", value_parser = parse_bind)]
     pub bind: Vec<IpAddr>,
     /// STUN server for a public address, e.g. stun:stun.example.org:3478 (repeatable);
     /// default: none, host addresses only (offline LAN)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_stun)]
     pub stun: Vec<String>,
     /// Largest IP packet the path between the two machines carries, as
     /// `ip link` shows it (e.g. 1500, 9000 for jumbo frames); default: sized
@@ -169,6 +169,49 @@ pub struct Common {
     pub verify: bool,
 }
 
+/// An address a peer can send to: not "any", broadcast or multicast,
+/// which would be offered as candidates nobody can reach.
+fn parse_bind(text: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr =
+        text.trim().parse().map_err(|e| format!("{e} (give an IP address of this machine, e.g. 192.168.1.20)"))?;
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    if ip.is_unspecified() {
+        return Err("means every address: leave --bind out to offer every address of this machine".into());
+    }
+    if broadcast || ip.is_multicast() {
+        return Err(
+            "is a broadcast or multicast address, which no peer can connect to: give an address of this machine".into(),
+        );
+    }
+    Ok(ip)
+}
+
+/// `stun:HOST[:PORT]` (or `stuns:`), checked here so a typo is named as
+/// such rather than surfacing as a failure to bind.
+fn parse_stun(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let hint = "expected stun:HOST[:PORT], e.g. stun:stun.example.org:3478";
+    let rest = text
+        .strip_prefix("stun:")
+        .or_else(|| text.strip_prefix("stuns:"))
+        .ok_or_else(|| format!("not a STUN URL ({hint})"))?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, _)) if !host.ends_with(']') && host.contains(':') => (rest, None),
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && !host.starts_with("//")
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !host_ok || !port_ok {
+        return Err(format!("not a STUN URL ({hint})"));
+    }
+    Ok(text.to_string())
+}
+
+pub const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let parsed = match text.parse::<u64>() {
@@ -177,6 +220,11 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     }?;
     if parsed.is_zero() {
         return Err("must be more than zero".into());
+    }
+    // Deadlines are instants in the future: an absurd duration would
+    // overflow them, and nobody waits a month for a QR code.
+    if parsed > MAX_TIMEOUT {
+        return Err(format!("is more than qrpair waits (at most {} days)", MAX_TIMEOUT.as_secs() / 86_400));
     }
     Ok(parsed)
 }

@@ -138,12 +138,14 @@ fn decode(source: &str, json: bool, raw: bool, sdp: bool) -> Result<(), Error> {
             writeln!(out, "{line}")
         } else {
             let mut text = format!(
-                "kind: {}\npayload: {} bytes, {:?} form (QR version {}, EC {}, from {})\nmade by: {}\nfingerprint: {}\n",
+                "kind: {}\npayload: {} bytes, {:?} form ({}, from {})\nmade by: {}\nfingerprint: {}\n",
                 d.kind,
                 d.payload_bytes,
                 d.form,
-                d.qr_version,
-                d.ec_level,
+                match d.qr_version {
+                    Some(v) => format!("QR version {v}, EC {}", d.ec_level),
+                    None => "too large for any QR code".to_string(),
+                },
                 d.source,
                 if d.made_by_qrpair { "qrpair" } else { "another app (a browser?)" },
                 d.fingerprint.as_deref().unwrap_or("none")

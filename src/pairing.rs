@@ -51,8 +51,14 @@ impl Settings {
 /// Renders the payload, writes the PNG atomically and shows code and token.
 pub fn publish(kind: Kind, payload: &[u8], path: &Path, ec: EcLevel) -> Result<qr::RenderedQr, Error> {
     let code = qr::render_qr(payload, ec).map_err(|e| Error::Other(e.to_string()))?;
-    qr::write_atomic(path, &code.to_png(qr::render::DEFAULT_MODULE_PX))
-        .map_err(|e| Error::Other(format!("cannot write the {kind} QR to {}: {e}", path.display())))?;
+    qr::write_atomic(path, &code.to_png(qr::render::DEFAULT_MODULE_PX)).map_err(|e| {
+        let message = format!("cannot write the {kind} QR to {}: {e}", path.display());
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Usage(message)
+        } else {
+            Error::Other(message)
+        }
+    })?;
     Ok(code)
 }
 
@@ -278,7 +284,9 @@ async fn obtain_answer(
 pub struct Decoded {
     pub kind: Kind,
     pub payload_bytes: usize,
-    pub qr_version: u8,
+    /// `None` for a description too large for any QR code (it can still
+    /// be passed on as its JSON).
+    pub qr_version: Option<u8>,
     pub ec_level: String,
     /// "image", "token" or "json"
     pub source: &'static str,
@@ -297,11 +305,10 @@ pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
     let summary = signal::SdpSummary::parse(&obtained.payload.sdp);
     // A token has no picture; report the code qrpair would draw for it.
     let (qr_version, ec, source) = match obtained.qr {
-        Some((v, ec)) => (v, ec, "image"),
+        Some((v, ec)) => (Some(v), ec, "image"),
         None => {
-            let code = qr::render_qr(&obtained.raw, EcLevel::M).map_err(|e| Error::Other(e.to_string()))?;
             let source = if obtained.payload.form == signal::Form::SdpJson { "json" } else { "token" };
-            (code.version(), code.ec_level(), source)
+            (qr::render_qr(&obtained.raw, EcLevel::M).ok().map(|code| code.version()), EcLevel::M, source)
         }
     };
     let decoded = Decoded {

@@ -15,6 +15,8 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// Files this large cannot hold a token or a JSON description; they are
 /// read as images only.
 const MAX_TEXT_FILE: u64 = 64 * 1024;
+/// How the picture formats qrpair reads begin.
+const IMAGE_MAGIC: &[&[u8]] = &[b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF"];
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "gif", "bmp", "txt"];
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +155,7 @@ fn from_text(text: &str, what: &str, want: Option<Want<'_>>) -> Result<Obtained,
     if signal::looks_like_json(text) {
         let (kind, sdp) =
             signal::parse_sdp_json(text).map_err(|source| SourceError::Json { what: what.into(), source })?;
+        signal::check_usable(&sdp).map_err(|source| SourceError::Signal { what: what.into(), source })?;
         let raw = signal::encode(kind, &sdp, None);
         if let Some(w) = want {
             if kind != w.kind {
@@ -179,7 +182,7 @@ fn read_stdin_source() -> std::io::Result<StdinSource> {
     use std::io::{BufRead, Read};
     let mut stdin = std::io::stdin().lock();
     let head = stdin.fill_buf()?;
-    let is_image = [&b"\x89PNG"[..], b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF"].iter().any(|m| head.starts_with(m));
+    let is_image = IMAGE_MAGIC.iter().any(|m| head.starts_with(m));
     if is_image {
         let mut bytes = Vec::new();
         (&mut stdin).take(qr::scan::MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
@@ -210,24 +213,64 @@ fn check(raw: &[u8], what: &str, want: Option<Want<'_>>) -> Result<Payload, Sour
     result.map_err(|source| SourceError::Signal { what: what.to_string(), source })
 }
 
+/// The token or JSON description a small text file holds, however it was
+/// saved: UTF-8 with or without a byte-order mark, UTF-16 (Notepad,
+/// PowerShell), or another ASCII-compatible encoding; a token may have other
+/// text around it. Pictures are left to the scanner.
 fn text_in_file(path: &Path) -> Option<String> {
+    use std::io::Read;
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.len() > MAX_TEXT_FILE {
         return None;
     }
-    let text = std::fs::read_to_string(path).ok()?;
-    is_text_source(&text).then_some(text)
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).ok()?.take(MAX_TEXT_FILE).read_to_end(&mut bytes).ok()?;
+    if IMAGE_MAGIC.iter().any(|m| bytes.starts_with(m)) {
+        return None;
+    }
+    let text = decode_text(&bytes);
+    let text = text.trim_start_matches('\u{feff}');
+    if signal::looks_like_json(text) {
+        return Some(text.to_string());
+    }
+    signal::find_token(text).map(str::to_string)
+}
+
+/// Text in whatever encoding a person's editor chose. Tokens and JSON are
+/// ASCII, so anything that keeps ASCII readable is enough.
+fn decode_text(bytes: &[u8]) -> String {
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(bytes) {
+        return encoding.decode_with_bom_removal(bytes).0.into_owned();
+    }
+    // UTF-16 without a mark: ASCII text leaves every other byte zero.
+    let head = &bytes[..bytes.len().min(256)];
+    let zeros_at = |parity: usize| head.iter().skip(parity).step_by(2).filter(|&&b| b == 0).count();
+    let half = head.len() / 2;
+    if half >= 2 && zeros_at(1) * 10 >= half * 9 {
+        return encoding_rs::UTF_16LE.decode_without_bom_handling(bytes).0.into_owned();
+    }
+    if half >= 2 && zeros_at(0) * 10 >= half * 9 {
+        return encoding_rs::UTF_16BE.decode_without_bom_handling(bytes).0.into_owned();
+    }
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// An image (or a text file holding a token). With several codes in the
 /// picture, the first that is a qrpair payload of the expected kind wins;
 /// failing that, the most telling error.
 pub fn read_file(path: &Path, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+    read_file_by(path, want, Instant::now() + qr::scan::SCAN_BUDGET)
+}
+
+/// Like `read_file`, giving up on the picture at `deadline` (or after the
+/// scanner's own budget, whichever is sooner).
+fn read_file_by(path: &Path, want: Option<Want<'_>>, deadline: Instant) -> Result<Obtained, SourceError> {
     let what = path.display().to_string();
     if let Some(text) = text_in_file(path) {
         return from_text(&text, &what, want);
     }
-    let found = qr::scan_path(path)?;
+    let deadline = deadline.min(Instant::now() + qr::scan::SCAN_BUDGET);
+    let found = qr::scan::scan_path_by(path, deadline)?;
     pick(found, &what, want)
 }
 
@@ -266,8 +309,13 @@ pub async fn wait_for(spec: &str, want: Want<'_>, deadline: Instant) -> Result<O
     }
     let mut announced = false;
     while Instant::now() < deadline {
-        if path.is_file() {
-            match read_file(&path, Some(want)) {
+        let exists = std::fs::metadata(&path).ok();
+        if exists.as_ref().is_some_and(|m| !m.is_file()) {
+            // A device or a pipe: there is nothing to wait for, read it now.
+            return read_file_by(&path, Some(want), deadline).map(Some);
+        }
+        if exists.is_some() {
+            match read_file_by(&path, Some(want), deadline) {
                 Ok(o) => return Ok(Some(o)),
                 Err(e) if still_settling(&path, &e) => {}
                 Err(e) => return Err(e),
@@ -324,7 +372,10 @@ async fn watch_dir(dir: &Path, want: Want<'_>, deadline: Instant) -> Result<Opti
             snapshot(dir).into_iter().filter(|(p, t)| before.get(p) != Some(t) && rejected.get(p) != Some(t)).collect();
         fresh.sort_by_key(|(_, t)| *t);
         for (path, modified) in fresh {
-            match read_file(&path, Some(want)) {
+            if Instant::now() >= deadline {
+                break;
+            }
+            match read_file_by(&path, Some(want), deadline) {
                 Ok(o) => return Ok(Some(o)),
                 Err(e) if still_settling(&path, &e) => {}
                 Err(e) => {

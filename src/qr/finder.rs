@@ -28,8 +28,12 @@ pub const MAX_FINDER_PATTERNS: usize = 480;
 /// size: the other two corners of its code are among them even on a sheet
 /// of codes packed with a 4-module margin.
 const NEIGHBOURS: usize = 10;
+/// A code's three squares plus the look-alikes a photo or a code's own
+/// data can hold. With more than this and nothing read, a "found a code but
+/// could not read it" would be a guess: the picture is texture.
+const MAX_PATTERNS_OF_ONE_CODE: usize = 12;
 /// Candidate triples kept for sampling, most right-angled first.
-const MAX_SETS: usize = 1024;
+const MAX_SETS: usize = 4096;
 
 /// One code read: content bytes, version, EC level.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +118,8 @@ fn read_matrix(matrix: &BitMatrix, deadline: Instant) -> Pass {
                 // Past the format information, this was a code that did not
                 // read; before it, three squares that happened to line up.
                 let text = e.to_string();
-                pass.saw_code |= !["symbol size", "format information", "version"].iter().any(|w| text.contains(w));
+                pass.saw_code |= !["symbol size", "format information", "version"].iter().any(|w| text.contains(w))
+                    && patterns.len() <= MAX_PATTERNS_OF_ONE_CODE;
                 continue;
             }
         };

@@ -114,13 +114,38 @@ impl RenderedQr {
 }
 
 /// Writes next to the destination and renames over it, so a program watching
-/// the path never sees half a file.
+/// the path never sees half a file. Only a regular file (or nothing) is
+/// replaced: renaming over a device, a pipe or a symbolic link would destroy
+/// something that is not a picture. The file gets the usual permissions
+/// (0666 less the umask), so a peer running as another user can read it
+/// from a shared folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => {
+            let what = if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else if meta.is_dir() {
+                "a folder"
+            } else {
+                "not a regular file (a device, pipe or socket)"
+            };
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("it is {what}, which qrpair does not replace: choose another path"),
+            ));
+        }
+        _ => {}
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".qrpair-").suffix(".tmp").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".qrpair-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;

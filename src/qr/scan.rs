@@ -48,8 +48,8 @@ pub enum ScanError {
     TooManyPixels { what: String, w: u32, h: u32 },
     #[error("{what} holds more than {} MiB, more than any screenshot or photo: give qrpair the image file itself, or save the picture smaller", MAX_FILE_BYTES >> 20)]
     TooLong { what: String },
-    #[error("{what} is {w}×{h} pixels at {bits} bits a pixel, too large to decode within qrpair's memory limit: save it as an 8-bit PNG or JPEG, or crop it")]
-    TooDeep { what: String, w: u32, h: u32, bits: u16 },
+    #[error("{what} ({w}×{h} pixels in 16-bit or wide colour) needs more memory to decode than qrpair allows: save it as an 8-bit PNG or JPEG, or crop it")]
+    TooDeep { what: String, w: u32, h: u32 },
     #[error("{what} has too many code-like shapes ({patterns} finder patterns; a sheet of 100 codes has 300) to search: crop the picture to the code")]
     TooBusy { what: String, patterns: usize },
     #[error("gave up reading {what} after {:.1} s: crop the picture to the code, or use a sharper screenshot", SCAN_BUDGET.as_secs_f64())]
@@ -187,6 +187,7 @@ pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage], deadline: Instant) -> 
         let mut found = Vec::new();
         if stage != Stage::Inverted {
             let pass = super::finder::read(&img, deadline);
+            tracing::debug!("scan stage {stage:?}: {} finder patterns", pass.finder_patterns);
             saw_code |= pass.saw_code;
             if pass.too_busy {
                 busy = busy.max(Some(pass.finder_patterns));
@@ -271,28 +272,40 @@ pub fn scan_rgba(w: u32, h: u32, rgba: &[u8], what: &str) -> Result<Vec<Found>, 
 fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
     use image::{DynamicImage, ImageDecoder, ImageError};
     let not_image = |detail: String| ScanError::NotAnImage { what: what.to_string(), detail };
-    let mut reader =
-        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")))?;
-    let Some(format) = reader.format() else {
+    let open = || ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")));
+    let mut probe = open()?;
+    let Some(format) = probe.format() else {
         return Err(not_image(String::new()));
     };
+    let failed = |e: ImageError| match e {
+        ImageError::Unsupported(_) => not_image(format!(" ({format:?} pictures are not among them)")),
+        e => ScanError::Corrupt { what: what.to_string(), detail: e.to_string() },
+    };
+    // The stated size first, so a picture declaring billions of pixels is
+    // named as too large rather than as broken. The png decoder refuses to
+    // even open such a file, so its header is read here.
+    if let (Some(b"\x89PNG\r\n\x1a\n"), Some(size)) = (bytes.get(..8), bytes.get(16..24)) {
+        let w = u32::from_be_bytes([size[0], size[1], size[2], size[3]]);
+        let h = u32::from_be_bytes([size[4], size[5], size[6], size[7]]);
+        check_dimensions(w, h, what)?;
+    }
+    probe.no_limits();
+    let (w, h) = probe.into_dimensions().map_err(failed)?;
+    check_dimensions(w, h, what)?;
+    let mut reader = open()?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE_PX);
     limits.max_image_height = Some(MAX_SIDE_PX);
     limits.max_alloc = Some(MAX_DECODE_BYTES + (16 << 20));
     reader.limits(limits);
-    let failed = |e: ImageError| match e {
-        ImageError::Unsupported(_) => not_image(format!(" ({format:?} pictures are not among them)")),
-        e => ScanError::Corrupt { what: what.to_string(), detail: e.to_string() },
-    };
     let decoder = reader.into_decoder().map_err(failed)?;
-    let (w, h) = decoder.dimensions();
-    check_dimensions(w, h, what)?;
     if decoder.total_bytes() > MAX_DECODE_BYTES {
-        let bits = decoder.color_type().bits_per_pixel();
-        return Err(ScanError::TooDeep { what: what.to_string(), w, h, bits });
+        return Err(ScanError::TooDeep { what: what.to_string(), w, h });
     }
-    let img = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(|e| match e {
+        ImageError::Limits(_) => ScanError::TooDeep { what: what.to_string(), w, h },
+        e => failed(e),
+    })?;
     Ok(img.to_luma8())
 }
 

@@ -13,7 +13,7 @@ pub use compact::{derive_credentials, offer_tag, Description, FINGERPRINT_LEN, T
 pub use json::{looks_like_json, parse_sdp_json, to_sdp_json, JsonError};
 
 pub use sdp::{minimize_sdp, Candidate, SdpSummary};
-pub use token::{decode_token, encode_token, looks_like_token, TokenError, TOKEN_PREFIX};
+pub use token::{decode_token, encode_token, find_token, looks_like_token, TokenError, TOKEN_PREFIX};
 
 use flate2::{write::DeflateEncoder, Compression, Decompress, FlushDecompress, Status};
 use std::io::Write;
@@ -88,9 +88,9 @@ pub enum Error {
     ForeignText(String),
     #[error("this QR code holds {0} bytes that are not a qrpair payload")]
     ForeignBinary(usize),
-    #[error("payload format version {0} is not known to this qrpair {v}: update qrpair on this machine", v = env!("CARGO_PKG_VERSION"))]
+    #[error("payload format version {0} is not known to this qrpair {v}: if the other machine runs a newer qrpair, update this one; otherwise this is not a qrpair code", v = env!("CARGO_PKG_VERSION"))]
     UnknownVersion(u8),
-    #[error("payload uses flags this qrpair does not know (header 0x{0:02x}): update qrpair on this machine")]
+    #[error("payload uses flags this qrpair does not know (header 0x{0:02x}): if the other machine runs a newer qrpair, update this one; otherwise this is not a qrpair code")]
     UnknownFlags(u8),
     #[error("payload is truncated or corrupt (the compressed description does not inflate): scan or copy it again")]
     Corrupt,
@@ -106,6 +106,8 @@ pub enum Error {
     NotSdp(&'static str),
     #[error("this is an {found}, but an {expected} was expected: {hint}")]
     WrongKind { found: Kind, expected: Kind, hint: &'static str },
+    #[error("this description can never connect: {0}")]
+    Unusable(String),
 }
 
 /// Packs a session description into the QR payload: the compact form when
@@ -184,7 +186,37 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, Error> {
     if sdp.lines().all(|l| !l.starts_with("m=")) {
         return Err(Error::NotSdp("it has no media section"));
     }
+    check_usable(&sdp)?;
     Ok(Payload { kind, sdp, tag, form: Form::Deflate })
+}
+
+/// Refuses, with the reason, a description qrpair's WebRTC stack would
+/// accept now and fail on later (after the other person has waited out the
+/// timeout): a DTLS fingerprint hash other than SHA-256, SHA-384 or SHA-512,
+/// and candidates whose address is neither an IP address nor an mDNS
+/// `.local` name.
+pub fn check_usable(sdp: &str) -> Result<(), Error> {
+    let summary = SdpSummary::parse(sdp);
+    let Some(fingerprint) = summary.fingerprint else {
+        return Err(Error::Unusable("it has no DTLS fingerprint, so the connection could not be authenticated".into()));
+    };
+    let hash = fingerprint.split_once(' ').map_or(fingerprint.as_str(), |(hash, _)| hash);
+    if !["sha-256", "sha-384", "sha-512"].iter().any(|ok| hash.eq_ignore_ascii_case(ok)) {
+        let hash: String = hash.chars().take(16).collect();
+        return Err(Error::Unusable(format!(
+            "its DTLS fingerprint uses {hash}, which WebRTC no longer accepts (SHA-256 or stronger is needed)"
+        )));
+    }
+    for candidate in &summary.candidates {
+        let address = candidate.address.as_str();
+        if address.parse::<std::net::IpAddr>().is_err() && !address.to_ascii_lowercase().ends_with(".local") {
+            let shown: String = address.chars().take(64).collect();
+            return Err(Error::Unusable(format!(
+                "candidate address {shown:?} is a host name; only IP addresses and .local names can be used"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn split_tag(header: u8, body: &[u8]) -> Option<(Option<[u8; TAG_LEN]>, &[u8])> {
@@ -200,7 +232,9 @@ fn decode_compact(header: u8, body: &[u8], kind: Kind) -> Result<Payload, Error>
     let fingerprint: [u8; FINGERPRINT_LEN] = fingerprint.try_into().map_err(|_| compact::CompactError::Truncated)?;
     let (tag, rest) = split_tag(header, rest).ok_or(compact::CompactError::Truncated)?;
     let description = Description::unpack(fingerprint, rest, header & EXTENDED_BIT != 0, kind == Kind::Answer)?;
-    Ok(Payload { kind, sdp: description.to_sdp(), tag, form: Form::Compact })
+    let sdp = description.to_sdp();
+    check_usable(&sdp)?;
+    Ok(Payload { kind, sdp, tag, form: Form::Compact })
 }
 
 /// For the offering side: refuses an answer that says it was made for
@@ -343,7 +377,7 @@ fn foreign_or_unknown(bytes: &[u8], version: u8) -> Error {
     }
     // Our versions are small; a high nibble far beyond them means the bytes
     // were never a qrpair header.
-    if version > FORMAT_COMPACT + 2 {
+    if version == 0 || version > FORMAT_COMPACT + 2 {
         Error::ForeignBinary(bytes.len())
     } else {
         Error::UnknownVersion(version)

@@ -85,7 +85,8 @@ fn foreign_text_is_quoted() {
 fn foreign_binary_and_unknown_versions_are_named() {
     assert_eq!(decode(&[0xff, 0xfe, 0x00, 0x01]), Err(Error::ForeignBinary(4)));
     assert_eq!(decode(&[0x30, 0x00, 0x80]), Err(Error::UnknownVersion(3)));
-    assert_eq!(decode(&[0x00, 0x80, 0x80]), Err(Error::UnknownVersion(0)));
+    // Version 0 was never written by any qrpair: such bytes are foreign.
+    assert_eq!(decode(&[0x00, 0x80, 0x80]), Err(Error::ForeignBinary(3)));
     assert_eq!(decode(&[0x18, 0x00]), Err(Error::UnknownFlags(0x18)));
     assert_eq!(
         decode(&[0x12, 0x00]),
@@ -318,9 +319,9 @@ fn descriptions_the_compact_form_cannot_carry_fall_back_to_deflate() {
     let base = qrpair_description(2, false, 9);
     let with_media =
         base.replace("m=application", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=application");
-    let sha1 = base.replacen("a=fingerprint:sha-256 ", "a=fingerprint:sha-1 ", 1);
+    let sha384 = base.replacen("a=fingerprint:sha-256 ", "a=fingerprint:sha-384 ", 1);
     let sctpmap = base.replace("a=sctp-port:5000\r\n", "a=sctpmap:5000 webrtc-datachannel 1024\r\n");
-    for (what, sdp) in [("media", with_media), ("sha-1", sha1), ("sctpmap", sctpmap)] {
+    for (what, sdp) in [("media", with_media), ("sha-384", sha384), ("sctpmap", sctpmap)] {
         assert!(encode_compact(Kind::Offer, &sdp, None).is_none(), "{what}");
         let payload = decode(&encode(Kind::Offer, &sdp, None)).unwrap();
         assert_eq!(payload.form, Form::Deflate, "{what}");
@@ -342,7 +343,7 @@ fn unusual_but_packable_values_survive() {
             "a=end-of-candidates",
             "a=candidate:9 1 udp 1677729535 203.0.113.7 61000 typ srflx raddr 192.0.2.2 rport 36342\r\n\
              a=candidate:10 1 tcp 1518280447 192.0.2.2 9 typ host tcptype active\r\n\
-             a=candidate:11 1 udp 41885439 relay.example.net 3478 typ relay raddr 203.0.113.7 rport 61000\r\n\
+             a=candidate:11 1 udp 41885439 198.51.100.9 3478 typ relay raddr 203.0.113.7 rport 61000\r\n\
              a=candidate:12 1 udp 2113937151 ccdff8af-8bc3-4aac-91f0-6b00ca20c25c.local 41717 typ host\r\n\
              a=end-of-candidates",
         );
@@ -458,6 +459,12 @@ mod properties {
             let sdp = d.to_sdp();
             prop_assert_eq!(Description::from_sdp(&sdp).unwrap(), d.clone());
             let bytes = encode(kind, &sdp, tag);
+            let named = d.candidates.iter().any(|c| matches!(&c.address, compact::Address::Name(n) if !n.ends_with(".local")));
+            if named {
+                // A host name can be packed but never used: refused on decode.
+                prop_assert!(matches!(decode(&bytes), Err(Error::Unusable(_))));
+                return Ok(());
+            }
             let payload = decode(&bytes).unwrap();
             prop_assert_eq!(payload.kind, kind);
             prop_assert_eq!(payload.tag, tag);
@@ -502,4 +509,26 @@ fn authentication_string_depends_on_both_fingerprints_and_their_roles() {
     assert_eq!(authentication_string(&a, &b, Some((x, y))).unwrap(), with);
     assert_ne!(authentication_string(&a, &b, Some((y, x))).unwrap(), with);
     assert_ne!(authentication_string(&a, &b, Some((x, [3u8; 32]))).unwrap(), with);
+}
+
+#[test]
+fn descriptions_that_can_never_connect_are_refused_on_decode() {
+    let base = qrpair_description(2, false, 9);
+    for (hash, name) in [("sha-1", "sha-1"), ("md5", "md5")] {
+        let sdp = base.replacen("a=fingerprint:sha-256 ", &format!("a=fingerprint:{hash} "), 1);
+        match decode(&encode(Kind::Offer, &sdp, None)) {
+            Err(Error::Unusable(why)) => assert!(why.contains(name), "{why}"),
+            other => panic!("{hash}: {other:?}"),
+        }
+    }
+    let named = base.replace(
+        "a=end-of-candidates",
+        "a=candidate:9 1 udp 2113937151 printer.example.org 5000 typ host\r\na=end-of-candidates",
+    );
+    match decode(&encode(Kind::Offer, &named, None)) {
+        Err(Error::Unusable(why)) => assert!(why.contains("printer.example.org"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let mdns = base.replace("a=end-of-candidates", "a=candidate:9 1 udp 2113937151 ccdff8af-8bc3-4aac-91f0-6b00ca20c25c.local 5000 typ host\r\na=end-of-candidates");
+    decode(&encode(Kind::Offer, &mdns, None)).expect("an mDNS name is usable");
 }

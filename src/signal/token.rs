@@ -31,6 +31,34 @@ pub fn looks_like_token(text: &str) -> bool {
     text.trim().starts_with(TOKEN_PREFIX)
 }
 
+/// The first token in a longer text (a saved chat message, a note with a
+/// line after the token): from `qrp:` through the two check characters,
+/// line breaks inside it included. `None` when the text holds no `qrp:`.
+pub fn find_token(text: &str) -> Option<&str> {
+    let start = text.find(TOKEN_PREFIX)?;
+    let body = &text[start + TOKEN_PREFIX.len()..];
+    let mut check_left: Option<usize> = None;
+    for (i, c) in body.char_indices() {
+        if c.is_whitespace() {
+            continue;
+        }
+        match check_left {
+            None if c == CHECK_SEPARATOR => check_left = Some(2),
+            None if c.is_ascii_alphanumeric() || c == '-' || c == '_' => {}
+            // The body ended without its check characters: let the decoder
+            // say what is missing.
+            None => return Some(&text[start..start + TOKEN_PREFIX.len() + i]),
+            Some(n) => {
+                if n == 1 {
+                    return Some(&text[start..start + TOKEN_PREFIX.len() + i + c.len_utf8()]);
+                }
+                check_left = Some(n - 1);
+            }
+        }
+    }
+    Some(&text[start..])
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("not a qrpair token (tokens start with `{TOKEN_PREFIX}`)")]

@@ -176,3 +176,39 @@ pub fn assert_no_temp_files(dir: &Path) {
         assert!(!name.starts_with(".qrpair-"), "temporary file left behind: {name}");
     }
 }
+
+impl Sandbox {
+    /// Runs to completion like `run`, and also returns the child's peak RSS
+    /// in KiB (wait4), so a test can hold qrpair to a memory bound.
+    pub fn run_measured(&self, args: &[&str], limit: Duration) -> (Run, i64) {
+        let child = self.spawn(self.cmd(args), b"", "measured");
+        let pid = child.id() as libc::pid_t;
+        let start = Instant::now();
+        let (status, rss) = loop {
+            let mut status = 0;
+            // SAFETY: an all-zero rusage is a valid value to be overwritten.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: wait4 on our own child with valid out-pointers.
+            let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+            if done == pid {
+                break (std::os::unix::process::ExitStatusExt::from_raw(status), usage.ru_maxrss);
+            }
+            if start.elapsed() > limit {
+                // SAFETY: killing and reaping our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                panic!("qrpair {args:?} did not finish within {limit:?}; stderr:\n{}", self.stderr("measured"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::mem::forget(child);
+        let run = Run {
+            status,
+            stdout: std::fs::read(self.path("measured.stdout")).unwrap_or_default(),
+            stderr: self.stderr("measured"),
+        };
+        (run, rss)
+    }
+}
