@@ -599,3 +599,97 @@ fn verify_without_a_terminal_is_refused_before_pairing() {
     assert!(run.stderr.contains("--verify needs a terminal"), "{}", run.stderr);
     assert!(!sb.path("qrpair-offer.png").exists(), "no offer may be shown when it cannot be verified");
 }
+
+/// Offerer and answerer with stdin pipes the test holds open, so bytes can
+/// be written piece by piece and the session stays up.
+fn pair_with_open_stdin(sb: &Sandbox) -> (std::process::Child, std::process::Child) {
+    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"];
+    offer_args.extend(loopback());
+    let offerer = sb.spawn_open_stdin(sb.cmd(&offer_args), "offerer");
+    sb.wait_for_file("offer.png", LIMIT);
+    let mut answer_args = vec!["answer", "offer.png", "--pipe", "--qr-out", "answer.png"];
+    answer_args.extend(loopback());
+    let answerer = sb.spawn_open_stdin(sb.cmd(&answer_args), "answerer");
+    sb.wait_for_stderr("offerer", "connected", LIMIT);
+    sb.wait_for_stderr("answerer", "connected", LIMIT);
+    (offerer, answerer)
+}
+
+fn wait_for_stdout(sb: &Sandbox, tag: &str, want: &[u8], limit: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let got = std::fs::read(sb.path(&format!("{tag}.stdout"))).unwrap_or_default();
+        if got == want {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{tag} printed {got:?}, not {want:?}, within {limit:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn pipe_delivers_bytes_without_a_newline_at_once_both_ways() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    let (mut offerer, mut answerer) = pair_with_open_stdin(&sb);
+    let (mut to_offerer, mut to_answerer) = (offerer.stdin.take().unwrap(), answerer.stdin.take().unwrap());
+    to_offerer.write_all(b"ping").unwrap();
+    to_offerer.flush().unwrap();
+    // Before: the bytes sat in the answerer's stdout buffer until a newline
+    // or the end of the session.
+    let took = wait_for_stdout(&sb, "answerer", b"ping", Duration::from_secs(5));
+    to_answerer.write_all(b"pong?").unwrap();
+    to_answerer.flush().unwrap();
+    let back = wait_for_stdout(&sb, "offerer", b"pong?", Duration::from_secs(5));
+    eprintln!("no-newline delivery: {took:?} one way, {back:?} back");
+    drop(to_offerer);
+    drop(to_answerer);
+    assert_eq!(sb.finish(offerer, "offerer", LIMIT).code(), 0);
+    assert_eq!(sb.finish(answerer, "answerer", LIMIT).code(), 0);
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_its_side_quietly_and_the_peer_hears_at_once() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    // The offerer's stdout is a pipe whose reader reads 10 bytes and leaves.
+    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"];
+    offer_args.extend(loopback());
+    let mut cmd = sb.cmd(&offer_args);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(sb.path("offerer.stderr")).unwrap());
+    let mut offerer = cmd.spawn().unwrap();
+    let offerer_stdin = offerer.stdin.take().unwrap();
+    let mut offerer_stdout = offerer.stdout.take().unwrap();
+    sb.wait_for_file("offer.png", LIMIT);
+    let mut answer_args = vec!["answer", "offer.png", "--pipe", "--qr-out", "answer.png"];
+    answer_args.extend(loopback());
+    let mut answerer = sb.spawn_open_stdin(sb.cmd(&answer_args), "answerer");
+    let mut to_offerer = answerer.stdin.take().unwrap();
+    sb.wait_for_stderr("answerer", "connected", LIMIT);
+    let mut first = [0u8; 10];
+    to_offerer.write_all(&[7u8; 1000]).unwrap();
+    std::io::Read::read_exact(&mut offerer_stdout, &mut first).unwrap();
+    drop(offerer_stdout);
+    let start = std::time::Instant::now();
+    // Keep sending: the next write into the closed pipe breaks it.
+    let feeder = std::thread::spawn(move || {
+        let block = [8u8; 4096];
+        for _ in 0..2000 {
+            if to_offerer.write_all(&block).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let ans = sb.finish(answerer, "answerer", Duration::from_secs(10));
+    let heard = start.elapsed();
+    assert_eq!(ans.code(), 1, "{}", ans.stderr);
+    assert!(ans.stderr.contains("the peer stopped: its output was closed"), "{}", ans.stderr);
+    assert!(heard < Duration::from_secs(5), "the answerer heard after {heard:?}");
+    let status = offerer.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", sb.stderr("offerer"));
+    drop(offerer_stdin);
+    feeder.join().unwrap();
+}

@@ -41,7 +41,7 @@ pub enum Error {
         "could not connect to the peer at {0}: are both machines on the same network, and is no firewall dropping UDP?"
     )]
     ConnectFailed(String),
-    #[error("timed out after {0:?} waiting for the data channel to open (peer at {1}): are both machines on the same network?")]
+    #[error("timed out after {:.1} s waiting for the data channel to open (peer at {}): are both machines on the same network?", .0.as_secs_f64(), .1)]
     ConnectTimeout(Duration, String),
     #[error("connection to the peer was lost")]
     Lost,

@@ -10,6 +10,9 @@ const TAG_BYE: u8 = 4;
 const TAG_CONTROL: u8 = 5;
 const TAG_COMMIT: u8 = 6;
 const TAG_REVEAL: u8 = 7;
+const TAG_STOP: u8 = 8;
+/// A stop reason longer than this is cut: it is shown to a person.
+pub const MAX_STOP_REASON: usize = 300;
 /// Length of a nonce and of its commitment.
 pub const NONCE_LEN: usize = 32;
 
@@ -50,6 +53,9 @@ pub enum Frame<'a> {
     Eof,
     /// Both directions are finished on the sender's side.
     Bye,
+    /// The sender cannot go on (its output was closed, say): stop sending.
+    /// The body is a short reason for the person on the other side.
+    Stop(&'a [u8]),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -84,6 +90,10 @@ impl<'a> Frame<'a> {
             Frame::Reveal(n) => [&[TAG_REVEAL][..], &n[..]].concat(),
             Frame::Eof => vec![TAG_EOF],
             Frame::Bye => vec![TAG_BYE],
+            Frame::Stop(reason) => {
+                let reason = &reason[..reason.len().min(MAX_STOP_REASON)];
+                [&[TAG_STOP][..], reason].concat()
+            }
         }
     }
 
@@ -112,6 +122,7 @@ impl<'a> Frame<'a> {
             TAG_EOF => Err(FrameError::Malformed("end-of-stream")),
             TAG_BYE if body.is_empty() => Ok(Frame::Bye),
             TAG_BYE => Err(FrameError::Malformed("goodbye")),
+            TAG_STOP => Ok(Frame::Stop(&body[..body.len().min(MAX_STOP_REASON)])),
             other => Err(FrameError::UnknownType(other)),
         }
     }
@@ -134,6 +145,7 @@ mod tests {
             Frame::Reveal(&[9; NONCE_LEN]),
             Frame::Eof,
             Frame::Bye,
+            Frame::Stop(b"output closed"),
         ] {
             assert_eq!(Frame::decode(&f.encode()).unwrap(), f);
         }

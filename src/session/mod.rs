@@ -56,8 +56,10 @@ pub enum Error {
     PeerLeftEarly,
     #[error("{}", role_mismatch(*.0, *.1))]
     RoleMismatch(Role, Role),
-    #[error("the peer did not confirm the end of the session within {0:?}: the output may be incomplete")]
+    #[error("the peer did not confirm the end of the session within {:.0} s: the output may be incomplete", .0.as_secs_f64())]
     NoGoodbye(Duration),
+    #[error("the peer stopped: {0}")]
+    PeerStopped(String),
     #[error("reading input failed: {0}")]
     Input(std::io::Error),
     #[error("writing output failed: {0}")]
@@ -115,6 +117,7 @@ where
             bye_sent = true;
         }
         let received = tokio::select! {
+            biased;
             done = &mut reader, if !sent_eof => {
                 match done {
                     Ok(Ok(n)) => { totals.sent = n; sent_eof = true; continue; }
@@ -123,6 +126,14 @@ where
                 }
             }
             r = channel.recv() => r,
+            // Only while no message is waiting: delivered bytes leave
+            // standard output's buffer as soon as the channel goes quiet,
+            // without a flush after every chunk of a fast stream.
+            flushed = sink.flush_pending(), if sink.dirty => match flushed {
+                Ok(()) => continue,
+                Err(e) if is_broken_pipe(&e) => break stop_for_closed_output(&channel, &reader).await,
+                Err(e) => break Err(e),
+            },
             _ = tokio::time::sleep(BYE_WAIT), if bye_sent => break Err(Error::NoGoodbye(BYE_WAIT)),
         };
         match received? {
@@ -141,7 +152,15 @@ where
                         break Err(FrameError::DataAfterEof.into());
                     }
                     totals.received += data.len() as u64;
-                    sink.write(data).await?;
+                    match sink.write(data).await {
+                        Ok(()) => {}
+                        Err(e) if is_broken_pipe(&e) => break stop_for_closed_output(&channel, &reader).await,
+                        Err(e) => break Err(e),
+                    }
+                }
+                Frame::Stop(reason) => {
+                    let reason = crate::ui::printable(&String::from_utf8_lossy(reason));
+                    break Err(Error::PeerStopped(reason));
                 }
                 Frame::Eof => {
                     sink.finish(sent_eof).await?;
@@ -177,6 +196,7 @@ where
     let mut input_done = false;
     let outcome = loop {
         tokio::select! {
+            biased;
             done = &mut reader, if !input_done => match done {
                 Ok(Ok(n)) => {
                     totals.sent = n;
@@ -204,6 +224,7 @@ where
                     break Ok(());
                 }
             },
+            flushed = sink.flush_pending(), if sink.dirty => flushed?,
         }
     };
     reader.abort();
@@ -258,21 +279,59 @@ async fn send_input<R: AsyncRead + Unpin>(sender: ChannelSender, mut input: R) -
     Ok(total)
 }
 
+fn is_broken_pipe(e: &Error) -> bool {
+    matches!(e, Error::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Our reader left (`| head`): like a command in a shell pipeline, that
+/// ends this side quietly, and the peer is told at once rather than after
+/// the connection times out.
+async fn stop_for_closed_output(
+    channel: &Channel,
+    reader: &tokio::task::JoinHandle<Result<u64, Error>>,
+) -> Result<(), Error> {
+    reader.abort();
+    let _ = channel.send(&Frame::Stop(OUTPUT_CLOSED.as_bytes()).encode()).await;
+    channel.drain().await;
+    Ok(())
+}
+
+/// What a side whose output was closed tells its peer.
+const OUTPUT_CLOSED: &str =
+    "its output was closed before it read everything (a `| head` or a closed program there), so the rest was not delivered";
+
 /// Where the peer's bytes go: verbatim for a pipe, as marked lines for chat.
 struct Sink<W> {
     mode: Mode,
     out: W,
     partial: Vec<u8>,
+    /// Written but not yet flushed.
+    dirty: bool,
 }
 
 impl<W: AsyncWrite + Unpin> Sink<W> {
     fn new(mode: Mode, out: W) -> Self {
-        Sink { mode, out, partial: Vec::new() }
+        Sink { mode, out, partial: Vec::new(), dirty: false }
+    }
+
+    /// Cancel-safe: an interrupted flush leaves `dirty` set and is resumed
+    /// by the next call.
+    async fn flush_pending(&mut self) -> Result<(), Error> {
+        self.out.flush().await.map_err(Error::Output)?;
+        self.dirty = false;
+        Ok(())
     }
 
     async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         match self.mode {
-            Mode::Pipe => self.out.write_all(data).await.map_err(Error::Output),
+            // Standard output holds bytes until a newline; an interactive
+            // pipe (a shell over the channel) needs each chunk when it
+            // arrives, so the session flushes whenever the channel is quiet.
+            Mode::Pipe => {
+                self.out.write_all(data).await.map_err(Error::Output)?;
+                self.dirty = true;
+                Ok(())
+            }
             Mode::Chat => {
                 self.partial.extend_from_slice(data);
                 while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {

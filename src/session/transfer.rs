@@ -68,17 +68,33 @@ pub struct Entry {
 #[serde(tag = "t", rename_all = "snake_case")]
 enum Control {
     /// A piece of the manifest; the last has `more: false`.
-    Manifest { entries: Vec<Entry>, more: bool },
+    Manifest {
+        entries: Vec<Entry>,
+        more: bool,
+    },
     /// A piece of the receiver's yes: `[index, offset]` for each file it
     /// holds a prefix of; the last has `more: false`.
-    Accept { resume: Vec<(usize, u64)>, more: bool },
+    Accept {
+        resume: Vec<(usize, u64)>,
+        more: bool,
+    },
     /// The receiver is still asking its person: the sender keeps waiting.
     Asking,
-    Refuse { reason: String },
-    FileStart { index: usize, offset: u64 },
-    FileEnd { index: usize, blake3: String },
+    Refuse {
+        reason: String,
+    },
+    FileStart {
+        index: usize,
+        offset: u64,
+    },
+    FileEnd {
+        index: usize,
+        blake3: String,
+    },
     /// After the sender's `done`: files whose digest or length differed.
-    Results { failed: Vec<usize> },
+    Results {
+        failed: Vec<usize>,
+    },
     Done,
 }
 
@@ -235,16 +251,18 @@ async fn next(channel: &mut impl Link, idle: Duration) -> Result<Incoming, Trans
             Received::Closed => return Err(SessionError::PeerLeftEarly.into()),
         };
         match Frame::decode(&bytes).map_err(SessionError::from)? {
-            Frame::Control(json) if json.len() <= MAX_CONTROL_BYTES => {
-                match serde_json::from_slice(json) {
-                    Ok(Control::Asking) => continue,
-                    Ok(control) => return Ok(Incoming::Control(control)),
-                    Err(e) => return Err(TransferError::Protocol(format!("bad control message: {e}"))),
-                }
-            }
+            Frame::Control(json) if json.len() <= MAX_CONTROL_BYTES => match serde_json::from_slice(json) {
+                Ok(Control::Asking) => continue,
+                Ok(control) => return Ok(Incoming::Control(control)),
+                Err(e) => return Err(TransferError::Protocol(format!("bad control message: {e}"))),
+            },
             Frame::Control(_) => return Err(TransferError::Protocol("oversized control message".into())),
             Frame::Data(_) => return Ok(Incoming::Data(bytes.slice(1..))),
             Frame::Bye => return Ok(Incoming::Bye),
+            Frame::Stop(reason) => {
+                let reason = crate::ui::printable(&String::from_utf8_lossy(reason));
+                return Err(SessionError::PeerStopped(reason).into());
+            }
             Frame::Hello { .. } | Frame::Eof => continue,
             Frame::Commit(_) | Frame::Reveal(_) => {
                 return Err(TransferError::Protocol("an authentication step after the exchange".into()))
@@ -917,7 +935,9 @@ async fn receive_all(
                 // Nothing counts as received that did not arrive whole.
                 if let Some((open, ..)) = &current {
                     let open = crate::ui::printable(&entries[*open].path);
-                    return Err(TransferError::Protocol(format!("the sender said it was done in the middle of {open}")));
+                    return Err(TransferError::Protocol(format!(
+                        "the sender said it was done in the middle of {open}"
+                    )));
                 }
                 let mut missing = entries.iter().zip(&ended).filter(|(e, ended)| !e.dir && !**ended);
                 if let Some((first, _)) = missing.next() {
@@ -1043,7 +1063,9 @@ mod tests {
         vec![
             control(serde_json::json!({"t": "file_start", "index": index, "offset": 0})),
             Frame::Data(body).encode(),
-            control(serde_json::json!({"t": "file_end", "index": index, "blake3": blake3::hash(body).to_hex().as_str()})),
+            control(
+                serde_json::json!({"t": "file_end", "index": index, "blake3": blake3::hash(body).to_hex().as_str()}),
+            ),
         ]
     }
 
