@@ -110,43 +110,36 @@ pub fn scan_image_bytes_by(bytes: Vec<u8>, what: &str, deadline: Instant) -> Res
 /// the engines run on it. Steps run in order until one reads a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// Pictures over 1800 px: rxing on a copy halved by 2×2 averaging. A
+    /// Pictures over 1800 px: the reader on a copy halved by 2×2 averaging. A
     /// 4K screenshot costs a quarter of the time, and a code drawn with 4 px
     /// modules or more still reads.
-    RxingHalved,
-    /// rxing (pure-Rust ZXing port) on the picture as given: fast, and reads
-    /// most camera photos.
-    RxingAsGiven,
-    /// Light-on-dark (dark mode) codes, for rqrr (rxing inverts on its own).
-    Inverted,
+    Halved,
+    /// The reader on the picture as given (dark on light, then light on
+    /// dark): fast, and reads most camera photos.
+    AsGiven,
     /// Small pictures (≤ 1000 px): enlarged 2× and smoothed, which joins
-    /// modules broken up by JPEG blocks or sensor noise.
+    /// modules broken up by JPEG blocks or sensor noise; the reader, then
+    /// rqrr.
     EnlargedSmoothed,
-    /// Scaled to 3/4: a different sampling grid for codes with ~3 px modules.
+    /// Scaled to 3/4: a different sampling grid for codes with ~3 px
+    /// modules; the reader, then rqrr.
     ThreeQuarters,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] =
-        [Stage::RxingHalved, Stage::RxingAsGiven, Stage::Inverted, Stage::EnlargedSmoothed, Stage::ThreeQuarters];
+    pub const ALL: [Stage; 4] = [Stage::Halved, Stage::AsGiven, Stage::EnlargedSmoothed, Stage::ThreeQuarters];
 
     fn runs_rqrr(self) -> bool {
-        matches!(self, Stage::Inverted | Stage::EnlargedSmoothed | Stage::ThreeQuarters)
+        matches!(self, Stage::EnlargedSmoothed | Stage::ThreeQuarters)
     }
 
     /// The transformed picture, or `None` when the stage does not apply.
     fn apply(self, g: &GrayImage) -> Option<std::borrow::Cow<'_, GrayImage>> {
         use std::borrow::Cow;
         let longest = g.width().max(g.height());
-        let inverted = |img: GrayImage| {
-            let mut img = img;
-            imageops::invert(&mut img);
-            img
-        };
         match self {
-            Stage::RxingHalved => (longest > HALVE_ABOVE_SIDE).then(|| Cow::Owned(halve(g))),
-            Stage::RxingAsGiven => Some(Cow::Borrowed(g)),
-            Stage::Inverted => Some(Cow::Owned(inverted(g.clone()))),
+            Stage::Halved => (longest > HALVE_ABOVE_SIDE).then(|| Cow::Owned(halve(g))),
+            Stage::AsGiven => Some(Cow::Borrowed(g)),
             Stage::EnlargedSmoothed => {
                 (longest <= SMALL_IMAGE_SIDE).then(|| Cow::Owned(imageops::blur(&resize(g, longest * 2), 1.5)))
             }
@@ -184,23 +177,20 @@ pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage], deadline: Instant) -> 
         }
         let started = Instant::now();
         let Some(img) = stage.apply(gray) else { continue };
-        let mut found = Vec::new();
-        if stage != Stage::Inverted {
-            let pass = super::finder::read(&img, deadline);
-            tracing::debug!("scan stage {stage:?}: {} finder patterns", pass.finder_patterns);
-            saw_code |= pass.saw_code;
-            if pass.too_busy {
-                busy = busy.max(Some(pass.finder_patterns));
-            }
-            if stage == Stage::RxingAsGiven {
-                patterns = Some(pass.finder_patterns);
-            }
-            found = pass
-                .read
-                .into_iter()
-                .map(|r| Found { bytes: shift_jis_as_utf8(r.bytes), version: r.version, ec: r.ec })
-                .collect();
+        let pass = super::finder::read(&img, deadline);
+        tracing::debug!("scan stage {stage:?}: {} finder patterns", pass.finder_patterns);
+        saw_code |= pass.saw_code;
+        if pass.too_busy {
+            busy = busy.max(Some(pass.finder_patterns));
         }
+        if stage == Stage::AsGiven {
+            patterns = Some(pass.finder_patterns);
+        }
+        let mut found: Vec<Found> = pass
+            .read
+            .into_iter()
+            .map(|r| Found { bytes: shift_jis_as_utf8(r.bytes), version: r.version, ec: r.ec })
+            .collect();
         if found.is_empty() && stage.runs_rqrr() && rqrr_affordable(&img, &mut patterns, gray) {
             let (read, detected) = decode_all(&img);
             saw_code |= detected;
