@@ -223,7 +223,7 @@ fn a_sender_that_goes_silent_mid_file_is_given_up_on() {
     assert!(said.contains("nothing heard from the peer for 2s while the transfer was under way"), "{said}");
     assert!(replies.iter().any(|r| r.contains("heard nothing from this side")), "{replies:?}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
-    assert_eq!(std::fs::read(sb.path("inbox/a.txt.part")).unwrap(), b"own", "what arrived is kept for resume");
+    assert_eq!(std::fs::read(sb.path("inbox/a.txt.qrpair.part")).unwrap(), b"own", "what arrived is kept for resume");
     assert!(!sb.path("inbox/a.txt").exists());
 }
 

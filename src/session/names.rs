@@ -11,6 +11,16 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// All the names of one manifest together: what the receiver holds in
 /// memory for them is bounded by this, not by 100 000 × 4096.
 pub const MAX_NAME_BYTES: usize = 32 << 20;
+/// A file being received is written under its name plus this, with its
+/// record (which sender's file it is) under its name plus `RECORD_SUFFIX`.
+/// No name in a manifest may end like either.
+pub const PARTIAL_SUFFIX: &str = ".qrpair.part";
+pub const RECORD_SUFFIX: &str = ".qrpair.part.id";
+
+/// True for the names qrpair keeps for its own partial files.
+pub fn is_reserved(file_name: &str) -> bool {
+    file_name.ends_with(PARTIAL_SUFFIX) || file_name.ends_with(RECORD_SUFFIX)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -30,6 +40,8 @@ pub enum NameError {
     Duplicate(String),
     #[error("the manifest's sizes add up to more than any disk holds")]
     TotalTooLarge,
+    #[error("the name {0:?} ends like qrpair's own partial files ({PARTIAL_SUFFIX}, {RECORD_SUFFIX})")]
+    Reserved(String),
     #[error("the manifest's names add up to more than {} MiB", MAX_NAME_BYTES >> 20)]
     NamesTooLong,
 }
@@ -54,6 +66,7 @@ pub fn sanitize(name: &str) -> Result<PathBuf, NameError> {
             "" | "." => return Err(NameError::EmptyPart(shown)),
             p if p.contains('\\') => return Err(NameError::Climbs(shown)),
             p if p.len() > MAX_COMPONENT_BYTES => return Err(NameError::TooLong(shown)),
+            p if is_reserved(p) => return Err(NameError::Reserved(shown)),
             p => path.push(p),
         }
     }
@@ -84,5 +97,8 @@ mod tests {
         assert!(matches!(sanitize("line\nbreak"), Err(NameError::Control(_))));
         assert!(matches!(sanitize(&"x".repeat(300)), Err(NameError::TooLong(_))));
         assert!(matches!(sanitize(&"d/".repeat(3000)), Err(NameError::TooLong(_))));
+        assert!(matches!(sanitize("a/b.txt.qrpair.part"), Err(NameError::Reserved(_))));
+        assert!(matches!(sanitize("b.txt.qrpair.part.id"), Err(NameError::Reserved(_))));
+        assert!(sanitize("b.txt.part").is_ok());
     }
 }
