@@ -357,3 +357,59 @@ fn a_folder_with_a_and_a_part_can_be_sent_again_with_overwrite() {
         assert_eq!(digests(&sb.path("inbox/d")), digests(&sb.path("d")));
     }
 }
+
+/// A symbolic link given to --send sent nothing and both sides exited 0.
+/// Given on the command line it is followed, as `cp -r` does; met inside a
+/// folder it is skipped, with a note before the QR appears.
+#[test]
+fn symbolic_links_given_to_send_are_followed_and_links_inside_folders_skipped() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("real/inner")).unwrap();
+    std::fs::write(sb.path("real/inner/x.txt"), b"x\n").unwrap();
+    std::fs::write(sb.path("file.txt"), b"file\n").unwrap();
+    std::os::unix::fs::symlink(sb.path("real"), sb.path("folder-link")).unwrap();
+    std::os::unix::fs::symlink(sb.path("file.txt"), sb.path("file-link.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", sb.path("real/inner/passwd")).unwrap();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    let sender = start_sender(&sb, &["folder-link", "file-link.txt"]);
+    let before_qr = sb.stderr("sender");
+    let receiver = start_receiver(&sb, &["--yes"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
+    assert_eq!(std::fs::read(sb.path("inbox/folder-link/inner/x.txt")).unwrap(), b"x\n");
+    assert_eq!(std::fs::read(sb.path("inbox/file-link.txt")).unwrap(), b"file\n");
+    assert!(!sb.path("inbox/folder-link/inner/passwd").exists());
+    assert!(r.stderr.contains("done: 2 file(s)"), "{}", r.stderr);
+    assert!(before_qr.contains("skipping") && before_qr.contains("inner/passwd (a symbolic link inside a folder"), "{before_qr}");
+}
+
+/// What the sender can check it checks before showing its QR: these were
+/// refused after pairing, blamed on the peer, or sent nothing with exit 0.
+#[test]
+fn what_cannot_be_sent_is_refused_before_the_qr_is_shown() {
+    let sb = Sandbox::new();
+    for d in ["d1", "d2"] {
+        std::fs::create_dir(sb.path(d)).unwrap();
+        std::fs::write(sb.path(&format!("{d}/x.txt")), d).unwrap();
+    }
+    let fifo = sb.path("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (what, needle) in [
+        (&["d1/x.txt", "d2/x.txt"][..], "d2/x.txt: has the same name as d1/x.txt, and both would arrive as x.txt"),
+        (&["d1/x.txt", "d1/x.txt"][..], "d1/x.txt: is given twice"),
+        (&["/"][..], "/: has no name to send it under"),
+        (&["/dev/zero"][..], "/dev/zero: is not a regular file or folder (a device, pipe or socket)"),
+        (&["fifo"][..], "fifo: is not a regular file or folder"),
+    ] {
+        let mut args = vec!["offer", "--bind", "127.0.0.1", "--send"];
+        args.extend(what);
+        let started = std::time::Instant::now();
+        let run = sb.run(&args, b"", LIMIT);
+        assert_eq!(run.code(), 3, "{what:?}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{what:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{what:?}: one line: {}", run.stderr);
+        assert!(!sb.path("qrpair-offer.png").exists(), "{what:?}: a QR was shown");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

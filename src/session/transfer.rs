@@ -122,6 +122,9 @@ pub enum TransferError {
     Cancelled(Role),
     #[error("nothing heard from the peer for {} while the transfer was under way: it may have hung; pair again and send the same files to resume", humantime::format_duration(*.0))]
     Idle(Duration),
+    /// Something given to --send that cannot be sent as it is.
+    #[error("{0}")]
+    BadSource(String),
     #[error("a {0}-byte control message does not fit in one data-channel message: this is a bug in qrpair, please report it")]
     TooLarge(usize),
 }
@@ -353,45 +356,96 @@ async fn abandon(channel: impl Link, error: &TransferError, role: Role) {
 }
 
 /// Lists files and folders under each path; names are relative to the
-/// path's parent, so `--send photos` arrives as `photos/...`.
+/// path's parent, so `--send photos` arrives as `photos/...`. A path given
+/// on the command line is followed if it is a symbolic link (as `cp -r`
+/// does); links met inside a folder are skipped with a note. Everything the
+/// receiver would refuse is refused here, naming the path, before pairing.
 pub fn build_manifest(paths: &[PathBuf]) -> Result<(Vec<Entry>, Vec<PathBuf>), TransferError> {
+    collect(paths, &mut |_| {})
+}
+
+/// Checks what `--send` was given, before any QR is shown: the same walk
+/// as the transfer's, its notes (skipped links, devices) shown now.
+pub fn check_sources(paths: &[PathBuf]) -> Result<(), TransferError> {
+    collect(paths, &mut |note| crate::ui::note(note)).map(|_| ())
+}
+
+fn collect(paths: &[PathBuf], note: &mut dyn FnMut(&str)) -> Result<(Vec<Entry>, Vec<PathBuf>), TransferError> {
     let mut entries = Vec::new();
     let mut sources = Vec::new();
-    fn walk(
-        path: &Path,
-        name: String,
-        entries: &mut Vec<Entry>,
-        sources: &mut Vec<PathBuf>,
-    ) -> Result<(), TransferError> {
-        let meta = std::fs::symlink_metadata(path).map_err(io(path))?;
-        if meta.is_dir() {
-            entries.push(Entry { path: name.clone(), size: 0, dir: true, source: String::new() });
-            sources.push(path.to_path_buf());
-            let mut children: Vec<_> = std::fs::read_dir(path).map_err(io(path))?.flatten().collect();
-            children.sort_by_key(|c| c.file_name());
-            for child in children {
-                let child_name = child.file_name().to_string_lossy().to_string();
-                if names::is_reserved(&child_name) {
-                    let shown = crate::ui::printable(&child.path().display().to_string());
-                    crate::ui::note(&format!("skipping {shown} (a partial file of an unfinished qrpair transfer)"));
-                    continue;
-                }
-                walk(&child.path(), format!("{name}/{child_name}"), entries, sources)?;
-            }
-        } else if meta.is_file() {
-            entries.push(Entry { path: name, size: meta.len(), dir: false, source: source_identity(&meta) });
-            sources.push(path.to_path_buf());
-        } else {
-            crate::ui::note(&format!("skipping {} (not a regular file or folder)", path.display()));
-        }
-        Ok(())
-    }
+    let mut name_bytes = 0usize;
+    let shown = |p: &Path| crate::ui::printable(&p.display().to_string());
+    let bad = |p: &Path, why: &str| TransferError::BadSource(format!("{}: {why}", shown(p)));
+    let mut walk_stack: Vec<(PathBuf, String, bool)> = Vec::new();
+    let mut top_names: Vec<(String, PathBuf, &Path)> = Vec::new();
     for path in paths {
-        let name =
-            path.canonicalize().map_err(io(path))?.file_name().map(|n| n.to_string_lossy().to_string()).ok_or_else(
-                || TransferError::Io { path: path.display().to_string(), source: std::io::Error::other("has no name") },
-            )?;
-        walk(path, name, &mut entries, &mut sources)?;
+        // `/`, `..` and the like have no name of their own: the folder's.
+        let canonical = path.canonicalize().map_err(io(path))?;
+        let own = path.file_name().or(canonical.file_name()).ok_or_else(|| {
+            bad(path, "has no name to send it under: send the files and folders inside it instead")
+        })?;
+        let name = own.to_str().ok_or_else(|| bad(path, "its name is not valid UTF-8: rename it"))?.to_string();
+        let meta = std::fs::metadata(path).map_err(io(path))?;
+        if !meta.is_dir() && !meta.is_file() {
+            return Err(bad(path, "is not a regular file or folder (a device, pipe or socket): qrpair sends files and folders only"));
+        }
+        if let Some((_, other, given)) = top_names.iter().find(|(n, ..)| *n == name) {
+            let why = if canonical == *other {
+                "is given twice: give it once".to_string()
+            } else {
+                format!("has the same name as {}, and both would arrive as {}: send one of them separately, or rename it", shown(given), crate::ui::printable(&name))
+            };
+            return Err(bad(path, &why));
+        }
+        top_names.push((name.clone(), canonical, path));
+        walk_stack.push((path.clone(), name, true));
+        while let Some((path, name, given)) = walk_stack.pop() {
+            let meta = if given { std::fs::metadata(&path) } else { std::fs::symlink_metadata(&path) };
+            let meta = meta.map_err(io(&path))?;
+            if meta.is_dir() || meta.is_file() {
+                if let Err(e) = names::sanitize(&name) {
+                    return Err(bad(&path, &format!("cannot be sent: {e}")));
+                }
+                name_bytes += name.len();
+                if entries.len() == names::MAX_ENTRIES || name_bytes > names::MAX_NAME_BYTES {
+                    return Err(TransferError::BadSource(format!(
+                        "more than {} files and folders (or {} MiB of names) to send at once: send them in parts",
+                        names::MAX_ENTRIES,
+                        names::MAX_NAME_BYTES >> 20
+                    )));
+                }
+            }
+            if meta.is_dir() {
+                entries.push(Entry { path: name.clone(), size: 0, dir: true, source: String::new() });
+                sources.push(path.clone());
+                let mut children: Vec<_> = std::fs::read_dir(&path).map_err(io(&path))?.flatten().collect();
+                // Popped from the end: pushed in reverse, walked in name order.
+                children.sort_by_key(|c| std::cmp::Reverse(c.file_name()));
+                for child in children {
+                    let child_path = child.path();
+                    let Some(child_name) = child.file_name().to_str().map(str::to_string) else {
+                        return Err(bad(&child_path, "its name is not valid UTF-8: rename it or leave it out"));
+                    };
+                    if names::is_reserved(&child_name) {
+                        note(&format!("skipping {} (a partial file of an unfinished qrpair transfer)", shown(&child_path)));
+                        continue;
+                    }
+                    walk_stack.push((child_path, format!("{name}/{child_name}"), false));
+                }
+            } else if meta.is_file() {
+                // Unreadable now is unreadable after pairing: say so now.
+                std::fs::File::open(&path).map_err(io(&path))?;
+                entries.push(Entry { path: name, size: meta.len(), dir: false, source: source_identity(&meta) });
+                sources.push(path);
+            } else if meta.file_type().is_symlink() {
+                note(&format!(
+                    "skipping {} (a symbolic link inside a folder; give it on the command line to send what it leads to)",
+                    shown(&path)
+                ));
+            } else {
+                note(&format!("skipping {} (not a regular file or folder)", shown(&path)));
+            }
+        }
     }
     Ok((entries, sources))
 }
