@@ -261,3 +261,22 @@ fn a_finished_file_is_not_written_again() {
     assert_eq!(std::fs::read(sb.path("inbox/a.txt")).unwrap(), b"first\n");
     assert!(!sb.path("inbox/b.txt").exists());
 }
+
+/// `invoice_<U+202E>fdp.exe` arrived and was shown as `invoice_exe.pdf`;
+/// a zero-width space passed unseen. Refused, and shown escaped.
+#[test]
+fn names_with_invisible_or_direction_changing_characters_are_refused_and_shown_escaped() {
+    for (bad, shown) in [
+        ("invoice_\u{202e}fdp.exe", "invoice_\\u{202e}fdp.exe"),
+        ("pay\u{200b}pal.txt", "pay\\u{200b}pal.txt"),
+        ("line\u{2028}break.txt", "line\\u{2028}break.txt"),
+    ] {
+        let sb = Sandbox::new();
+        let (replies, run) = play(&sb, manifest_and_file(&["ok.txt", bad]));
+        assert_refused(&sb, &replies, &run, shown);
+        let said = after_connecting(&run);
+        assert!(said.contains("holds invisible or direction-changing characters"), "{said}");
+        let raw = bad.chars().find(|c| !c.is_ascii()).unwrap();
+        assert!(!said.contains(raw), "{bad:?}: the raw character reached the terminal: {said:?}");
+    }
+}

@@ -395,12 +395,14 @@ fn what_cannot_be_sent_is_refused_before_the_qr_is_shown() {
     let fifo = sb.path("fifo");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::fs::write(sb.path("invoice_\u{202e}fdp.exe"), b"MZ").unwrap();
     for (what, needle) in [
         (&["d1/x.txt", "d2/x.txt"][..], "d2/x.txt: has the same name as d1/x.txt, and both would arrive as x.txt"),
         (&["d1/x.txt", "d1/x.txt"][..], "d1/x.txt: is given twice"),
         (&["/"][..], "/: has no name to send it under"),
         (&["/dev/zero"][..], "/dev/zero: is not a regular file or folder (a device, pipe or socket)"),
         (&["fifo"][..], "fifo: is not a regular file or folder"),
+        (&["invoice_\u{202e}fdp.exe"][..], "invoice_\\u{202e}fdp.exe: cannot be sent: the name \"invoice_\\u{202e}fdp.exe\" holds invisible or direction-changing characters"),
     ] {
         let mut args = vec!["offer", "--bind", "127.0.0.1", "--send"];
         args.extend(what);

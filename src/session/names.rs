@@ -34,6 +34,8 @@ pub enum NameError {
     EmptyPart(String),
     #[error("the name {0:?} holds control or escape characters")]
     Control(String),
+    #[error("the name \"{0}\" holds invisible or direction-changing characters (shown as \\u{{…}})")]
+    Invisible(String),
     #[error("the name {0:?} is too long")]
     TooLong(String),
     #[error("the name {0:?} appears twice in the manifest")]
@@ -55,6 +57,11 @@ pub fn sanitize(name: &str) -> Result<PathBuf, NameError> {
     }
     if name.chars().any(|c| c.is_control() || c == '\u{1b}') {
         return Err(NameError::Control(shown));
+    }
+    // `invoice_\u{202e}fdp.exe` would be shown as `invoice_exe.pdf`.
+    if name.chars().any(crate::ui::is_invisible) {
+        let shown: String = crate::ui::printable(name).chars().take(160).collect();
+        return Err(NameError::Invisible(shown));
     }
     if name.starts_with('/') || name.starts_with('\\') || name.get(1..2) == Some(":") {
         return Err(NameError::Absolute(shown));
@@ -100,5 +107,10 @@ mod tests {
         assert!(matches!(sanitize("a/b.txt.qrpair.part"), Err(NameError::Reserved(_))));
         assert!(matches!(sanitize("b.txt.qrpair.part.id"), Err(NameError::Reserved(_))));
         assert!(sanitize("b.txt.part").is_ok());
+        let rlo = sanitize("invoice_\u{202e}fdp.exe").unwrap_err();
+        assert_eq!(rlo.to_string(), "the name \"invoice_\\u{202e}fdp.exe\" holds invisible or direction-changing characters (shown as \\u{…})");
+        for c in ['\u{200b}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{feff}', '\u{e0041}'] {
+            assert!(matches!(sanitize(&format!("a{c}b")), Err(NameError::Invisible(_))), "{c:?}");
+        }
     }
 }
