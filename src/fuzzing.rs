@@ -132,7 +132,7 @@ pub fn session_seeds() -> Vec<Vec<u8>> {
     use crate::session::{Frame, Role, PROTOCOL_VERSION};
     let control = |v: serde_json::Value| Frame::Control(v.to_string().as_bytes()).encode();
     let file = |path: &str, body: &[u8]| {
-        let entries = vec![Entry { path: path.into(), size: body.len() as u64, dir: false }];
+        let entries = vec![Entry { path: path.into(), size: body.len() as u64, dir: false, source: String::new() }];
         vec![
             Frame::Hello { version: PROTOCOL_VERSION, role: Role::Send }.encode(),
             control(serde_json::json!({"t": "manifest", "entries": entries, "more": false})),

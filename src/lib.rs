@@ -68,6 +68,7 @@ impl Error {
                 match t {
                     T::Session(s) => Error::exit_code_of_session(s),
                     T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) | T::Protocol(_) => exit::BAD_INPUT,
+                    T::BadSource(_) => exit::BAD_INPUT,
                     T::NobodyToAsk => exit::USAGE,
                     T::Interrupted | T::Idle(_) => exit::CONNECTION,
                     T::Cancelled(_) => exit::INTERRUPTED,

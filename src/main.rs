@@ -98,6 +98,10 @@ async fn run(command: Command) -> Result<(), Error> {
         if let Some(missing) = common.send.iter().find(|p| std::fs::symlink_metadata(p).is_err()) {
             return Err(Error::MissingFile(missing.display().to_string()));
         }
+        // Links, devices, clashing names: all the sender can check, before its QR.
+        if !common.send.is_empty() {
+            qrpair::session::transfer::check_sources(&common.send)?;
+        }
         if common.verify && std::fs::File::open("/dev/tty").is_err() {
             return Err(Error::Usage("--verify needs a terminal to ask on, and there is none".into()));
         }

@@ -104,14 +104,14 @@ fn a_pulled_cable_ends_both_sides_with_a_message_and_pairing_again_resumes() {
     let (in_a, in_b) = (lan.exec(&lan.a), lan.exec(&lan.b));
     let namespaces: [Option<&[&str]>; 2] = [Some(&in_a), Some(&in_b)];
     let (sender, receiver) = start_pair(&sb, namespaces, &["--send", "big.bin"], &["--receive", "inbox", "--yes"]);
-    let part = sb.path("inbox/big.bin.part");
+    let part = sb.path("inbox/big.bin.qrpair.part");
     wait_for_len(&sb, &part, 16 << 20, "receiver");
     lan.cut();
     let cut_at = Instant::now();
     let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
     let noticed = cut_at.elapsed();
     assert_eq!(r.code(), 4, "receiver:\n{}", r.stderr);
-    assert!(r.stderr.contains("what arrived is kept as NAME.part"), "{}", r.stderr);
+    assert!(r.stderr.contains("what arrived is kept as NAME.qrpair.part"), "{}", r.stderr);
     assert_eq!(s.code(), 4, "sender:\n{}", s.stderr);
     assert!(s.stderr.contains("connection to the peer was lost"), "{}", s.stderr);
     assert!(noticed < Duration::from_secs(30), "both sides took {noticed:?} to notice");
@@ -142,7 +142,7 @@ fn ctrl_c_on_either_side_stops_both_cleanly_and_keeps_the_part_for_resume() {
             &[&lo[..], &["--mtu", "1500", "--send", "big.bin"]].concat(),
             &[&lo[..], &["--mtu", "1500", "--receive", "inbox", "--yes"]].concat(),
         );
-        let part = sb.path("inbox/big.bin.part");
+        let part = sb.path("inbox/big.bin.qrpair.part");
         wait_for_len(&sb, &part, 16 << 20, "receiver");
         signal(if interrupted == "sender" { &sender } else { &receiver }, libc::SIGINT);
         let at = Instant::now();
@@ -181,7 +181,7 @@ fn a_receiver_killed_mid_file_is_noticed_by_the_sender() {
         &["--bind", "127.0.0.1", "--mtu", "1500", "--send", "big.bin"],
         &["--bind", "127.0.0.1", "--mtu", "1500", "--receive", "inbox", "--yes"],
     );
-    wait_for_len(&sb, &sb.path("inbox/big.bin.part"), 16 << 20, "receiver");
+    wait_for_len(&sb, &sb.path("inbox/big.bin.qrpair.part"), 16 << 20, "receiver");
     receiver.kill().unwrap();
     let _ = receiver.wait();
     let at = Instant::now();

@@ -224,7 +224,7 @@ fn a_sender_that_goes_silent_mid_file_is_given_up_on() {
     assert!(said.contains("nothing heard from the peer for 2s while the transfer was under way"), "{said}");
     assert!(replies.iter().any(|r| r.contains("heard nothing from this side")), "{replies:?}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
-    assert_eq!(std::fs::read(sb.path("inbox/a.txt.part")).unwrap(), b"own", "what arrived is kept for resume");
+    assert_eq!(std::fs::read(sb.path("inbox/a.txt.qrpair.part")).unwrap(), b"own", "what arrived is kept for resume");
     assert!(!sb.path("inbox/a.txt").exists());
 }
 
@@ -264,4 +264,23 @@ fn a_finished_file_is_not_written_again() {
     assert!(said.contains("a.txt was sent a second time"), "{said}");
     assert_eq!(std::fs::read(sb.path("inbox/a.txt")).unwrap(), b"first\n");
     assert!(!sb.path("inbox/b.txt").exists());
+}
+
+/// `invoice_<U+202E>fdp.exe` arrived and was shown as `invoice_exe.pdf`;
+/// a zero-width space passed unseen. Refused, and shown escaped.
+#[test]
+fn names_with_invisible_or_direction_changing_characters_are_refused_and_shown_escaped() {
+    for (bad, shown) in [
+        ("invoice_\u{202e}fdp.exe", "invoice_\\u{202e}fdp.exe"),
+        ("pay\u{200b}pal.txt", "pay\\u{200b}pal.txt"),
+        ("line\u{2028}break.txt", "line\\u{2028}break.txt"),
+    ] {
+        let sb = Sandbox::new();
+        let (replies, run) = play(&sb, manifest_and_file(&["ok.txt", bad]));
+        assert_refused(&sb, &replies, &run, shown);
+        let said = after_connecting(&run);
+        assert!(said.contains("holds invisible or direction-changing characters"), "{said}");
+        let raw = bad.chars().find(|c| !c.is_ascii()).unwrap();
+        assert!(!said.contains(raw), "{bad:?}: the raw character reached the terminal: {said:?}");
+    }
 }

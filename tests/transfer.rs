@@ -1,6 +1,6 @@
 //! Files between two real processes on loopback: a tree arrives identical,
 //! existing files are protected, consent is required, and a transfer killed
-//! in the middle resumes from the receiver's `.part`.
+//! in the middle resumes from the receiver's `NAME.qrpair.part`.
 
 mod common;
 
@@ -62,7 +62,7 @@ fn a_tree_with_binary_empty_and_unicode_names_arrives_identical() {
     assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
     assert_eq!(digests(&sb.path("inbox/tree")), digests(&tree));
     assert!(r.stderr.contains("done: 3 file(s)"), "{}", r.stderr);
-    let leftovers: Vec<_> = digests(&sb.path("inbox")).into_iter().filter(|(p, _)| p.ends_with(".part")).collect();
+    let leftovers: Vec<_> = digests(&sb.path("inbox")).into_iter().filter(|(p, _)| p.contains(".qrpair.part")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -131,7 +131,7 @@ fn a_sender_killed_mid_file_leaves_a_part_that_the_next_pairing_resumes() {
     std::fs::create_dir(sb.path("inbox")).unwrap();
     let mut sender = start_sender(&sb, &["big.bin"]);
     let receiver = start_receiver(&sb, &["--yes"]);
-    let part = sb.path("inbox/big.bin.part");
+    let part = sb.path("inbox/big.bin.qrpair.part");
     let start = std::time::Instant::now();
     while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 8 << 20 {
         assert!(start.elapsed() < LIMIT, "no progress:\n{}", sb.stderr("receiver"));
@@ -141,7 +141,7 @@ fn a_sender_killed_mid_file_leaves_a_part_that_the_next_pairing_resumes() {
     let _ = sender.wait();
     let r = sb.finish(receiver, "receiver", LIMIT);
     assert_eq!(r.code(), 4, "{}", r.stderr);
-    assert!(r.stderr.contains("kept as NAME.part"), "{}", r.stderr);
+    assert!(r.stderr.contains("kept as NAME.qrpair.part"), "{}", r.stderr);
     assert!(!sb.path("inbox/big.bin").exists(), "an incomplete file must not look complete");
     let kept = std::fs::metadata(&part).unwrap().len();
     assert!(kept > 0 && kept < data.len() as u64, "{kept}");
@@ -224,16 +224,17 @@ fn a_symbolic_link_in_the_receiving_folder_cannot_lead_files_outside() {
 fn a_receiver_that_cannot_write_tells_the_sender_why_at_once() {
     let sb = Sandbox::new();
     std::fs::write(sb.path("big.bin"), random_bytes(8 << 20, 11)).unwrap();
-    // Where the receiver must write, a folder stands: its open fails.
-    std::fs::create_dir_all(sb.path("inbox/big.bin.part")).unwrap();
+    // Where the receiver must write, a folder stands: even --overwrite
+    // cannot clear it away.
+    std::fs::create_dir_all(sb.path("inbox/big.bin.qrpair.part")).unwrap();
     let started = std::time::Instant::now();
     let sender = start_sender(&sb, &["big.bin"]);
-    let receiver = start_receiver(&sb, &["--yes"]);
+    let receiver = start_receiver(&sb, &["--yes", "--overwrite"]);
     let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
     assert_eq!(r.code(), 1, "{}", r.stderr);
-    assert!(r.stderr.contains("big.bin.part"), "{}", r.stderr);
+    assert!(r.stderr.contains("big.bin.qrpair.part"), "{}", r.stderr);
     assert_eq!(s.code(), 1, "{}", s.stderr);
-    assert!(s.stderr.contains("the receiver stopped") && s.stderr.contains("big.bin.part"), "{}", s.stderr);
+    assert!(s.stderr.contains("the receiver stopped") && s.stderr.contains("big.bin.qrpair.part"), "{}", s.stderr);
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
     assert!(!sb.path("inbox/big.bin").exists());
 }
@@ -286,4 +287,131 @@ fn a_hundred_thousand_files_arrive_identical() {
     let count = 98_000; // with their 98 + 980 folders and the top one: 99 079 entries
     let secs = send_many(count);
     eprintln!("{count} files in {secs:.1} s ({:.0} files/s)", count as f64 / secs);
+}
+
+/// Runs one transfer of `what` into inbox with `extra` receiver flags.
+fn transfer(sb: &Sandbox, what: &[&str], extra: &[&str]) -> (Run, Run) {
+    for f in ["offer.png", "answer.png"] {
+        let _ = std::fs::remove_file(sb.path(f));
+    }
+    let sender = start_sender(sb, what);
+    let receiver = start_receiver(sb, extra);
+    (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT))
+}
+
+/// A browser's `a.txt.part` was taken for qrpair's own prefix, truncated and
+/// deleted; a hard link `b.txt.part` to a file outside DIR had that file cut
+/// to the size of what arrived.
+#[test]
+fn a_users_own_part_files_and_hard_links_to_outside_are_never_touched() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("a.txt"), b"the real a\n").unwrap();
+    std::fs::write(sb.path("b.txt"), b"b\n").unwrap();
+    std::fs::create_dir_all(sb.path("inbox")).unwrap();
+    std::fs::write(sb.path("inbox/a.txt.part"), b"half of a browser download").unwrap();
+    std::fs::write(sb.path("outside.txt"), b"36 bytes that live outside the inbox").unwrap();
+    std::fs::hard_link(sb.path("outside.txt"), sb.path("inbox/b.txt.part")).unwrap();
+    let (r, s) = transfer(&sb, &["a.txt", "b.txt"], &["--yes"]);
+    assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
+    assert_eq!(std::fs::read(sb.path("inbox/a.txt")).unwrap(), b"the real a\n");
+    assert_eq!(std::fs::read(sb.path("inbox/b.txt")).unwrap(), b"b\n");
+    assert_eq!(std::fs::read(sb.path("inbox/a.txt.part")).unwrap(), b"half of a browser download");
+    assert_eq!(std::fs::read(sb.path("outside.txt")).unwrap(), b"36 bytes that live outside the inbox");
+}
+
+/// Even at qrpair's own partial name, a hard link (with a record beside it)
+/// is not resumed into: refused, or with --overwrite replaced by a new file.
+#[test]
+fn a_hard_link_at_qrpairs_partial_name_is_refused_or_replaced_never_written_through() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("a.txt"), b"the real a\n").unwrap();
+    std::fs::create_dir_all(sb.path("inbox")).unwrap();
+    std::fs::write(sb.path("outside.txt"), b"36 bytes that live outside the inbox").unwrap();
+    std::fs::hard_link(sb.path("outside.txt"), sb.path("inbox/a.txt.qrpair.part")).unwrap();
+    let record = serde_json::json!({"qrpair_partial": 1, "name": "a.txt", "size": 11, "source": "0"});
+    std::fs::write(sb.path("inbox/a.txt.qrpair.part.id"), record.to_string()).unwrap();
+    let (r, s) = transfer(&sb, &["a.txt"], &["--yes"]);
+    assert_eq!(r.code(), 3, "{}", r.stderr);
+    assert!(r.stderr.contains("a.txt.qrpair.part is in the way and was not made by qrpair for this file"), "{}", r.stderr);
+    assert!(s.stderr.contains("the receiver refused the files"), "{}", s.stderr);
+    assert!(!sb.path("inbox/a.txt").exists());
+    let (r, s) = transfer(&sb, &["a.txt"], &["--yes", "--overwrite"]);
+    assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
+    assert_eq!(std::fs::read(sb.path("inbox/a.txt")).unwrap(), b"the real a\n");
+    assert_eq!(std::fs::read(sb.path("outside.txt")).unwrap(), b"36 bytes that live outside the inbox");
+    assert!(!sb.path("inbox/a.txt.qrpair.part.id").exists());
+}
+
+/// A folder holding both `a` and `a.part` could never be sent again with
+/// --overwrite: the received `a.part` was taken for `a`'s prefix.
+#[test]
+fn a_folder_with_a_and_a_part_can_be_sent_again_with_overwrite() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("d")).unwrap();
+    std::fs::write(sb.path("d/a"), b"A file\n").unwrap();
+    std::fs::write(sb.path("d/a.part"), b"and its neighbour\n").unwrap();
+    std::fs::create_dir_all(sb.path("inbox")).unwrap();
+    for extra in [&["--yes"][..], &["--yes", "--overwrite"][..]] {
+        let (r, s) = transfer(&sb, &["d"], extra);
+        assert_eq!((s.code(), r.code()), (0, 0), "{extra:?}\n{}\n{}", s.stderr, r.stderr);
+        assert_eq!(digests(&sb.path("inbox/d")), digests(&sb.path("d")));
+    }
+}
+
+/// A symbolic link given to --send sent nothing and both sides exited 0.
+/// Given on the command line it is followed, as `cp -r` does; met inside a
+/// folder it is skipped, with a note before the QR appears.
+#[test]
+fn symbolic_links_given_to_send_are_followed_and_links_inside_folders_skipped() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("real/inner")).unwrap();
+    std::fs::write(sb.path("real/inner/x.txt"), b"x\n").unwrap();
+    std::fs::write(sb.path("file.txt"), b"file\n").unwrap();
+    std::os::unix::fs::symlink(sb.path("real"), sb.path("folder-link")).unwrap();
+    std::os::unix::fs::symlink(sb.path("file.txt"), sb.path("file-link.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", sb.path("real/inner/passwd")).unwrap();
+    std::fs::create_dir(sb.path("inbox")).unwrap();
+    let sender = start_sender(&sb, &["folder-link", "file-link.txt"]);
+    let before_qr = sb.stderr("sender");
+    let receiver = start_receiver(&sb, &["--yes"]);
+    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
+    assert_eq!(std::fs::read(sb.path("inbox/folder-link/inner/x.txt")).unwrap(), b"x\n");
+    assert_eq!(std::fs::read(sb.path("inbox/file-link.txt")).unwrap(), b"file\n");
+    assert!(!sb.path("inbox/folder-link/inner/passwd").exists());
+    assert!(r.stderr.contains("done: 2 file(s)"), "{}", r.stderr);
+    assert!(before_qr.contains("skipping") && before_qr.contains("inner/passwd (a symbolic link inside a folder"), "{before_qr}");
+}
+
+/// What the sender can check it checks before showing its QR: these were
+/// refused after pairing, blamed on the peer, or sent nothing with exit 0.
+#[test]
+fn what_cannot_be_sent_is_refused_before_the_qr_is_shown() {
+    let sb = Sandbox::new();
+    for d in ["d1", "d2"] {
+        std::fs::create_dir(sb.path(d)).unwrap();
+        std::fs::write(sb.path(&format!("{d}/x.txt")), d).unwrap();
+    }
+    let fifo = sb.path("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::fs::write(sb.path("invoice_\u{202e}fdp.exe"), b"MZ").unwrap();
+    for (what, needle) in [
+        (&["d1/x.txt", "d2/x.txt"][..], "d2/x.txt: has the same name as d1/x.txt, and both would arrive as x.txt"),
+        (&["d1/x.txt", "d1/x.txt"][..], "d1/x.txt: is given twice"),
+        (&["/"][..], "/: has no name to send it under"),
+        (&["/dev/zero"][..], "/dev/zero: is not a regular file or folder (a device, pipe or socket)"),
+        (&["fifo"][..], "fifo: is not a regular file or folder"),
+        (&["invoice_\u{202e}fdp.exe"][..], "invoice_\\u{202e}fdp.exe: cannot be sent: the name \"invoice_\\u{202e}fdp.exe\" holds invisible or direction-changing characters"),
+    ] {
+        let mut args = vec!["offer", "--bind", "127.0.0.1", "--send"];
+        args.extend(what);
+        let started = std::time::Instant::now();
+        let run = sb.run(&args, b"", LIMIT);
+        assert_eq!(run.code(), 3, "{what:?}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{what:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{what:?}: one line: {}", run.stderr);
+        assert!(!sb.path("qrpair-offer.png").exists(), "{what:?}: a QR was shown");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

@@ -11,6 +11,16 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// All the names of one manifest together: what the receiver holds in
 /// memory for them is bounded by this, not by 100 000 × 4096.
 pub const MAX_NAME_BYTES: usize = 32 << 20;
+/// A file being received is written under its name plus this, with its
+/// record (which sender's file it is) under its name plus `RECORD_SUFFIX`.
+/// No name in a manifest may end like either.
+pub const PARTIAL_SUFFIX: &str = ".qrpair.part";
+pub const RECORD_SUFFIX: &str = ".qrpair.part.id";
+
+/// True for the names qrpair keeps for its own partial files.
+pub fn is_reserved(file_name: &str) -> bool {
+    file_name.ends_with(PARTIAL_SUFFIX) || file_name.ends_with(RECORD_SUFFIX)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -24,12 +34,16 @@ pub enum NameError {
     EmptyPart(String),
     #[error("the name {0:?} holds control or escape characters")]
     Control(String),
+    #[error("the name \"{0}\" holds invisible or direction-changing characters (shown as \\u{{…}})")]
+    Invisible(String),
     #[error("the name {0:?} is too long")]
     TooLong(String),
     #[error("the name {0:?} appears twice in the manifest")]
     Duplicate(String),
     #[error("the manifest's sizes add up to more than any disk holds")]
     TotalTooLarge,
+    #[error("the name {0:?} ends like qrpair's own partial files ({PARTIAL_SUFFIX}, {RECORD_SUFFIX})")]
+    Reserved(String),
     #[error("the manifest's names add up to more than {} MiB", MAX_NAME_BYTES >> 20)]
     NamesTooLong,
 }
@@ -44,6 +58,11 @@ pub fn sanitize(name: &str) -> Result<PathBuf, NameError> {
     if name.chars().any(|c| c.is_control() || c == '\u{1b}') {
         return Err(NameError::Control(shown));
     }
+    // `invoice_\u{202e}fdp.exe` would be shown as `invoice_exe.pdf`.
+    if name.chars().any(crate::ui::is_invisible) {
+        let shown: String = crate::ui::printable(name).chars().take(160).collect();
+        return Err(NameError::Invisible(shown));
+    }
     if name.starts_with('/') || name.starts_with('\\') || name.get(1..2) == Some(":") {
         return Err(NameError::Absolute(shown));
     }
@@ -54,6 +73,7 @@ pub fn sanitize(name: &str) -> Result<PathBuf, NameError> {
             "" | "." => return Err(NameError::EmptyPart(shown)),
             p if p.contains('\\') => return Err(NameError::Climbs(shown)),
             p if p.len() > MAX_COMPONENT_BYTES => return Err(NameError::TooLong(shown)),
+            p if is_reserved(p) => return Err(NameError::Reserved(shown)),
             p => path.push(p),
         }
     }
@@ -84,5 +104,13 @@ mod tests {
         assert!(matches!(sanitize("line\nbreak"), Err(NameError::Control(_))));
         assert!(matches!(sanitize(&"x".repeat(300)), Err(NameError::TooLong(_))));
         assert!(matches!(sanitize(&"d/".repeat(3000)), Err(NameError::TooLong(_))));
+        assert!(matches!(sanitize("a/b.txt.qrpair.part"), Err(NameError::Reserved(_))));
+        assert!(matches!(sanitize("b.txt.qrpair.part.id"), Err(NameError::Reserved(_))));
+        assert!(sanitize("b.txt.part").is_ok());
+        let rlo = sanitize("invoice_\u{202e}fdp.exe").unwrap_err();
+        assert_eq!(rlo.to_string(), "the name \"invoice_\\u{202e}fdp.exe\" holds invisible or direction-changing characters (shown as \\u{…})");
+        for c in ['\u{200b}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{feff}', '\u{e0041}'] {
+            assert!(matches!(sanitize(&format!("a{c}b")), Err(NameError::Invisible(_))), "{c:?}");
+        }
     }
 }

@@ -1,8 +1,12 @@
 //! Files over the channel: a manifest the receiver checks and accepts,
 //! then each file streamed and hashed (BLAKE3) on both sides, written as
-//! `NAME.part` and renamed only once the digests match. A `.part` left by a
-//! broken transfer is resumed: the receiver reports its length, the sender
-//! hashes that prefix locally and sends only the rest.
+//! `NAME.qrpair.part` and renamed only once the digests match. A partial
+//! file left by a broken transfer is resumed when qrpair can tell it made
+//! it for this very file: its record `NAME.qrpair.part.id` names the
+//! sender's file (path, size and a digest of its identity on the sender's
+//! disk), and neither is a link. The receiver reports its length, the
+//! sender hashes that prefix locally and sends only the rest. Anything else
+//! at those names is never written to without `--overwrite`.
 //!
 //! The exchange (protocol version 4), every control message one JSON object
 //! within one data-channel message:
@@ -62,6 +66,11 @@ pub struct Entry {
     /// 0 for a directory.
     pub size: u64,
     pub dir: bool,
+    /// Which file this is on the sender's disk (a digest of its device,
+    /// inode, size and modification time), so a partial file is resumed
+    /// only for the same file. Empty when unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -121,23 +130,26 @@ pub enum TransferError {
     Protocol(String),
     #[error("refused: {0}")]
     OutsideDir(String),
-    #[error("the connection broke off mid-transfer; what arrived is kept as NAME.part: pair again and send the same files to resume")]
+    #[error("the connection broke off mid-transfer; what arrived is kept as NAME.qrpair.part: pair again and send the same files to resume")]
     Interrupted,
-    #[error("{0}; what arrived is kept as NAME.part: pair again and send the same files to resume")]
+    #[error("{0}; what arrived is kept as NAME.qrpair.part: pair again and send the same files to resume")]
     PeerStopped(String),
     #[error("{}", cancelled(*.0))]
     Cancelled(Role),
     #[error("nothing heard from the peer for {} while the transfer was under way: it may have hung; pair again and send the same files to resume", humantime::format_duration(*.0))]
     Idle(Duration),
+    /// Something given to --send that cannot be sent as it is.
+    #[error("{0}")]
+    BadSource(String),
     #[error("a {0}-byte control message does not fit in one data-channel message: this is a bug in qrpair, please report it")]
     TooLarge(usize),
 }
 
 fn cancelled(role: Role) -> &'static str {
     if role == Role::Receive {
-        "interrupted: what arrived is kept as NAME.part; pair again and send the same files to resume"
+        "interrupted: what arrived is kept as NAME.qrpair.part; pair again and send the same files to resume"
     } else {
-        "interrupted: the receiver keeps what arrived as NAME.part; pair again and send the same files to resume"
+        "interrupted: the receiver keeps what arrived as NAME.qrpair.part; pair again and send the same files to resume"
     }
 }
 
@@ -362,40 +374,96 @@ async fn abandon(channel: impl Link, error: &TransferError, role: Role) {
 }
 
 /// Lists files and folders under each path; names are relative to the
-/// path's parent, so `--send photos` arrives as `photos/...`.
+/// path's parent, so `--send photos` arrives as `photos/...`. A path given
+/// on the command line is followed if it is a symbolic link (as `cp -r`
+/// does); links met inside a folder are skipped with a note. Everything the
+/// receiver would refuse is refused here, naming the path, before pairing.
 pub fn build_manifest(paths: &[PathBuf]) -> Result<(Vec<Entry>, Vec<PathBuf>), TransferError> {
+    collect(paths, &mut |_| {})
+}
+
+/// Checks what `--send` was given, before any QR is shown: the same walk
+/// as the transfer's, its notes (skipped links, devices) shown now.
+pub fn check_sources(paths: &[PathBuf]) -> Result<(), TransferError> {
+    collect(paths, &mut |note| crate::ui::note(note)).map(|_| ())
+}
+
+fn collect(paths: &[PathBuf], note: &mut dyn FnMut(&str)) -> Result<(Vec<Entry>, Vec<PathBuf>), TransferError> {
     let mut entries = Vec::new();
     let mut sources = Vec::new();
-    fn walk(
-        path: &Path,
-        name: String,
-        entries: &mut Vec<Entry>,
-        sources: &mut Vec<PathBuf>,
-    ) -> Result<(), TransferError> {
-        let meta = std::fs::symlink_metadata(path).map_err(io(path))?;
-        if meta.is_dir() {
-            entries.push(Entry { path: name.clone(), size: 0, dir: true });
-            sources.push(path.to_path_buf());
-            let mut children: Vec<_> = std::fs::read_dir(path).map_err(io(path))?.flatten().collect();
-            children.sort_by_key(|c| c.file_name());
-            for child in children {
-                let child_name = child.file_name().to_string_lossy().to_string();
-                walk(&child.path(), format!("{name}/{child_name}"), entries, sources)?;
-            }
-        } else if meta.is_file() {
-            entries.push(Entry { path: name, size: meta.len(), dir: false });
-            sources.push(path.to_path_buf());
-        } else {
-            crate::ui::note(&format!("skipping {} (not a regular file or folder)", path.display()));
-        }
-        Ok(())
-    }
+    let mut name_bytes = 0usize;
+    let shown = |p: &Path| crate::ui::printable(&p.display().to_string());
+    let bad = |p: &Path, why: &str| TransferError::BadSource(format!("{}: {why}", shown(p)));
+    let mut walk_stack: Vec<(PathBuf, String, bool)> = Vec::new();
+    let mut top_names: Vec<(String, PathBuf, &Path)> = Vec::new();
     for path in paths {
-        let name =
-            path.canonicalize().map_err(io(path))?.file_name().map(|n| n.to_string_lossy().to_string()).ok_or_else(
-                || TransferError::Io { path: path.display().to_string(), source: std::io::Error::other("has no name") },
-            )?;
-        walk(path, name, &mut entries, &mut sources)?;
+        // `/`, `..` and the like have no name of their own: the folder's.
+        let canonical = path.canonicalize().map_err(io(path))?;
+        let own = path.file_name().or(canonical.file_name()).ok_or_else(|| {
+            bad(path, "has no name to send it under: send the files and folders inside it instead")
+        })?;
+        let name = own.to_str().ok_or_else(|| bad(path, "its name is not valid UTF-8: rename it"))?.to_string();
+        let meta = std::fs::metadata(path).map_err(io(path))?;
+        if !meta.is_dir() && !meta.is_file() {
+            return Err(bad(path, "is not a regular file or folder (a device, pipe or socket): qrpair sends files and folders only"));
+        }
+        if let Some((_, other, given)) = top_names.iter().find(|(n, ..)| *n == name) {
+            let why = if canonical == *other {
+                "is given twice: give it once".to_string()
+            } else {
+                format!("has the same name as {}, and both would arrive as {}: send one of them separately, or rename it", shown(given), crate::ui::printable(&name))
+            };
+            return Err(bad(path, &why));
+        }
+        top_names.push((name.clone(), canonical, path));
+        walk_stack.push((path.clone(), name, true));
+        while let Some((path, name, given)) = walk_stack.pop() {
+            let meta = if given { std::fs::metadata(&path) } else { std::fs::symlink_metadata(&path) };
+            let meta = meta.map_err(io(&path))?;
+            if meta.is_dir() || meta.is_file() {
+                if let Err(e) = names::sanitize(&name) {
+                    return Err(bad(&path, &format!("cannot be sent: {e}")));
+                }
+                name_bytes += name.len();
+                if entries.len() == names::MAX_ENTRIES || name_bytes > names::MAX_NAME_BYTES {
+                    return Err(TransferError::BadSource(format!(
+                        "more than {} files and folders (or {} MiB of names) to send at once: send them in parts",
+                        names::MAX_ENTRIES,
+                        names::MAX_NAME_BYTES >> 20
+                    )));
+                }
+            }
+            if meta.is_dir() {
+                entries.push(Entry { path: name.clone(), size: 0, dir: true, source: String::new() });
+                sources.push(path.clone());
+                let mut children: Vec<_> = std::fs::read_dir(&path).map_err(io(&path))?.flatten().collect();
+                // Popped from the end: pushed in reverse, walked in name order.
+                children.sort_by_key(|c| std::cmp::Reverse(c.file_name()));
+                for child in children {
+                    let child_path = child.path();
+                    let Some(child_name) = child.file_name().to_str().map(str::to_string) else {
+                        return Err(bad(&child_path, "its name is not valid UTF-8: rename it or leave it out"));
+                    };
+                    if names::is_reserved(&child_name) {
+                        note(&format!("skipping {} (a partial file of an unfinished qrpair transfer)", shown(&child_path)));
+                        continue;
+                    }
+                    walk_stack.push((child_path, format!("{name}/{child_name}"), false));
+                }
+            } else if meta.is_file() {
+                // Unreadable now is unreadable after pairing: say so now.
+                std::fs::File::open(&path).map_err(io(&path))?;
+                entries.push(Entry { path: name, size: meta.len(), dir: false, source: source_identity(&meta) });
+                sources.push(path);
+            } else if meta.file_type().is_symlink() {
+                note(&format!(
+                    "skipping {} (a symbolic link inside a folder; give it on the command line to send what it leads to)",
+                    shown(&path)
+                ));
+            } else {
+                note(&format!("skipping {} (not a regular file or folder)", shown(&path)));
+            }
+        }
     }
     Ok((entries, sources))
 }
@@ -702,10 +770,150 @@ fn resolves_inside(root: &Path, path: &Path) -> bool {
     }
 }
 
-fn part_path(target: &Path) -> PathBuf {
+/// Which file this is on our disk, for the receiver's resume record.
+fn source_identity(meta: &std::fs::Metadata) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"qrpair source identity v1");
+    hasher.update(&meta.len().to_le_bytes());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        for n in [meta.dev(), meta.ino(), meta.mtime() as u64, meta.mtime_nsec() as u64] {
+            hasher.update(&n.to_le_bytes());
+        }
+    }
+    #[cfg(not(unix))]
+    if let Ok(Ok(t)) = meta.modified().map(|t| t.duration_since(std::time::UNIX_EPOCH)) {
+        hasher.update(&t.as_nanos().to_le_bytes());
+    }
+    hasher.finalize().to_hex()[..32].to_string()
+}
+
+fn with_suffix(target: &Path, suffix: &str) -> PathBuf {
     let mut name = target.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".part");
+    name.push(suffix);
     target.with_file_name(name)
+}
+
+/// Where a file is written until its digest is checked.
+fn part_path(target: &Path) -> PathBuf {
+    with_suffix(target, names::PARTIAL_SUFFIX)
+}
+
+/// The record saying which sender's file a partial file belongs to.
+fn record_path(target: &Path) -> PathBuf {
+    with_suffix(target, names::RECORD_SUFFIX)
+}
+
+/// What a partial file's record holds.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct PartialRecord {
+    qrpair_partial: u8,
+    name: String,
+    size: u64,
+    source: String,
+}
+
+impl PartialRecord {
+    fn of(entry: &Entry) -> Self {
+        PartialRecord { qrpair_partial: 1, name: entry.path.clone(), size: entry.size, source: entry.source.clone() }
+    }
+}
+
+/// A plain file with one name, owned by us: what qrpair itself creates. A
+/// hard link (more than one name) or a symbolic link may lead outside DIR.
+fn made_here(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions.
+        meta.is_file() && meta.nlink() == 1 && meta.uid() == unsafe { libc::geteuid() }
+    }
+    #[cfg(not(unix))]
+    meta.is_file()
+}
+
+fn open_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true);
+    // A symbolic link at one of our names is never followed.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    options
+}
+
+fn read_record(path: &Path) -> Option<PartialRecord> {
+    use std::io::Read;
+    let file = open_options().write(false).open(path).ok()?;
+    if !made_here(&file.metadata().ok()?) {
+        return None;
+    }
+    let mut text = Vec::new();
+    file.take(4096).read_to_end(&mut text).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// What is at a file's partial-file names before the transfer.
+#[derive(Debug, PartialEq, Eq)]
+enum Partial {
+    /// Nothing: start from scratch.
+    Absent,
+    /// Ours, for this very file: resume after this many bytes.
+    Resume(u64),
+    /// Ours but for another file (or another version of it), or in the way
+    /// with --overwrite: removed, then started from scratch.
+    Replace,
+    /// Something qrpair did not make (or a link): left alone, refused.
+    Foreign(PathBuf),
+}
+
+fn inspect_partial(target: &Path, entry: &Entry, overwrite: bool) -> Partial {
+    let (part, record) = (part_path(target), record_path(target));
+    let part_meta = std::fs::symlink_metadata(&part).ok();
+    let record_meta = std::fs::symlink_metadata(&record).ok();
+    if part_meta.is_none() && record_meta.is_none() {
+        return Partial::Absent;
+    }
+    let ours = read_record(&record).filter(|r| r.qrpair_partial == 1);
+    match (&part_meta, ours) {
+        (Some(meta), Some(r)) if made_here(meta) && r == PartialRecord::of(entry) && !entry.source.is_empty() => {
+            Partial::Resume(meta.len().min(entry.size))
+        }
+        (meta, Some(_)) if meta.as_ref().is_none_or(made_here) => Partial::Replace,
+        _ if overwrite => Partial::Replace,
+        (Some(meta), _) if !made_here(meta) || record_meta.is_none() => Partial::Foreign(part),
+        _ => Partial::Foreign(record),
+    }
+}
+
+/// Opens the partial file for `entry`: ours from `offset` on, or a new one
+/// (after removing what `Partial::Replace` allowed). A new one is created
+/// with its record first, so a partial file without a record is never ours.
+fn open_partial(target: &Path, entry: &Entry, offset: u64, replace: bool) -> std::io::Result<std::fs::File> {
+    let (part, record) = (part_path(target), record_path(target));
+    if offset > 0 {
+        let file = open_options().open(&part)?;
+        if !made_here(&file.metadata()?) {
+            return Err(std::io::Error::other("changed since the transfer began: no longer a file qrpair made here"));
+        }
+        return Ok(file);
+    }
+    if replace {
+        for path in [&part, &record] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    let json = serde_json::to_vec(&PartialRecord::of(entry)).map_err(std::io::Error::other)?;
+    std::io::Write::write_all(&mut open_options().create_new(true).open(&record)?, &json)?;
+    open_options().create_new(true).open(&part)
+}
+
+/// After a file's end: its record goes (the partial file was renamed or removed).
+fn forget_partial(target: &Path) {
+    let _ = std::fs::remove_file(record_path(target));
 }
 
 /// `name (1).ext`, `name (2).ext`, … : the first that does not exist.
@@ -797,8 +1005,10 @@ async fn receive_all(
     // Where each entry goes, and how much of it is already here.
     let mut targets = Vec::with_capacity(entries.len());
     let mut offsets: Vec<u64> = Vec::with_capacity(entries.len());
+    let mut replace = vec![false; entries.len()];
     let mut existing = Vec::new();
-    for (entry, rel) in entries.iter().zip(&relative) {
+    let mut foreign = Vec::new();
+    for (index, (entry, rel)) in entries.iter().zip(&relative).enumerate() {
         let mut target = opts.dir.join(rel);
         let mut offset = 0;
         if !entry.dir {
@@ -809,16 +1019,23 @@ async fn receive_all(
                     Existing::Rename => target = free_name(&target),
                 }
             }
-            // Only a regular file is a resumable prefix; anything else in its
-            // place fails when opened for writing, and says why.
-            if let Ok(meta) = std::fs::symlink_metadata(part_path(&target)) {
-                if meta.is_file() {
-                    offset = meta.len().min(entry.size);
-                }
+            match inspect_partial(&target, entry, opts.existing == Existing::Overwrite) {
+                Partial::Absent => {}
+                Partial::Resume(n) => offset = n,
+                Partial::Replace => replace[index] = true,
+                Partial::Foreign(path) => foreign.push(path),
             }
         }
         targets.push(target);
         offsets.push(offset);
+    }
+    if let Some(first) = foreign.first() {
+        let more = if foreign.len() > 1 { format!(" (and {} more)", foreign.len() - 1) } else { String::new() };
+        let reason = format!(
+            "{}{more} is in the way and was not made by qrpair for this file (a link, another user's file, or no record): move it away or use --overwrite",
+            crate::ui::printable(&first.display().to_string())
+        );
+        return Err(TransferError::Exists(reason));
     }
     if !existing.is_empty() {
         let count = existing.len();
@@ -881,12 +1098,7 @@ async fn receive_all(
                     return Err(TransferError::Protocol(format!("{name} was sent a second time")));
                 }
                 let part = part_path(&targets[index]);
-                let mut options = std::fs::OpenOptions::new();
-                options.create(true).read(true).write(true).truncate(false);
-                // A NAME.part that is a symbolic link is not followed.
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-                let file = options.open(&part).map_err(io(&part))?;
+                let file = open_partial(&targets[index], &entries[index], offset, replace[index]).map_err(io(&part))?;
                 observer.event(Event::FileStarted {
                     path: entries[index].path.clone(),
                     size: entries[index].size,
@@ -929,6 +1141,7 @@ async fn receive_all(
                     let _ = tokio::fs::remove_file(&part).await;
                     failed.push(index);
                 }
+                forget_partial(&targets[index]);
                 observer.event(Event::FileDone { path: entries[index].path.clone(), blake3: ours, ok });
             }
             Incoming::Control(Control::Done) => {
@@ -974,14 +1187,14 @@ mod tests {
 
     #[test]
     fn hostile_manifests_are_refused_whole() {
-        let ok = Entry { path: "photos/a.jpg".into(), size: 3, dir: false };
+        let ok = Entry { path: "photos/a.jpg".into(), size: 3, dir: false, source: String::new() };
         for bad in ["../escape", "/etc/passwd", "a/../../b", "x\u{1b}[2J"] {
-            let entries = vec![ok.clone(), Entry { path: bad.into(), size: 1, dir: false }];
+            let entries = vec![ok.clone(), Entry { path: bad.into(), size: 1, dir: false, source: String::new() }];
             assert!(check_manifest(&entries).is_err(), "{bad:?} accepted");
         }
         let huge = vec![
-            Entry { path: "a".into(), size: u64::MAX, dir: false },
-            Entry { path: "b".into(), size: 1, dir: false },
+            Entry { path: "a".into(), size: u64::MAX, dir: false, source: String::new() },
+            Entry { path: "b".into(), size: 1, dir: false, source: String::new() },
         ];
         assert!(matches!(check_manifest(&huge), Err(NameError::TotalTooLarge)));
         let dup = vec![ok.clone(), ok.clone()];
@@ -1005,7 +1218,7 @@ mod tests {
     #[test]
     fn lists_go_in_pieces_that_fit_one_message() {
         let entries: Vec<Entry> = (0..5000)
-            .map(|i| Entry { path: format!("{}/{i}", "long-name-".repeat(20)), size: i, dir: false })
+            .map(|i| Entry { path: format!("{}/{i}", "long-name-".repeat(20)), size: i, dir: false, source: "0".repeat(32) })
             .collect();
         let pieces = runs(&entries).unwrap();
         assert!(pieces.len() > 1);
@@ -1088,7 +1301,7 @@ mod tests {
         let (dir, outcome, _) = receive_scripted(ScriptedLink::then_silent(script));
         assert!(matches!(outcome, Err(TransferError::Idle(_))), "{outcome:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(std::fs::read(dir.path().join("inbox/a.txt.part")).unwrap(), b"a");
+        assert_eq!(std::fs::read(dir.path().join("inbox/a.txt.qrpair.part")).unwrap(), b"a");
         assert!(!dir.path().join("inbox/a.txt").exists());
     }
 
@@ -1159,13 +1372,36 @@ mod tests {
         assert_eq!(report.files, 1);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn only_a_partial_file_qrpair_made_for_the_same_file_is_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.txt");
+        let entry = Entry { path: "a.txt".into(), size: 10, dir: false, source: "s1".into() };
+        assert_eq!(inspect_partial(&target, &entry, false), Partial::Absent);
+        std::io::Write::write_all(&mut open_partial(&target, &entry, 0, false).unwrap(), b"abc").unwrap();
+        assert_eq!(inspect_partial(&target, &entry, false), Partial::Resume(3));
+        // The sender's file changed: ours, but restarted from scratch.
+        let changed = Entry { source: "s2".into(), ..entry.clone() };
+        assert_eq!(inspect_partial(&target, &changed, false), Partial::Replace);
+        // A second name for it (a hard link) makes it foreign.
+        std::fs::hard_link(part_path(&target), dir.path().join("elsewhere")).unwrap();
+        assert_eq!(inspect_partial(&target, &entry, false), Partial::Foreign(part_path(&target)));
+        assert_eq!(inspect_partial(&target, &entry, true), Partial::Replace);
+        std::io::Write::write_all(&mut open_partial(&target, &entry, 0, true).unwrap(), b"new").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("elsewhere")).unwrap(), b"abc", "written through a link");
+        // A file at our name without a record is not ours.
+        forget_partial(&target);
+        assert_eq!(inspect_partial(&target, &entry, false), Partial::Foreign(part_path(&target)));
+    }
+
     #[test]
     fn free_name_skips_existing_files_and_parts() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("report.pdf");
         std::fs::write(&target, b"x").unwrap();
         std::fs::write(dir.path().join("report (1).pdf"), b"x").unwrap();
-        std::fs::write(dir.path().join("report (2).pdf.part"), b"x").unwrap();
+        std::fs::write(dir.path().join("report (2).pdf.qrpair.part"), b"x").unwrap();
         assert_eq!(free_name(&target), dir.path().join("report (3).pdf"));
     }
 }
