@@ -122,7 +122,8 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::Decode { source, json, raw, sdp, all: false } => decode(&source, json, raw, sdp)?,
         Command::Encode { source, qr_out, ec } => {
             let (kind, code, token, len) = pairing::encode(&source, &qr_out, ec)?;
-            ui::present_code(&format!("{kind}:"), &code, &token, &qr_out, len);
+            let title = format!("{kind}:");
+            ui::present_code(&ui::CodeIntro { long: &title, short: &title }, &code, &token, &qr_out, len);
         }
         Command::Demo { ec } => demo(ec).await?,
     }

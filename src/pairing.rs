@@ -67,11 +67,17 @@ pub fn publish(kind: Kind, payload: &[u8], path: &Path, ec: EcLevel) -> Result<q
 fn show(kind: Kind, sdp: &str, tag: Option<[u8; signal::TAG_LEN]>, settings: &Settings) -> Result<(), Error> {
     let payload = signal::encode(kind, sdp, tag);
     let code = publish(kind, &payload, &settings.qr_out, settings.ec)?;
-    let title = match kind {
-        Kind::Offer => "Offer: show this code to the other machine (or send it the PNG or token), then run `qrpair answer <image or token>` there.",
-        Kind::Answer => "Answer: show this code to the offering machine (or send it the PNG or token).",
+    let intro = match kind {
+        Kind::Offer => ui::CodeIntro {
+            long: "Offer: show this code to the other machine (or send it the PNG or token), then run `qrpair answer <image or token>` there.",
+            short: "OFFER. On the other machine run `qrpair answer` with a screenshot of this code, the PNG or the token.",
+        },
+        Kind::Answer => ui::CodeIntro {
+            long: "Answer: show this code to the offering machine (or send it the PNG or token).",
+            short: "ANSWER. Give the offering machine a screenshot of this code, the PNG or the token.",
+        },
     };
-    ui::present_code(title, &code, &signal::encode_token(&payload), &settings.qr_out, payload.len());
+    ui::present_code(&intro, &code, &signal::encode_token(&payload), &settings.qr_out, payload.len());
     if settings.sdp_json {
         ui::present_json(&signal::to_sdp_json(kind, sdp));
     }
@@ -171,7 +177,7 @@ async fn connected(
     };
     let code = signal::authentication_string(offer_sdp, answer_sdp, nonces);
     let shown = code.as_deref().unwrap_or("(none: the other side has no SHA-256 fingerprint)");
-    ui::note(&format!("connected: the data channel is open. Both screens must show the same code: {shown}"));
+    ui::note(&format!("connected. Both screens must show the same code: {shown}"));
     if !verify {
         return Ok(channel);
     }
@@ -250,9 +256,7 @@ async fn obtain_answer(
         return source::wait_for(&spec, want, deadline).await?.ok_or_else(timed_out);
     }
     loop {
-        let asked = tokio::task::spawn_blocking(|| {
-            ui::prompt_line("Answer (path of the answer image, its token, or the browser's JSON): ")
-        });
+        let asked = tokio::task::spawn_blocking(|| ui::prompt_line("Answer (image, token or JSON): "));
         let line = match tokio::time::timeout(remaining(deadline), asked).await {
             Err(_) => return Err(timed_out()),
             Ok(Err(e)) => return Err(Error::Other(e.to_string())),

@@ -399,19 +399,27 @@ fn collect(paths: &[PathBuf], note: &mut dyn FnMut(&str)) -> Result<(Vec<Entry>,
     for path in paths {
         // `/`, `..` and the like have no name of their own: the folder's.
         let canonical = path.canonicalize().map_err(io(path))?;
-        let own = path.file_name().or(canonical.file_name()).ok_or_else(|| {
-            bad(path, "has no name to send it under: send the files and folders inside it instead")
-        })?;
+        let own = path
+            .file_name()
+            .or(canonical.file_name())
+            .ok_or_else(|| bad(path, "has no name to send it under: send the files and folders inside it instead"))?;
         let name = own.to_str().ok_or_else(|| bad(path, "its name is not valid UTF-8: rename it"))?.to_string();
         let meta = std::fs::metadata(path).map_err(io(path))?;
         if !meta.is_dir() && !meta.is_file() {
-            return Err(bad(path, "is not a regular file or folder (a device, pipe or socket): qrpair sends files and folders only"));
+            return Err(bad(
+                path,
+                "is not a regular file or folder (a device, pipe or socket): qrpair sends files and folders only",
+            ));
         }
         if let Some((_, other, given)) = top_names.iter().find(|(n, ..)| *n == name) {
             let why = if canonical == *other {
                 "is given twice: give it once".to_string()
             } else {
-                format!("has the same name as {}, and both would arrive as {}: send one of them separately, or rename it", shown(given), crate::ui::printable(&name))
+                format!(
+                    "has the same name as {}, and both would arrive as {}: send one of them separately, or rename it",
+                    shown(given),
+                    crate::ui::printable(&name)
+                )
             };
             return Err(bad(path, &why));
         }
@@ -445,7 +453,10 @@ fn collect(paths: &[PathBuf], note: &mut dyn FnMut(&str)) -> Result<(Vec<Entry>,
                         return Err(bad(&child_path, "its name is not valid UTF-8: rename it or leave it out"));
                     };
                     if names::is_reserved(&child_name) {
-                        note(&format!("skipping {} (a partial file of an unfinished qrpair transfer)", shown(&child_path)));
+                        note(&format!(
+                            "skipping {} (a partial file of an unfinished qrpair transfer)",
+                            shown(&child_path)
+                        ));
                         continue;
                     }
                     walk_stack.push((child_path, format!("{name}/{child_name}"), false));
@@ -1218,7 +1229,12 @@ mod tests {
     #[test]
     fn lists_go_in_pieces_that_fit_one_message() {
         let entries: Vec<Entry> = (0..5000)
-            .map(|i| Entry { path: format!("{}/{i}", "long-name-".repeat(20)), size: i, dir: false, source: "0".repeat(32) })
+            .map(|i| Entry {
+                path: format!("{}/{i}", "long-name-".repeat(20)),
+                size: i,
+                dir: false,
+                source: "0".repeat(32),
+            })
             .collect();
         let pieces = runs(&entries).unwrap();
         assert!(pieces.len() > 1);

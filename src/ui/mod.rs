@@ -2,6 +2,7 @@
 //! and output that is safe to print.
 
 pub mod progress;
+pub mod screen;
 
 use crate::qr::RenderedQr;
 use std::io::{BufRead, IsTerminal, Write};
@@ -61,13 +62,17 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 /// Shows a code for the other person: terminal block and token on stderr
-/// (stdout carries only channel data), plus where the PNG was written.
-pub fn present_code(title: &str, qr: &RenderedQr, token: &str, png_path: &std::path::Path, payload_len: usize) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "\n{title}");
-    let _ = write!(err, "{}", qr.to_terminal());
-    let _ = writeln!(
-        err,
+/// (stdout carries only channel data), plus where the PNG was written. On a
+/// terminal the words sit beside the code so that the whole screen fits
+/// (`ui::screen`); elsewhere (a log, a script) one fact per line.
+pub fn present_code(
+    intro: &CodeIntro<'_>,
+    qr: &RenderedQr,
+    token: &str,
+    png_path: &std::path::Path,
+    payload_len: usize,
+) {
+    let details = format!(
         "QR version {} ({}×{} modules, EC {}), {} bytes, saved to {}",
         qr.version(),
         qr.width(),
@@ -76,7 +81,30 @@ pub fn present_code(title: &str, qr: &RenderedQr, token: &str, png_path: &std::p
         payload_len,
         png_path.display()
     );
-    let _ = writeln!(err, "token: {token}\n");
+    let mut err = std::io::stderr().lock();
+    let Some((columns, rows)) = screen::terminal_size() else {
+        let _ = writeln!(err, "\n{}", intro.long);
+        let _ = write!(err, "{}", qr.to_terminal());
+        let _ = writeln!(err, "{details}");
+        let _ = writeln!(err, "token: {token}\n");
+        return;
+    };
+    tracing::info!("{details}");
+    let code: Vec<String> = qr.to_terminal().lines().map(str::to_string).collect();
+    let code_width = qr.width() + 2 * crate::qr::render::QUIET_ZONE;
+    let lines = [format!("PNG: {}", printable(&png_path.display().to_string()))];
+    let words = screen::Words { heading: intro.short, lines: &lines, token };
+    let _ = writeln!(err);
+    for line in screen::compose(&code, code_width, &words, columns, rows) {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+/// The words that introduce a code: `long` for a log, `short` beside the
+/// code on a terminal.
+pub struct CodeIntro<'a> {
+    pub long: &'a str,
+    pub short: &'a str,
 }
 
 /// The browser's JSON form of our description, on a line of its own so it
@@ -175,7 +203,10 @@ mod tests {
     #[test]
     fn invisible_and_direction_changing_characters_are_shown_escaped() {
         assert_eq!(printable("invoice_\u{202e}fdp.exe"), "invoice_\\u{202e}fdp.exe");
-        assert_eq!(printable("a\u{200b}b\u{2028}c\u{2029}d\u{feff}\u{2066}"), "a\\u{200b}b\\u{2028}c\\u{2029}d\\u{feff}\\u{2066}");
+        assert_eq!(
+            printable("a\u{200b}b\u{2028}c\u{2029}d\u{feff}\u{2066}"),
+            "a\\u{200b}b\\u{2028}c\\u{2029}d\\u{feff}\\u{2066}"
+        );
         assert_eq!(printable("tag\u{e0041}"), "tag\\u{e0041}");
         assert_eq!(printable("esc\u{1b}[2J\ttab"), "esc\u{fffd}[2J\ttab");
         assert_eq!(printable("naïve ✓ 東京 مرحبا"), "naïve ✓ 東京 مرحبا");
