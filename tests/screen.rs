@@ -77,12 +77,31 @@ struct Cell {
     ch: char,
     fg_dark: bool,
     bg_dark: bool,
+    /// The cell has a background colour of its own (the code's cells do;
+    /// text does not).
+    bg_set: bool,
+}
+
+impl Cell {
+    /// The two modules a code cell shows, upper then lower.
+    fn modules(&self) -> (bool, bool) {
+        match self.ch {
+            '▀' => (self.fg_dark, self.bg_dark),
+            '▄' => (self.bg_dark, self.fg_dark),
+            '█' => (self.fg_dark, self.fg_dark),
+            _ => (self.bg_dark, self.bg_dark),
+        }
+    }
+
+    fn in_code(&self) -> bool {
+        self.bg_set && matches!(self.ch, '▀' | '▄' | '█' | ' ')
+    }
 }
 
 /// Splits captured lines into cells, following the SGR colour changes qrpair
 /// and tmux emit (30/40 black, 97/107 bright white, 0/39/49 reset).
 fn cells(screen: &str) -> Vec<Vec<Cell>> {
-    let (mut fg_dark, mut bg_dark) = (false, false);
+    let (mut fg_dark, mut bg_dark, mut bg_set) = (false, false, false);
     screen
         .lines()
         .map(|line| {
@@ -100,17 +119,18 @@ fn cells(screen: &str) -> Vec<Vec<Cell>> {
                     }
                     for code in params.split(';') {
                         match code {
-                            "" | "0" => (fg_dark, bg_dark) = (false, false),
+                            "" | "0" => (fg_dark, bg_dark, bg_set) = (false, false, false),
                             "30" => fg_dark = true,
                             "97" | "37" | "39" => fg_dark = false,
-                            "40" => bg_dark = true,
-                            "107" | "47" | "49" => bg_dark = false,
+                            "40" => (bg_dark, bg_set) = (true, true),
+                            "107" | "47" => (bg_dark, bg_set) = (false, true),
+                            "49" => (bg_dark, bg_set) = (false, false),
                             _ => {}
                         }
                     }
                     continue;
                 }
-                row.push(Cell { ch: c, fg_dark, bg_dark });
+                row.push(Cell { ch: c, fg_dark, bg_dark, bg_set });
             }
             row
         })
@@ -130,18 +150,19 @@ fn check_screen(screen: &str, kind: &str, expect_side: usize, png: &str) -> Vec<
     for (i, row) in rows.iter().enumerate() {
         assert!(row.len() <= 80, "line {i} is {} columns:\n{text}", row.len());
     }
-    // The code: consecutive lines starting with half blocks, every one the
-    // full width of code plus quiet zone, and all of its rows.
-    let code_rows: Vec<&Vec<Cell>> = rows.iter().filter(|r| r.first().is_some_and(|c| c.ch == '▀')).collect();
+    // The code: lines starting with coloured cells, every one the full
+    // width of code plus quiet zone, and all of its rows.
+    let code_rows: Vec<&Vec<Cell>> = rows.iter().filter(|r| r.first().is_some_and(Cell::in_code)).collect();
     assert_eq!(code_rows.len(), expect_side.div_ceil(2), "code rows on screen:\n{text}");
     let mut grid = vec![vec![false; expect_side]; expect_side];
     for (r, row) in code_rows.iter().enumerate() {
-        let blocks = row.iter().take_while(|c| c.ch == '▀').count();
-        assert_eq!(blocks, expect_side, "code row {r} is {blocks} cells wide:\n{text}");
+        let cells = row.iter().take_while(|c| c.in_code()).count();
+        assert_eq!(cells, expect_side, "code row {r} is {cells} cells wide:\n{text}");
         for (x, cell) in row.iter().take(expect_side).enumerate() {
-            grid[2 * r][x] = cell.fg_dark;
+            let (upper, lower) = cell.modules();
+            grid[2 * r][x] = upper;
             if 2 * r + 1 < expect_side {
-                grid[2 * r + 1][x] = cell.bg_dark;
+                grid[2 * r + 1][x] = lower;
             }
         }
     }
@@ -156,7 +177,11 @@ fn check_screen(screen: &str, kind: &str, expect_side: usize, png: &str) -> Vec<
     assert!(text.contains(&format!("PNG: {png}")), "no PNG path:\n{text}");
     // The token, broken over lines beside the code, read back as a person
     // would copy it.
-    let right: String = text.lines().map(|l| l.trim_start_matches('▀').trim()).collect::<Vec<_>>().join("\n");
+    let right: String = rows
+        .iter()
+        .map(|r| r.iter().skip_while(|c| c.in_code()).map(|c| c.ch).collect::<String>().trim().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
     let start = right.find("qrp:").unwrap_or_else(|| panic!("no token on screen:\n{text}"));
     let token_text: String = right[start..].split("\n\n").next().unwrap().to_string();
     let from_token = qrpair::signal::decode_token(&token_text).unwrap_or_else(|e| panic!("{e}: {token_text:?}"));
@@ -216,7 +241,7 @@ fn a_terminal_too_narrow_for_the_code_says_so_instead_of_printing_stripes() {
     };
     let screen = term.wait_for("Answer");
     let text = plain(&screen);
-    assert!(!text.contains('▀'), "a code was printed into 36 columns:\n{text}");
+    assert!(!cells(&screen).iter().flatten().any(Cell::in_code), "a code was printed into 36 columns:\n{text}");
     assert!(text.contains("36 columns wide"), "{text}");
     assert!(text.contains("qrp:"), "no token:\n{text}");
 }

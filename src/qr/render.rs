@@ -97,14 +97,21 @@ impl RenderedQr {
         for row in (0..side).step_by(2) {
             let mut current = None;
             for col in 0..side {
-                let colours = (self.dark(col, row), row + 1 < side && self.dark(col, row + 1));
-                if current != Some(colours) {
-                    let fg = if colours.0 { "30" } else { "97" };
-                    let bg = if colours.1 { "40" } else { "107" };
+                let (upper, lower) = (self.dark(col, row), row + 1 < side && self.dark(col, row + 1));
+                // Lower half block: foreground is the lower module, the
+                // cell's background the upper one. xterm draws half blocks
+                // from the font, and DejaVu's upper half block leaves the
+                // top pixel row of the cell uncovered: a light seam across
+                // every dark module. The lower one reaches the cell's edge.
+                if current != Some((upper, lower)) {
+                    let fg = if lower { "30" } else { "97" };
+                    let bg = if upper { "40" } else { "107" };
                     out.push_str(&format!("\x1b[{fg};{bg}m"));
-                    current = Some(colours);
+                    current = Some((upper, lower));
                 }
-                out.push('▀');
+                // A cell of one colour is a space on that background: no
+                // glyph, so nothing of a font's shape can show.
+                out.push(if upper == lower { ' ' } else { '▄' });
             }
             out.push_str(RESET);
             out.push('\n');

@@ -124,10 +124,15 @@ pub enum Stage {
     /// Scaled to 3/4: a different sampling grid for codes with ~3 px
     /// modules; the reader, then rqrr.
     ThreeQuarters,
+    /// One-pixel lines closed (a 3-tap median down, then across): a
+    /// terminal that draws half blocks from its font leaves a thin seam at
+    /// the edge of every cell, which cuts finder patterns apart.
+    SeamsClosed,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 4] = [Stage::Halved, Stage::AsGiven, Stage::EnlargedSmoothed, Stage::ThreeQuarters];
+    pub const ALL: [Stage; 5] =
+        [Stage::Halved, Stage::AsGiven, Stage::EnlargedSmoothed, Stage::ThreeQuarters, Stage::SeamsClosed];
 
     fn runs_rqrr(self) -> bool {
         matches!(self, Stage::EnlargedSmoothed | Stage::ThreeQuarters)
@@ -144,6 +149,10 @@ impl Stage {
                 (longest <= SMALL_IMAGE_SIDE).then(|| Cow::Owned(imageops::blur(&resize(g, longest * 2), 1.5)))
             }
             Stage::ThreeQuarters => Some(Cow::Owned(three_quarters(g))),
+            // A doubled (HiDPI) screenshot doubles the seams too: halving
+            // brings them back to one pixel.
+            Stage::SeamsClosed if longest > HALVE_ABOVE_SIDE => Some(Cow::Owned(close_seams(&halve(g)))),
+            Stage::SeamsClosed => Some(Cow::Owned(close_seams(g))),
         }
     }
 }
@@ -333,6 +342,31 @@ fn three_quarters(g: &GrayImage) -> GrayImage {
         }
     }
     GrayImage::from_raw(new_w as u32, new_h as u32, out).unwrap_or_default()
+}
+
+/// Median of each pixel and its two neighbours down, then across: a line
+/// one pixel thick disappears into what surrounds it, anything two pixels
+/// or more stays.
+fn close_seams(g: &GrayImage) -> GrayImage {
+    fn median3(a: u8, b: u8, c: u8) -> u8 {
+        a.max(b).min(a.min(b).max(c))
+    }
+    let (w, h) = (g.width() as usize, g.height() as usize);
+    let src = g.as_raw();
+    let mut down = src.clone();
+    for y in 1..h.saturating_sub(1) {
+        for x in 0..w {
+            down[y * w + x] = median3(src[(y - 1) * w + x], src[y * w + x], src[(y + 1) * w + x]);
+        }
+    }
+    let mut across = down.clone();
+    for y in 0..h {
+        let row = &down[y * w..(y + 1) * w];
+        for x in 1..w.saturating_sub(1) {
+            across[y * w + x] = median3(row[x - 1], row[x], row[x + 1]);
+        }
+    }
+    GrayImage::from_raw(g.width(), g.height(), across).unwrap_or_else(|| g.clone())
 }
 
 /// 2×2 box average: much cheaper than a filtered resize on a 4K picture.

@@ -74,18 +74,52 @@ fn png_has_quiet_zone_and_pure_black_on_white() {
 }
 
 #[test]
-fn terminal_rendering_sets_both_colours_and_covers_the_quiet_zone() {
+fn terminal_rendering_shows_every_module_with_explicit_colours() {
     let code = render_qr(b"terminal", EcLevel::M).unwrap();
     let text = code.to_terminal();
     let side = code.width() + 8;
+    let picture = code.to_image(1);
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), side.div_ceil(2));
-    for row in &rows {
-        assert_eq!(row.matches('▀').count(), side);
+    for (r, row) in rows.iter().enumerate() {
         assert!(row.starts_with("\x1b[97;107m"), "quiet zone is white on white: {row:?}");
         assert!(row.ends_with("\x1b[0m"));
+        // Replay the colour changes and compare each cell with the picture.
+        let (mut fg_dark, mut bg_dark, mut x) = (false, false, 0);
+        let mut rest = *row;
+        while let Some(c) = rest.chars().next() {
+            if let Some(after) = rest.strip_prefix("\x1b[") {
+                let end = after.find('m').unwrap();
+                for p in after[..end].split(';') {
+                    match p {
+                        "30" => fg_dark = true,
+                        "97" => fg_dark = false,
+                        "40" => bg_dark = true,
+                        "107" => bg_dark = false,
+                        _ => {}
+                    }
+                }
+                rest = &after[end + 1..];
+                continue;
+            }
+            rest = &rest[c.len_utf8()..];
+            // The lower half block: foreground below, background above;
+            // a space is one colour, its background, with no glyph to show
+            // a font's seams.
+            let (upper, lower) = match c {
+                '▄' => (bg_dark, fg_dark),
+                ' ' => (bg_dark, bg_dark),
+                other => panic!("unexpected {other:?} in {row:?}"),
+            };
+            let dark = |y: usize| picture.get_pixel(x as u32, y as u32).0[0] == 0;
+            assert_eq!(upper, dark(2 * r), "cell ({x}, {r}) upper");
+            if 2 * r + 1 < side {
+                assert_eq!(lower, dark(2 * r + 1), "cell ({x}, {r}) lower");
+            }
+            x += 1;
+        }
+        assert_eq!(x, side, "row {r}");
     }
-    assert!(text.contains("\x1b[30;40m") || text.contains("\x1b[30;107m"));
 }
 
 #[test]

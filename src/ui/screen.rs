@@ -143,6 +143,7 @@ mod tests {
         assert!(screen.len() <= 22, "{} lines", screen.len());
         assert!(screen.iter().all(|l| l.width() <= 80), "{screen:#?}");
         let joined: String = screen.iter().map(|l| l.trim_start_matches('▀').trim()).collect::<Vec<_>>().concat();
+        assert!(screen.iter().take(21).all(|l| l.starts_with(&"▀".repeat(41))), "{screen:#?}");
         assert!(joined.contains(&token), "the token is not all there: {screen:#?}");
     }
 
