@@ -62,7 +62,8 @@ fn a_tree_with_binary_empty_and_unicode_names_arrives_identical() {
     assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
     assert_eq!(digests(&sb.path("inbox/tree")), digests(&tree));
     assert!(r.stderr.contains("done: 3 file(s)"), "{}", r.stderr);
-    let leftovers: Vec<_> = digests(&sb.path("inbox")).into_iter().filter(|(p, _)| p.contains(".qrpair.part")).collect();
+    let leftovers: Vec<_> =
+        digests(&sb.path("inbox")).into_iter().filter(|(p, _)| p.contains(".qrpair.part")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -332,7 +333,11 @@ fn a_hard_link_at_qrpairs_partial_name_is_refused_or_replaced_never_written_thro
     std::fs::write(sb.path("inbox/a.txt.qrpair.part.id"), record.to_string()).unwrap();
     let (r, s) = transfer(&sb, &["a.txt"], &["--yes"]);
     assert_eq!(r.code(), 3, "{}", r.stderr);
-    assert!(r.stderr.contains("a.txt.qrpair.part is in the way and was not made by qrpair for this file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("a.txt.qrpair.part is in the way and was not made by qrpair for this file"),
+        "{}",
+        r.stderr
+    );
     assert!(s.stderr.contains("the receiver refused the files"), "{}", s.stderr);
     assert!(!sb.path("inbox/a.txt").exists());
     let (r, s) = transfer(&sb, &["a.txt"], &["--yes", "--overwrite"]);
@@ -380,7 +385,10 @@ fn symbolic_links_given_to_send_are_followed_and_links_inside_folders_skipped() 
     assert_eq!(std::fs::read(sb.path("inbox/file-link.txt")).unwrap(), b"file\n");
     assert!(!sb.path("inbox/folder-link/inner/passwd").exists());
     assert!(r.stderr.contains("done: 2 file(s)"), "{}", r.stderr);
-    assert!(before_qr.contains("skipping") && before_qr.contains("inner/passwd (a symbolic link inside a folder"), "{before_qr}");
+    assert!(
+        before_qr.contains("skipping") && before_qr.contains("inner/passwd (a symbolic link inside a folder"),
+        "{before_qr}"
+    );
 }
 
 /// What the sender can check it checks before showing its QR: these were

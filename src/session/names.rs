@@ -108,7 +108,10 @@ mod tests {
         assert!(matches!(sanitize("b.txt.qrpair.part.id"), Err(NameError::Reserved(_))));
         assert!(sanitize("b.txt.part").is_ok());
         let rlo = sanitize("invoice_\u{202e}fdp.exe").unwrap_err();
-        assert_eq!(rlo.to_string(), "the name \"invoice_\\u{202e}fdp.exe\" holds invisible or direction-changing characters (shown as \\u{…})");
+        assert_eq!(
+            rlo.to_string(),
+            "the name \"invoice_\\u{202e}fdp.exe\" holds invisible or direction-changing characters (shown as \\u{…})"
+        );
         for c in ['\u{200b}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{feff}', '\u{e0041}'] {
             assert!(matches!(sanitize(&format!("a{c}b")), Err(NameError::Invisible(_))), "{c:?}");
         }

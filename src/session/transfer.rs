@@ -21,6 +21,10 @@
 //!                                    ◀──   results {failed: [index…]} …, done
 //! ```
 //!
+//! Either side may send `still_here` whenever it has nothing else to say
+//! for a while (the receiver asking its person, the sender hashing a long
+//! resumed prefix): a peer silent for `IDLE_LIMIT` is given up on.
+//!
 //! Lists (manifest, resume offsets, failures) go in pieces of at most
 //! `LIST_CHUNK_BYTES` of JSON, so 100 000 entries pass; the receiver sends
 //! nothing while files stream, so neither side waits on the other mid-way.
@@ -50,6 +54,12 @@ const LIST_CHUNK_BYTES: usize = 48 * 1024;
 pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Overrides `IDLE_LIMIT` (seconds, fractions allowed): for tests.
 const IDLE_LIMIT_VAR: &str = "QRPAIR_IDLE_SECS";
+
+/// How often a side with nothing to say says `still_here`: well inside
+/// the peer's idle limit (assumed to be ours).
+fn keepalive(idle: Duration) -> Duration {
+    (idle / 3).min(Duration::from_secs(10))
+}
 
 fn idle_limit() -> Duration {
     std::env::var(IDLE_LIMIT_VAR)
@@ -87,8 +97,10 @@ enum Control {
         resume: Vec<(usize, u64)>,
         more: bool,
     },
-    /// The receiver is still asking its person: the sender keeps waiting.
-    Asking,
+    /// "Nothing to send yet, but still here": the receiver while its person
+    /// is asked, the sender while it hashes a long resumed prefix. Resets
+    /// the other side's idle limit, and is otherwise ignored.
+    StillHere,
     Refuse {
         reason: String,
     },
@@ -264,7 +276,7 @@ async fn next(channel: &mut impl Link, idle: Duration) -> Result<Incoming, Trans
         };
         match Frame::decode(&bytes).map_err(SessionError::from)? {
             Frame::Control(json) if json.len() <= MAX_CONTROL_BYTES => match serde_json::from_slice(json) {
-                Ok(Control::Asking) => continue,
+                Ok(Control::StillHere) => continue,
                 Ok(control) => return Ok(Incoming::Control(control)),
                 Err(e) => return Err(TransferError::Protocol(format!("bad control message: {e}"))),
             },
@@ -859,7 +871,17 @@ async fn send_all(
         }
         let (mut chunks, reader) = read_ahead(file, offset, entry.size);
         let mut done = offset;
-        while let Some(chunk) = chunks.recv().await {
+        loop {
+            // Hashing a long resumed prefix (or a stalled disk) sends
+            // nothing for a while: the receiver hears we are still here.
+            let chunk = match tokio::time::timeout(keepalive(idle), chunks.recv()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => {
+                    send_control(channel, &Control::StillHere).await?;
+                    continue;
+                }
+            };
             let n = chunk.len() as u64 - 1;
             if let Err(lost) = channel.send_owned(chunk).await {
                 return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
@@ -1141,11 +1163,11 @@ async fn receive_all(
         // well within its idle limit.
         let question = format!("Receive {summary} into {}? [y/N] ", opts.dir.display());
         let mut prompt = tokio::task::spawn_blocking(move || ask(&question));
-        let keepalive = (idle / 3).min(Duration::from_secs(10));
+        let keepalive = keepalive(idle);
         let answer = loop {
             tokio::select! {
                 answer = &mut prompt => break answer.ok().flatten(),
-                _ = tokio::time::sleep(keepalive) => send_control(channel, &Control::Asking).await?,
+                _ = tokio::time::sleep(keepalive) => send_control(channel, &Control::StillHere).await?,
             }
         };
         match answer {
@@ -1563,7 +1585,7 @@ mod tests {
         let outcome = send_scripted(ScriptedLink::then_silent([hello(Role::Receive)]));
         assert!(matches!(outcome, Err(TransferError::Idle(_))), "{outcome:?}");
         // The receiver's "still asking" keeps the sender waiting for the answer.
-        let asking = control(serde_json::json!({"t": "asking"}));
+        let asking = control(serde_json::json!({"t": "still_here"}));
         let script = vec![
             hello(Role::Receive),
             asking.clone(),

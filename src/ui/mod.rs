@@ -175,7 +175,10 @@ mod tests {
     #[test]
     fn invisible_and_direction_changing_characters_are_shown_escaped() {
         assert_eq!(printable("invoice_\u{202e}fdp.exe"), "invoice_\\u{202e}fdp.exe");
-        assert_eq!(printable("a\u{200b}b\u{2028}c\u{2029}d\u{feff}\u{2066}"), "a\\u{200b}b\\u{2028}c\\u{2029}d\\u{feff}\\u{2066}");
+        assert_eq!(
+            printable("a\u{200b}b\u{2028}c\u{2029}d\u{feff}\u{2066}"),
+            "a\\u{200b}b\\u{2028}c\\u{2029}d\\u{feff}\\u{2066}"
+        );
         assert_eq!(printable("tag\u{e0041}"), "tag\\u{e0041}");
         assert_eq!(printable("esc\u{1b}[2J\ttab"), "esc\u{fffd}[2J\ttab");
         assert_eq!(printable("naïve ✓ 東京 مرحبا"), "naïve ✓ 東京 مرحبا");
