@@ -214,7 +214,9 @@ fn whole_file(index: usize, body: &[u8]) -> Vec<Vec<u8>> {
 #[test]
 fn a_sender_that_goes_silent_mid_file_is_given_up_on() {
     let sb = Sandbox::new();
-    let mut frames = two_file_manifest();
+    // Larger than one chunk, so what arrives is written as it comes.
+    let entries = serde_json::json!([{"path": "a.txt", "size": 100_000, "dir": false}]);
+    let mut frames = vec![hello(), control(serde_json::json!({"t": "manifest", "entries": entries, "more": false}))];
     frames.push(control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})));
     frames.push(data(b"own"));
     let started = std::time::Instant::now();

@@ -21,6 +21,10 @@
 //!                                    ◀──   results {failed: [index…]} …, done
 //! ```
 //!
+//! Either side may send `still_here` whenever it has nothing else to say
+//! for a while (the receiver asking its person, the sender hashing a long
+//! resumed prefix): a peer silent for `IDLE_LIMIT` is given up on.
+//!
 //! Lists (manifest, resume offsets, failures) go in pieces of at most
 //! `LIST_CHUNK_BYTES` of JSON, so 100 000 entries pass; the receiver sends
 //! nothing while files stream, so neither side waits on the other mid-way.
@@ -50,6 +54,12 @@ const LIST_CHUNK_BYTES: usize = 48 * 1024;
 pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Overrides `IDLE_LIMIT` (seconds, fractions allowed): for tests.
 const IDLE_LIMIT_VAR: &str = "QRPAIR_IDLE_SECS";
+
+/// How often a side with nothing to say says `still_here`: well inside
+/// the peer's idle limit (assumed to be ours).
+fn keepalive(idle: Duration) -> Duration {
+    (idle / 3).min(Duration::from_secs(10))
+}
 
 fn idle_limit() -> Duration {
     std::env::var(IDLE_LIMIT_VAR)
@@ -87,8 +97,10 @@ enum Control {
         resume: Vec<(usize, u64)>,
         more: bool,
     },
-    /// The receiver is still asking its person: the sender keeps waiting.
-    Asking,
+    /// "Nothing to send yet, but still here": the receiver while its person
+    /// is asked, the sender while it hashes a long resumed prefix. Resets
+    /// the other side's idle limit, and is otherwise ignored.
+    StillHere,
     Refuse {
         reason: String,
     },
@@ -264,7 +276,7 @@ async fn next(channel: &mut impl Link, idle: Duration) -> Result<Incoming, Trans
         };
         match Frame::decode(&bytes).map_err(SessionError::from)? {
             Frame::Control(json) if json.len() <= MAX_CONTROL_BYTES => match serde_json::from_slice(json) {
-                Ok(Control::Asking) => continue,
+                Ok(Control::StillHere) => continue,
                 Ok(control) => return Ok(Incoming::Control(control)),
                 Err(e) => return Err(TransferError::Protocol(format!("bad control message: {e}"))),
             },
@@ -528,8 +540,9 @@ fn read_ahead(
         // A file that grows while it is sent is cut at the announced size.
         let mut file = file.take(size);
         std::io::copy(&mut (&mut file).take(offset), &mut hasher)?;
-        loop {
-            let mut chunk = BytesMut::zeroed(DATA_CHUNK + 1);
+        // Sized to what is left: a tiny file costs a tiny buffer.
+        while file.limit() > 0 {
+            let mut chunk = BytesMut::zeroed(file.limit().min(DATA_CHUNK as u64) as usize + 1);
             chunk[0] = super::frame::TAG_DATA;
             let n = read_full(&mut file, &mut chunk[1..])?;
             if n == 0 {
@@ -545,6 +558,17 @@ fn read_ahead(
         Ok(hasher.finalize().to_hex().to_string())
     });
     (rx, reader)
+}
+
+/// A file of at most one chunk, read at once: its data frame (maybe with
+/// no data) and its digest. A file that grew is cut at the announced size.
+fn read_small(file: std::fs::File, size: u64) -> std::io::Result<(BytesMut, String)> {
+    let mut chunk = BytesMut::zeroed(size as usize + 1);
+    chunk[0] = super::frame::TAG_DATA;
+    let n = read_full(&mut std::io::Read::take(file, size), &mut chunk[1..])?;
+    chunk.truncate(n + 1);
+    let digest = blake3::hash(&chunk[1..]).to_hex().to_string();
+    Ok((chunk, digest))
 }
 
 /// Fills `buf` unless the end comes first: full chunks keep messages few.
@@ -566,12 +590,28 @@ fn read_full(file: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<u
 struct PartWriter {
     chunks: mpsc::Sender<Bytes>,
     writer: JoinHandle<std::io::Result<String>>,
+    /// Synced to disk by the writer itself; otherwise by `Verified::flush`.
+    synced: bool,
 }
+
+/// Where a file being received goes until its digest is checked.
+enum Landing {
+    /// `NAME.qrpair.part`, written as it arrives.
+    Disk(PartWriter),
+    /// A file of at most one chunk, sent whole.
+    Memory(Vec<u8>),
+}
+
+/// Files up to this size are made durable in batches (one `syncfs` for
+/// many), larger ones each with its own `fsync`.
+const BATCHED_FILE_BYTES: u64 = 1 << 20;
+/// At most this many verified files wait for their batch's sync and rename.
+const VERIFIED_BATCH: usize = 256;
 
 impl PartWriter {
     /// Keeps the first `offset` bytes of `file` (a resumed prefix), hashing
-    /// them, and appends from there.
-    fn start(file: std::fs::File, offset: u64) -> Self {
+    /// them, and appends from there; `sync`: fsync when done.
+    fn start(file: std::fs::File, offset: u64, sync: bool) -> Self {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
         let writer = tokio::task::spawn_blocking(move || {
             use std::io::{Seek, Write};
@@ -587,10 +627,12 @@ impl PartWriter {
                 hasher.update(&bytes);
                 file.write_all(&bytes)?;
             }
-            file.sync_all()?;
+            if sync {
+                file.sync_all()?;
+            }
             Ok(hasher.finalize().to_hex().to_string())
         });
-        PartWriter { chunks, writer }
+        PartWriter { chunks, writer, synced: sync }
     }
 
     async fn write(&mut self, bytes: Bytes) -> std::io::Result<()> {
@@ -605,10 +647,110 @@ impl PartWriter {
         }
     }
 
-    /// Flushes to disk and returns the BLAKE3 digest of the whole file.
+    /// Waits for the last write (and the sync, if its own) and returns the
+    /// BLAKE3 digest of the whole file.
     async fn finish(self) -> std::io::Result<String> {
         drop(self.chunks);
         self.writer.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Small files whose digests matched, made durable and renamed to their
+/// names in batches on a blocking thread while the next batch arrives: an
+/// fsync per file in line with the channel made 100 000 tiny files a
+/// disk-bound crawl. The promise stays: a file is under its final name only
+/// once what was verified is on disk, and is reported done only then.
+#[derive(Default)]
+struct Verified {
+    files: Vec<(usize, PathBuf, String)>,
+    in_flight: Option<JoinHandle<Result<Vec<(usize, String)>, TransferError>>>,
+}
+
+/// Threads that fsync one batch together: concurrent fsyncs share journal
+/// commits.
+const SYNC_THREADS: usize = 4;
+
+impl Verified {
+    async fn push(
+        &mut self,
+        file: (usize, PathBuf, String),
+        entries: &[Entry],
+        observer: &mut dyn Observer,
+        report: &mut Report,
+    ) -> Result<(), TransferError> {
+        self.files.push(file);
+        if self.files.len() >= VERIFIED_BATCH {
+            self.settle(entries, observer, report).await?;
+            self.start();
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) {
+        let batch = std::mem::take(&mut self.files);
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let parts: Vec<PathBuf> = batch.iter().map(|(_, target, _)| part_path(target)).collect();
+            let per_thread = parts.len().div_ceil(SYNC_THREADS).max(1);
+            std::thread::scope(|scope| {
+                let syncing: Vec<_> = parts
+                    .chunks(per_thread)
+                    .map(|some| {
+                        scope.spawn(move || {
+                            for part in some {
+                                std::fs::File::open(part).and_then(|f| f.sync_data()).map_err(io(part))?;
+                            }
+                            Ok::<_, TransferError>(())
+                        })
+                    })
+                    .collect();
+                syncing.into_iter().try_for_each(|t| {
+                    t.join().unwrap_or_else(|_| {
+                        Err(io(Path::new("a batch of received files"))(std::io::Error::other("a sync thread stopped")))
+                    })
+                })
+            })?;
+            let mut done = Vec::with_capacity(batch.len());
+            for ((index, target, blake3), part) in batch.into_iter().zip(&parts) {
+                std::fs::rename(part, &target).map_err(io(&target))?;
+                forget_partial(&target);
+                done.push((index, blake3));
+            }
+            Ok(done)
+        }));
+    }
+
+    /// Waits for the batch being synced and reports its files done.
+    async fn settle(
+        &mut self,
+        entries: &[Entry],
+        observer: &mut dyn Observer,
+        report: &mut Report,
+    ) -> Result<(), TransferError> {
+        let Some(in_flight) = self.in_flight.take() else { return Ok(()) };
+        let done = in_flight.await.map_err(|e| TransferError::Io {
+            path: "a batch of received files".into(),
+            source: std::io::Error::other(e),
+        })??;
+        for (index, blake3) in done {
+            report.files += 1;
+            observer.event(Event::FileDone { path: entries[index].path.clone(), blake3, ok: true });
+        }
+        Ok(())
+    }
+
+    /// Everything verified so far gets its name.
+    async fn flush(
+        &mut self,
+        entries: &[Entry],
+        observer: &mut dyn Observer,
+        report: &mut Report,
+    ) -> Result<(), TransferError> {
+        self.settle(entries, observer, report).await?;
+        if !self.files.is_empty() {
+            self.start();
+            self.settle(entries, observer, report).await?;
+        }
+        Ok(())
     }
 }
 
@@ -714,9 +856,36 @@ async fn send_all(
         send_control(channel, &Control::FileStart { index, offset }).await?;
         observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
         report.resumed_bytes += offset;
+        if offset == 0 && entry.size <= DATA_CHUNK as u64 {
+            // One message's worth: read here, no reader thread to start
+            // and stop for each of 100 000 small files.
+            let (chunk, digest) = read_small(file, entry.size).map_err(io(source))?;
+            let n = chunk.len() as u64 - 1;
+            if n > 0 {
+                if let Err(lost) = channel.send_owned(chunk).await {
+                    return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+                }
+                report.bytes += n;
+                observer.event(Event::Progress { path: entry.path.clone(), done: n, size: entry.size });
+            }
+            send_control(channel, &Control::FileEnd { index, blake3: digest.clone() }).await?;
+            digests[index] = digest;
+            report.files += 1;
+            continue;
+        }
         let (mut chunks, reader) = read_ahead(file, offset, entry.size);
         let mut done = offset;
-        while let Some(chunk) = chunks.recv().await {
+        loop {
+            // Hashing a long resumed prefix (or a stalled disk) sends
+            // nothing for a while: the receiver hears we are still here.
+            let chunk = match tokio::time::timeout(keepalive(idle), chunks.recv()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => {
+                    send_control(channel, &Control::StillHere).await?;
+                    continue;
+                }
+            };
             let n = chunk.len() as u64 - 1;
             if let Err(lost) = channel.send_owned(chunk).await {
                 return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
@@ -998,11 +1167,11 @@ async fn receive_all(
         // well within its idle limit.
         let question = format!("Receive {summary} into {}? [y/N] ", opts.dir.display());
         let mut prompt = tokio::task::spawn_blocking(move || ask(&question));
-        let keepalive = (idle / 3).min(Duration::from_secs(10));
+        let keepalive = keepalive(idle);
         let answer = loop {
             tokio::select! {
                 answer = &mut prompt => break answer.ok().flatten(),
-                _ = tokio::time::sleep(keepalive) => send_control(channel, &Control::Asking).await?,
+                _ = tokio::time::sleep(keepalive) => send_control(channel, &Control::StillHere).await?,
             }
         };
         match answer {
@@ -1087,7 +1256,10 @@ async fn receive_all(
     let mut failed = Vec::new();
     // Files whose end (verified or not) has been seen: each comes once.
     let mut ended = vec![false; entries.len()];
-    let mut current: Option<(usize, PartWriter, u64)> = None;
+    let mut current: Option<(usize, Landing, u64)> = None;
+    let mut verified = Verified::default();
+    // However the stream ends, verified files get their names.
+    let streamed: Result<(), TransferError> = async {
     loop {
         let incoming = match next(channel, idle).await {
             Err(TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly)) => {
@@ -1108,15 +1280,24 @@ async fn receive_all(
                     let name = crate::ui::printable(&entries[index].path);
                     return Err(TransferError::Protocol(format!("{name} was sent a second time")));
                 }
-                let part = part_path(&targets[index]);
-                let file = open_partial(&targets[index], &entries[index], offset, replace[index]).map_err(io(&part))?;
+                let landing = if offset == 0 && entries[index].size <= DATA_CHUNK as u64 {
+                    // Kept in memory until its digest is checked: nothing
+                    // on disk, and no writer thread, for a small file.
+                    Landing::Memory(Vec::new())
+                } else {
+                    let part = part_path(&targets[index]);
+                    let file = open_partial(&targets[index], &entries[index], offset, replace[index])
+                        .map_err(io(&part))?;
+                    let sync = entries[index].size > BATCHED_FILE_BYTES;
+                    Landing::Disk(PartWriter::start(file, offset, sync))
+                };
                 observer.event(Event::FileStarted {
                     path: entries[index].path.clone(),
                     size: entries[index].size,
                     offset,
                 });
                 report.resumed_bytes += offset;
-                current = Some((index, PartWriter::start(file, offset), offset));
+                current = Some((index, landing, offset));
             }
             Incoming::Data(bytes) => {
                 let Some((index, writer, written)) = current.as_mut() else {
@@ -1127,7 +1308,10 @@ async fn receive_all(
                     return Err(TransferError::Protocol("more data than the manifest's size".into()));
                 }
                 report.bytes += bytes.len() as u64;
-                writer.write(bytes).await.map_err(io(&part_path(&targets[*index])))?;
+                match writer {
+                    Landing::Disk(writer) => writer.write(bytes).await.map_err(io(&part_path(&targets[*index])))?,
+                    Landing::Memory(kept) => kept.extend_from_slice(&bytes),
+                }
                 let entry = &entries[*index];
                 observer.event(Event::Progress { path: entry.path.clone(), done: *written, size: entry.size });
             }
@@ -1140,10 +1324,31 @@ async fn receive_all(
                 }
                 ended[index] = true;
                 let part = part_path(&targets[index]);
-                let ours = writer.finish().await.map_err(io(&part))?;
+                let (ours, synced, kept) = match writer {
+                    Landing::Disk(writer) => {
+                        let synced = writer.synced;
+                        (writer.finish().await.map_err(io(&part))?, synced, None)
+                    }
+                    Landing::Memory(kept) => (blake3::hash(&kept).to_hex().to_string(), false, Some(kept)),
+                };
                 // A file that shrank on the sender's disk hashes the same on
                 // both sides but is not the file the manifest announced.
                 let ok = ours == blake3 && written == entries[index].size;
+                if let Some(kept) = kept {
+                    if ok {
+                        let mut file =
+                            open_partial(&targets[index], &entries[index], 0, replace[index]).map_err(io(&part))?;
+                        std::io::Write::write_all(&mut file, &kept).map_err(io(&part))?;
+                    } else {
+                        failed.push(index);
+                        observer.event(Event::FileDone { path: entries[index].path.clone(), blake3: ours, ok });
+                        continue;
+                    }
+                }
+                if ok && !synced {
+                    verified.push((index, targets[index].clone(), ours), &entries, observer, &mut report).await?;
+                    continue;
+                }
                 if ok {
                     tokio::fs::rename(&part, &targets[index]).await.map_err(io(&targets[index]))?;
                     report.files += 1;
@@ -1180,6 +1385,13 @@ async fn receive_all(
             Incoming::Control(_) => return Err(TransferError::Protocol("unexpected control message".into())),
         }
     }
+    Ok(())
+    }
+    .await;
+    drop(current);
+    let flushed = verified.flush(&entries, observer, &mut report).await;
+    streamed?;
+    flushed?;
     for range in runs(&failed)? {
         if !range.is_empty() {
             send_control(channel, &Control::Results { failed: failed[range].to_vec() }).await?;
@@ -1310,7 +1522,10 @@ mod tests {
 
     #[test]
     fn a_receiver_whose_sender_hangs_gives_up_and_keeps_the_part() {
-        let mut script = two_files();
+        // Larger than one chunk, so it is written as it arrives.
+        let entries = serde_json::json!([{"path": "a.txt", "size": 100_000, "dir": false}]);
+        let mut script =
+            vec![hello(Role::Send), control(serde_json::json!({"t": "manifest", "entries": entries, "more": false}))];
         script.push(control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})));
         script.push(Frame::Data(b"a").encode());
         let started = std::time::Instant::now();
@@ -1376,7 +1591,7 @@ mod tests {
         let outcome = send_scripted(ScriptedLink::then_silent([hello(Role::Receive)]));
         assert!(matches!(outcome, Err(TransferError::Idle(_))), "{outcome:?}");
         // The receiver's "still asking" keeps the sender waiting for the answer.
-        let asking = control(serde_json::json!({"t": "asking"}));
+        let asking = control(serde_json::json!({"t": "still_here"}));
         let script = vec![
             hello(Role::Receive),
             asking.clone(),
