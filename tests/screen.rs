@@ -47,7 +47,7 @@ impl Terminal {
 
     /// The screen, lines as shown, with colour escapes (`-e`).
     fn capture(&self) -> String {
-        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-e"]).output().unwrap();
+        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-e", "-N"]).output().unwrap();
         String::from_utf8(out.stdout).unwrap()
     }
 
