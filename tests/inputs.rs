@@ -207,14 +207,7 @@ fn descriptions_that_can_never_connect_are_refused_before_pairing() {
 fn pictures_and_payloads_are_named_for_what_they_are() {
     let sb = Sandbox::new();
     // A PNG header declaring 2^31 × 2^31 pixels.
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend_from_slice(&(1u32 << 31).to_be_bytes());
-    ihdr.extend_from_slice(&(1u32 << 31).to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    png.extend_from_slice(&13u32.to_be_bytes());
-    png.extend_from_slice(&ihdr);
-    png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    let png = qrpair::qr::hostile::png_declaring(1 << 31, 1 << 31, 2);
     sb.write("huge.png", &png);
     let run = sb.run(&["decode", "huge.png"], b"", SCAN_LIMIT);
     assert_eq!(run.code(), 3, "{}", run.stderr);
@@ -254,15 +247,4 @@ fn pictures_and_payloads_are_named_for_what_they_are() {
     let run = sb.run(&["decode", "big.json"], b"", SCAN_LIMIT);
     assert_eq!(run.code(), 0, "{}", run.stderr);
     assert!(String::from_utf8_lossy(&run.stdout).contains("too large for any QR code"), "{:?}", run.stdout);
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
