@@ -17,6 +17,8 @@
 //! manifest {entries, more: false}    ──▶   (checks names, asks the person)
 //!                                    ◀──   accept {resume: [[index, offset]…], more}  …
 //! file_start {index, offset}, data…, file_end {index, blake3}   (each file) ──▶
+//!   or, for files under 64 KiB sent whole: one binary message holding many
+//!   records of index, length, BLAKE3 digest and bytes                      ──▶
 //! done                               ──▶
 //!                                    ◀──   results {failed: [index…]} …, done
 //! ```
@@ -263,6 +265,7 @@ fn runs<T: serde::Serialize>(items: &[T]) -> Result<Vec<std::ops::Range<usize>>,
 enum Incoming {
     Control(Control),
     Data(bytes::Bytes),
+    Files(bytes::Bytes),
     Bye,
 }
 
@@ -282,6 +285,7 @@ async fn next(channel: &mut impl Link, idle: Duration) -> Result<Incoming, Trans
             },
             Frame::Control(_) => return Err(TransferError::Protocol("oversized control message".into())),
             Frame::Data(_) => return Ok(Incoming::Data(bytes.slice(1..))),
+            Frame::Files(_) => return Ok(Incoming::Files(bytes.slice(1..))),
             Frame::Bye => return Ok(Incoming::Bye),
             Frame::Hello { .. } | Frame::Eof => continue,
             Frame::Commit(_) | Frame::Reveal(_) => {
@@ -310,7 +314,9 @@ async fn greet(channel: &mut impl Link, ours: Role, want: Role) -> Result<(), Tr
 async fn finish(mut channel: impl Link) {
     let _ = channel.send(&Frame::Bye.encode()).await;
     let _ = tokio::time::timeout(BYE_WAIT, async {
-        while let Ok(Incoming::Control(_) | Incoming::Data(_)) = next(&mut channel, BYE_WAIT).await {}
+        while let Ok(Incoming::Control(_) | Incoming::Data(_) | Incoming::Files(_)) = next(&mut channel, BYE_WAIT).await
+        {
+        }
     })
     .await;
     channel.close().await;
@@ -556,15 +562,73 @@ fn read_ahead(
     (rx, reader)
 }
 
-/// A file of at most one chunk, read at once: its data frame (maybe with
-/// no data) and its digest. A file that grew is cut at the announced size.
-fn read_small(file: std::fs::File, size: u64) -> std::io::Result<(BytesMut, String)> {
+/// A small file read at once: its bytes after a type byte, and its digest.
+/// A file that grew is cut at the announced size.
+fn read_small(file: std::fs::File, size: u64) -> std::io::Result<(BytesMut, blake3::Hash)> {
     let mut chunk = BytesMut::zeroed(size as usize + 1);
     chunk[0] = super::frame::TAG_DATA;
     let n = read_full(&mut std::io::Read::take(file, size), &mut chunk[1..])?;
     chunk.truncate(n + 1);
-    let digest = blake3::hash(&chunk[1..]).to_hex().to_string();
+    let digest = blake3::hash(&chunk[1..]);
     Ok((chunk, digest))
+}
+
+/// Per packed file: index, length, digest.
+const PACKED_HEADER: usize = 4 + 4 + 32;
+/// Files up to this size go packed, many to a message (with its type byte,
+/// one such file alone still fits).
+const PACKED_FILE_MAX: u64 = (crate::peer::MAX_MESSAGE - 1 - PACKED_HEADER) as u64;
+
+/// Small whole files collected into one message: for 100 000 tiny files,
+/// a hundred messages instead of three hundred thousand.
+struct Pack {
+    frame: BytesMut,
+}
+
+impl Pack {
+    fn new() -> Self {
+        Pack { frame: BytesMut::new() }
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.frame.len().max(1) + PACKED_HEADER + len <= crate::peer::MAX_MESSAGE
+    }
+
+    fn add(&mut self, index: usize, data: &[u8], digest: &blake3::Hash) {
+        use bytes::BufMut;
+        if self.frame.is_empty() {
+            self.frame.put_u8(super::frame::TAG_FILES);
+        }
+        self.frame.put_u32_le(index as u32);
+        self.frame.put_u32_le(data.len() as u32);
+        self.frame.put_slice(digest.as_bytes());
+        self.frame.put_slice(data);
+    }
+
+    fn take(&mut self) -> Option<BytesMut> {
+        (!self.frame.is_empty()).then(|| std::mem::take(&mut self.frame))
+    }
+}
+
+/// The records of a packed-files message, or why it is malformed.
+fn unpack(mut body: &[u8]) -> Result<Vec<(usize, [u8; 32], &[u8])>, TransferError> {
+    let malformed = || TransferError::Protocol("a malformed packed-files message".into());
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        if body.len() < PACKED_HEADER {
+            return Err(malformed());
+        }
+        let index = u32::from_le_bytes(body[0..4].try_into().map_err(|_| malformed())?) as usize;
+        let len = u32::from_le_bytes(body[4..8].try_into().map_err(|_| malformed())?) as usize;
+        let digest: [u8; 32] = body[8..40].try_into().map_err(|_| malformed())?;
+        let rest = &body[PACKED_HEADER..];
+        if len > rest.len() {
+            return Err(malformed());
+        }
+        out.push((index, digest, &rest[..len]));
+        body = &rest[len..];
+    }
+    Ok(out)
 }
 
 /// Fills `buf` unless the end comes first: full chunks keep messages few.
@@ -843,32 +907,39 @@ async fn send_all(
     streaming.notify_one();
     let mut report = Report::default();
     let mut digests = vec![String::new(); entries.len()];
+    let mut pack = Pack::new();
     for (index, (entry, source)) in entries.iter().zip(&sources).enumerate() {
         if entry.dir {
             continue;
         }
         let offset = offsets[index];
         let file = std::fs::File::open(source).map_err(io(source))?;
-        send_control(channel, &Control::FileStart { index, offset }).await?;
-        observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
-        report.resumed_bytes += offset;
-        if offset == 0 && entry.size <= DATA_CHUNK as u64 {
-            // One message's worth: read here, no reader thread to start
-            // and stop for each of 100 000 small files.
+        if offset == 0 && entry.size <= PACKED_FILE_MAX {
             let (chunk, digest) = read_small(file, entry.size).map_err(io(source))?;
-            let n = chunk.len() as u64 - 1;
-            if n > 0 {
-                if let Err(lost) = channel.send_owned(chunk).await {
-                    return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+            let data = &chunk[1..];
+            if !pack.fits(data.len()) {
+                if let Some(frame) = pack.take() {
+                    if let Err(lost) = channel.send_owned(frame).await {
+                        return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+                    }
                 }
-                report.bytes += n;
-                observer.event(Event::Progress { path: entry.path.clone(), done: n, size: entry.size });
             }
-            send_control(channel, &Control::FileEnd { index, blake3: digest.clone() }).await?;
-            digests[index] = digest;
+            pack.add(index, data, &digest);
+            observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
+            observer.event(Event::Progress { path: entry.path.clone(), done: data.len() as u64, size: entry.size });
+            report.bytes += data.len() as u64;
+            digests[index] = digest.to_hex().to_string();
             report.files += 1;
             continue;
         }
+        if let Some(frame) = pack.take() {
+            if let Err(lost) = channel.send_owned(frame).await {
+                return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+            }
+        }
+        send_control(channel, &Control::FileStart { index, offset }).await?;
+        observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
+        report.resumed_bytes += offset;
         let (mut chunks, reader) = read_ahead(file, offset, entry.size);
         let mut done = offset;
         loop {
@@ -898,6 +969,11 @@ async fn send_all(
         send_control(channel, &Control::FileEnd { index, blake3: blake3.clone() }).await?;
         digests[index] = blake3;
         report.files += 1;
+    }
+    if let Some(frame) = pack.take() {
+        if let Err(lost) = channel.send_owned(frame).await {
+            return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+        }
     }
     send_control(channel, &Control::Done).await?;
     // The receiver's verdict: the files that failed, then its done.
@@ -1356,6 +1432,41 @@ async fn receive_all(
                 forget_partial(&targets[index]);
                 observer.event(Event::FileDone { path: entries[index].path.clone(), blake3: ours, ok });
             }
+            Incoming::Files(body) => {
+                if let Some((open, ..)) = &current {
+                    let open = crate::ui::printable(&entries[*open].path);
+                    return Err(TransferError::Protocol(format!("whole files sent before {open} ended")));
+                }
+                for (index, digest, data) in unpack(&body)? {
+                    if index >= entries.len() || entries[index].dir || offsets[index] != 0 {
+                        return Err(TransferError::Protocol("a packed file that does not match the manifest".into()));
+                    }
+                    let (entry, target) = (&entries[index], &targets[index]);
+                    if ended[index] {
+                        let name = crate::ui::printable(&entry.path);
+                        return Err(TransferError::Protocol(format!("{name} was sent a second time")));
+                    }
+                    if data.len() as u64 > entry.size {
+                        return Err(TransferError::Protocol("more data than the manifest's size".into()));
+                    }
+                    ended[index] = true;
+                    observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset: 0 });
+                    report.bytes += data.len() as u64;
+                    let ours = blake3::hash(data);
+                    // A file that shrank on the sender's disk is not the one announced.
+                    if ours.as_bytes() != &digest || data.len() as u64 != entry.size {
+                        failed.push(index);
+                        let blake3 = ours.to_hex().to_string();
+                        observer.event(Event::FileDone { path: entry.path.clone(), blake3, ok: false });
+                        continue;
+                    }
+                    let part = part_path(target);
+                    let mut file = open_partial(target, entry, 0, replace[index]).map_err(io(&part))?;
+                    std::io::Write::write_all(&mut file, data).map_err(io(&part))?;
+                    let verified_file = (index, target.clone(), ours.to_hex().to_string());
+                    verified.push(verified_file, &entries, observer, &mut report).await?;
+                }
+            }
             Incoming::Control(Control::Done) => {
                 // Nothing counts as received that did not arrive whole.
                 if let Some((open, ..)) = &current {
@@ -1569,6 +1680,50 @@ mod tests {
         let (_, outcome, _) = receive_scripted(ScriptedLink::new(script));
         let Err(TransferError::Protocol(why)) = outcome else { panic!("{outcome:?}") };
         assert!(why.contains("started before a.txt ended"), "{why}");
+    }
+
+    fn packed(files: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut pack = Pack::new();
+        for (index, body) in files {
+            pack.add(*index, body, &blake3::hash(body));
+        }
+        pack.take().unwrap().to_vec()
+    }
+
+    #[test]
+    fn small_files_arrive_packed_and_each_is_checked() {
+        let mut script = two_files();
+        script.push(packed(&[(0, b"a\n"), (1, b"b\n")]));
+        script.push(control(serde_json::json!({"t": "done"})));
+        let (dir, outcome, _) = receive_scripted(ScriptedLink::new(script));
+        assert_eq!(outcome.unwrap().files, 2);
+        assert_eq!(std::fs::read(dir.path().join("inbox/a.txt")).unwrap(), b"a\n");
+        assert_eq!(std::fs::read(dir.path().join("inbox/b.txt")).unwrap(), b"b\n");
+        assert_eq!(std::fs::read_dir(dir.path().join("inbox")).unwrap().count(), 2, "no partial files left");
+
+        // A wrong digest or a short file: not kept. Too long, a repeat, a
+        // cut record: refused.
+        let mut bad = packed(&[(0, b"a\n")]);
+        bad[10] ^= 1;
+        for (extra, outcome_is) in [
+            (vec![bad, packed(&[(1, b"b")])], "mismatch"),
+            (vec![packed(&[(0, b"a\n!")])], "more data than the manifest's size"),
+            (vec![packed(&[(0, b"a\n"), (0, b"a\n")])], "a.txt was sent a second time"),
+            (vec![packed(&[(0, b"a\n")])[..20].to_vec()], "malformed packed-files"),
+            (vec![packed(&[(7, b"a\n")])], "does not match the manifest"),
+        ] {
+            let mut script = two_files();
+            script.extend(extra);
+            script.push(control(serde_json::json!({"t": "done"})));
+            let (dir, outcome, _) = receive_scripted(ScriptedLink::new(script));
+            match outcome {
+                Err(TransferError::Mismatch(2)) => assert_eq!(outcome_is, "mismatch"),
+                Err(TransferError::Protocol(why)) => assert!(why.contains(outcome_is), "{why}"),
+                other => panic!("{outcome_is}: {other:?}"),
+            }
+            assert!(!dir.path().join("inbox/a.txt").exists() || outcome_is == "a.txt was sent a second time");
+            assert!(!dir.path().join("inbox/b.txt").exists());
+        }
     }
 
     fn send_scripted(link: ScriptedLink) -> Result<Report, TransferError> {
