@@ -306,6 +306,12 @@ async fn greet(channel: &mut impl Link, ours: Role, want: Role) -> Result<(), Tr
         Frame::Hello { version, .. } if version != PROTOCOL_VERSION => Err(SessionError::Version(version).into()),
         Frame::Hello { role, .. } if role == want => Ok(()),
         Frame::Hello { role, .. } => Err(SessionError::RoleMismatch(ours, role).into()),
+        // It stopped before it began (say, its files could not be read):
+        // its words, not a protocol error of ours.
+        Frame::Control(json) => match serde_json::from_slice(json) {
+            Ok(Control::Refuse { reason }) => Err(TransferError::Refused(peer_words(reason))),
+            _ => Err(TransferError::Protocol("no hello first".into())),
+        },
         _ => Err(TransferError::Protocol("no hello first".into())),
     }
 }
@@ -502,12 +508,14 @@ pub fn check_manifest(entries: &[Entry]) -> Result<Vec<PathBuf>, NameError> {
     if entries.iter().try_fold(0u64, |total, e| total.checked_add(e.size)).is_none() {
         return Err(NameError::TotalTooLarge);
     }
-    let mut seen = std::collections::HashSet::new();
+    // A clean name has one spelling (no empty or `.` parts), so equal
+    // paths are equal strings: no second copy of every name.
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
     entries
         .iter()
         .map(|e| {
             let p = names::sanitize(&e.path)?;
-            if !seen.insert(p.clone()) {
+            if !seen.insert(e.path.as_str()) {
                 return Err(NameError::Duplicate(e.path.clone()));
             }
             Ok(p)
@@ -1216,6 +1224,7 @@ async fn receive_all(
                     break;
                 }
             }
+            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
             _ => return Err(TransferError::Protocol("expected the sender's manifest".into())),
         }
     }
@@ -1260,7 +1269,7 @@ async fn receive_all(
     let mut replace = vec![false; entries.len()];
     let mut existing = Vec::new();
     let mut foreign = Vec::new();
-    for (index, (entry, rel)) in entries.iter().zip(&relative).enumerate() {
+    for (index, (entry, rel)) in entries.iter().zip(relative).enumerate() {
         let mut target = opts.dir.join(rel);
         let mut offset = 0;
         if !entry.dir {
@@ -1733,6 +1742,16 @@ mod tests {
         let streaming = tokio::sync::Notify::new();
         let paths = [dir.path().join("x.txt")];
         block_on(send_all(&mut link, &paths, &mut Events(Vec::new()), &streaming, Duration::from_millis(300)))
+    }
+
+    /// A sender that cannot begin says why; the receiver used to answer
+    /// "no hello first" and blame it for breaking the protocol.
+    #[test]
+    fn a_sender_that_stops_before_its_hello_is_heard() {
+        let refuse = control(serde_json::json!({"t": "refuse", "reason": "the sender stopped: x.txt: gone"}));
+        let (_, outcome, _) = receive_scripted(ScriptedLink::new([refuse]));
+        let Err(TransferError::Refused(why)) = outcome else { panic!("{outcome:?}") };
+        assert_eq!(why, "the sender stopped: x.txt: gone");
     }
 
     #[test]
