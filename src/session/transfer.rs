@@ -63,6 +63,23 @@ fn keepalive(idle: Duration) -> Duration {
     (idle / 3).min(Duration::from_secs(10))
 }
 
+/// Awaits `work` (a person's answer, an fsync), telling the peer every so
+/// often that we are still here, so its idle limit measures the peer's
+/// silence, not our disk or our person.
+async fn still_here<T>(
+    channel: &impl Link,
+    idle: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, TransferError> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            _ = tokio::time::sleep(keepalive(idle)) => send_control(channel, &Control::StillHere).await?,
+        }
+    }
+}
+
 fn idle_limit() -> Duration {
     std::env::var(IDLE_LIMIT_VAR)
         .ok()
@@ -1247,14 +1264,8 @@ async fn receive_all(
         // A person may take minutes: the sender hears that we are asking,
         // well within its idle limit.
         let question = format!("Receive {summary} into {}? [y/N] ", opts.dir.display());
-        let mut prompt = tokio::task::spawn_blocking(move || ask(&question));
-        let keepalive = keepalive(idle);
-        let answer = loop {
-            tokio::select! {
-                answer = &mut prompt => break answer.ok().flatten(),
-                _ = tokio::time::sleep(keepalive) => send_control(channel, &Control::StillHere).await?,
-            }
-        };
+        let prompt = tokio::task::spawn_blocking(move || ask(&question));
+        let answer = still_here(channel, idle, prompt).await?.ok().flatten();
         match answer {
             Some(true) => {}
             answer => {
@@ -1408,7 +1419,7 @@ async fn receive_all(
                 let (ours, synced, kept) = match writer {
                     Landing::Disk(writer) => {
                         let synced = writer.synced;
-                        (writer.finish().await.map_err(io(&part))?, synced, None)
+                        (still_here(&*channel, idle, writer.finish()).await?.map_err(io(&part))?, synced, None)
                     }
                     Landing::Memory(kept) => (blake3::hash(&kept).to_hex().to_string(), false, Some(kept)),
                 };
@@ -1427,7 +1438,8 @@ async fn receive_all(
                     }
                 }
                 if ok && !synced {
-                    verified.push((index, targets[index].clone(), ours), &entries, observer, &mut report).await?;
+                    let pushed = verified.push((index, targets[index].clone(), ours), &entries, observer, &mut report);
+                    still_here(&*channel, idle, pushed).await??;
                     continue;
                 }
                 if ok {
@@ -1473,7 +1485,8 @@ async fn receive_all(
                     let mut file = open_partial(target, entry, 0, replace[index]).map_err(io(&part))?;
                     std::io::Write::write_all(&mut file, data).map_err(io(&part))?;
                     let verified_file = (index, target.clone(), ours.to_hex().to_string());
-                    verified.push(verified_file, &entries, observer, &mut report).await?;
+                    let pushed = verified.push(verified_file, &entries, observer, &mut report);
+                    still_here(&*channel, idle, pushed).await??;
                 }
             }
             Incoming::Control(Control::Done) => {
@@ -1503,7 +1516,12 @@ async fn receive_all(
     }
     .await;
     drop(current);
-    let flushed = verified.flush(&entries, observer, &mut report).await;
+    // After a failure the peer is gone or not to be trusted: no keepalives.
+    let flushed = if streamed.is_ok() {
+        still_here(&*channel, idle, verified.flush(&entries, observer, &mut report)).await.and_then(|r| r)
+    } else {
+        verified.flush(&entries, observer, &mut report).await
+    };
     streamed?;
     flushed?;
     for range in runs(&failed)? {
