@@ -1,6 +1,7 @@
 //! Session frames: one type byte, then the body.
 
-/// 4: the manifest, the receiver's answer and its results go in pieces.
+/// 4: the manifest, the receiver's answer and its results go in pieces;
+/// small files go packed, many to a message.
 pub const PROTOCOL_VERSION: u8 = 4;
 
 const TAG_HELLO: u8 = 1;
@@ -10,7 +11,8 @@ const TAG_BYE: u8 = 4;
 const TAG_CONTROL: u8 = 5;
 const TAG_COMMIT: u8 = 6;
 const TAG_REVEAL: u8 = 7;
-const TAG_STOP: u8 = 8;
+pub(super) const TAG_FILES: u8 = 8;
+const TAG_STOP: u8 = 9;
 /// A stop reason longer than this is cut: it is shown to a person.
 pub const MAX_STOP_REASON: usize = 300;
 /// Length of a nonce and of its commitment.
@@ -44,6 +46,9 @@ pub enum Frame<'a> {
     Control(&'a [u8]),
     /// Bytes for the peer's output.
     Data(&'a [u8]),
+    /// Small whole files, packed: records of index (u32 LE), length (u32
+    /// LE), BLAKE3 digest (32 bytes) and the file's bytes.
+    Files(&'a [u8]),
     /// The hash of our nonce for the authentication code, sent before we
     /// learn the peer's nonce.
     Commit(&'a [u8; NONCE_LEN]),
@@ -80,12 +85,8 @@ impl<'a> Frame<'a> {
                 v.extend_from_slice(json);
                 v
             }
-            Frame::Data(d) => {
-                let mut v = Vec::with_capacity(d.len() + 1);
-                v.push(TAG_DATA);
-                v.extend_from_slice(d);
-                v
-            }
+            Frame::Data(d) => [&[TAG_DATA][..], d].concat(),
+            Frame::Files(d) => [&[TAG_FILES][..], d].concat(),
             Frame::Commit(h) => [&[TAG_COMMIT][..], &h[..]].concat(),
             Frame::Reveal(n) => [&[TAG_REVEAL][..], &n[..]].concat(),
             Frame::Eof => vec![TAG_EOF],
@@ -116,6 +117,7 @@ impl<'a> Frame<'a> {
             },
             TAG_CONTROL => Ok(Frame::Control(body)),
             TAG_DATA => Ok(Frame::Data(body)),
+            TAG_FILES => Ok(Frame::Files(body)),
             TAG_COMMIT => body.try_into().map(Frame::Commit).map_err(|_| FrameError::Malformed("commitment")),
             TAG_REVEAL => body.try_into().map(Frame::Reveal).map_err(|_| FrameError::Malformed("nonce")),
             TAG_EOF if body.is_empty() => Ok(Frame::Eof),
@@ -141,6 +143,7 @@ mod tests {
             Frame::Control(b"{}"),
             Frame::Data(&data),
             Frame::Data(&[]),
+            Frame::Files(&data),
             Frame::Commit(&[7; NONCE_LEN]),
             Frame::Reveal(&[9; NONCE_LEN]),
             Frame::Eof,

@@ -144,6 +144,7 @@ where
                 Frame::Hello { role: Role::Stream, .. } => {}
                 Frame::Hello { role, .. } => break Err(Error::RoleMismatch(Role::Stream, role)),
                 Frame::Control(_) => break Err(FrameError::UnknownType(5).into()),
+                Frame::Files(_) => break Err(FrameError::UnknownType(8).into()),
                 Frame::Commit(_) | Frame::Reveal(_) => {
                     break Err(FrameError::Malformed("authentication step after the exchange").into())
                 }

@@ -17,6 +17,8 @@
 //! manifest {entries, more: false}    ──▶   (checks names, asks the person)
 //!                                    ◀──   accept {resume: [[index, offset]…], more}  …
 //! file_start {index, offset}, data…, file_end {index, blake3}   (each file) ──▶
+//!   or, for files under 64 KiB sent whole: one binary message holding many
+//!   records of index, length, BLAKE3 digest and bytes                      ──▶
 //! done                               ──▶
 //!                                    ◀──   results {failed: [index…]} …, done
 //! ```
@@ -59,6 +61,23 @@ const IDLE_LIMIT_VAR: &str = "QRPAIR_IDLE_SECS";
 /// the peer's idle limit (assumed to be ours).
 fn keepalive(idle: Duration) -> Duration {
     (idle / 3).min(Duration::from_secs(10))
+}
+
+/// Awaits `work` (a person's answer, an fsync), telling the peer every so
+/// often that we are still here, so its idle limit measures the peer's
+/// silence, not our disk or our person.
+async fn still_here<T>(
+    channel: &impl Link,
+    idle: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, TransferError> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            _ = tokio::time::sleep(keepalive(idle)) => send_control(channel, &Control::StillHere).await?,
+        }
+    }
 }
 
 fn idle_limit() -> Duration {
@@ -263,6 +282,7 @@ fn runs<T: serde::Serialize>(items: &[T]) -> Result<Vec<std::ops::Range<usize>>,
 enum Incoming {
     Control(Control),
     Data(bytes::Bytes),
+    Files(bytes::Bytes),
     Bye,
 }
 
@@ -282,6 +302,7 @@ async fn next(channel: &mut impl Link, idle: Duration) -> Result<Incoming, Trans
             },
             Frame::Control(_) => return Err(TransferError::Protocol("oversized control message".into())),
             Frame::Data(_) => return Ok(Incoming::Data(bytes.slice(1..))),
+            Frame::Files(_) => return Ok(Incoming::Files(bytes.slice(1..))),
             Frame::Bye => return Ok(Incoming::Bye),
             Frame::Stop(reason) => {
                 let reason = crate::ui::printable(&String::from_utf8_lossy(reason));
@@ -306,6 +327,12 @@ async fn greet(channel: &mut impl Link, ours: Role, want: Role) -> Result<(), Tr
         Frame::Hello { version, .. } if version != PROTOCOL_VERSION => Err(SessionError::Version(version).into()),
         Frame::Hello { role, .. } if role == want => Ok(()),
         Frame::Hello { role, .. } => Err(SessionError::RoleMismatch(ours, role).into()),
+        // It stopped before it began (say, its files could not be read):
+        // its words, not a protocol error of ours.
+        Frame::Control(json) => match serde_json::from_slice(json) {
+            Ok(Control::Refuse { reason }) => Err(TransferError::Refused(peer_words(reason))),
+            _ => Err(TransferError::Protocol("no hello first".into())),
+        },
         _ => Err(TransferError::Protocol("no hello first".into())),
     }
 }
@@ -314,7 +341,9 @@ async fn greet(channel: &mut impl Link, ours: Role, want: Role) -> Result<(), Tr
 async fn finish(mut channel: impl Link) {
     let _ = channel.send(&Frame::Bye.encode()).await;
     let _ = tokio::time::timeout(BYE_WAIT, async {
-        while let Ok(Incoming::Control(_) | Incoming::Data(_)) = next(&mut channel, BYE_WAIT).await {}
+        while let Ok(Incoming::Control(_) | Incoming::Data(_) | Incoming::Files(_)) = next(&mut channel, BYE_WAIT).await
+        {
+        }
     })
     .await;
     channel.close().await;
@@ -500,12 +529,14 @@ pub fn check_manifest(entries: &[Entry]) -> Result<Vec<PathBuf>, NameError> {
     if entries.iter().try_fold(0u64, |total, e| total.checked_add(e.size)).is_none() {
         return Err(NameError::TotalTooLarge);
     }
-    let mut seen = std::collections::HashSet::new();
+    // A clean name has one spelling (no empty or `.` parts), so equal
+    // paths are equal strings: no second copy of every name.
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
     entries
         .iter()
         .map(|e| {
             let p = names::sanitize(&e.path)?;
-            if !seen.insert(p.clone()) {
+            if !seen.insert(e.path.as_str()) {
                 return Err(NameError::Duplicate(e.path.clone()));
             }
             Ok(p)
@@ -560,15 +591,73 @@ fn read_ahead(
     (rx, reader)
 }
 
-/// A file of at most one chunk, read at once: its data frame (maybe with
-/// no data) and its digest. A file that grew is cut at the announced size.
-fn read_small(file: std::fs::File, size: u64) -> std::io::Result<(BytesMut, String)> {
+/// A small file read at once: its bytes after a type byte, and its digest.
+/// A file that grew is cut at the announced size.
+fn read_small(file: std::fs::File, size: u64) -> std::io::Result<(BytesMut, blake3::Hash)> {
     let mut chunk = BytesMut::zeroed(size as usize + 1);
     chunk[0] = super::frame::TAG_DATA;
     let n = read_full(&mut std::io::Read::take(file, size), &mut chunk[1..])?;
     chunk.truncate(n + 1);
-    let digest = blake3::hash(&chunk[1..]).to_hex().to_string();
+    let digest = blake3::hash(&chunk[1..]);
     Ok((chunk, digest))
+}
+
+/// Per packed file: index, length, digest.
+const PACKED_HEADER: usize = 4 + 4 + 32;
+/// Files up to this size go packed, many to a message (with its type byte,
+/// one such file alone still fits).
+const PACKED_FILE_MAX: u64 = (crate::peer::MAX_MESSAGE - 1 - PACKED_HEADER) as u64;
+
+/// Small whole files collected into one message: for 100 000 tiny files,
+/// a hundred messages instead of three hundred thousand.
+struct Pack {
+    frame: BytesMut,
+}
+
+impl Pack {
+    fn new() -> Self {
+        Pack { frame: BytesMut::new() }
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.frame.len().max(1) + PACKED_HEADER + len <= crate::peer::MAX_MESSAGE
+    }
+
+    fn add(&mut self, index: usize, data: &[u8], digest: &blake3::Hash) {
+        use bytes::BufMut;
+        if self.frame.is_empty() {
+            self.frame.put_u8(super::frame::TAG_FILES);
+        }
+        self.frame.put_u32_le(index as u32);
+        self.frame.put_u32_le(data.len() as u32);
+        self.frame.put_slice(digest.as_bytes());
+        self.frame.put_slice(data);
+    }
+
+    fn take(&mut self) -> Option<BytesMut> {
+        (!self.frame.is_empty()).then(|| std::mem::take(&mut self.frame))
+    }
+}
+
+/// The records of a packed-files message, or why it is malformed.
+fn unpack(mut body: &[u8]) -> Result<Vec<(usize, [u8; 32], &[u8])>, TransferError> {
+    let malformed = || TransferError::Protocol("a malformed packed-files message".into());
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        if body.len() < PACKED_HEADER {
+            return Err(malformed());
+        }
+        let index = u32::from_le_bytes(body[0..4].try_into().map_err(|_| malformed())?) as usize;
+        let len = u32::from_le_bytes(body[4..8].try_into().map_err(|_| malformed())?) as usize;
+        let digest: [u8; 32] = body[8..40].try_into().map_err(|_| malformed())?;
+        let rest = &body[PACKED_HEADER..];
+        if len > rest.len() {
+            return Err(malformed());
+        }
+        out.push((index, digest, &rest[..len]));
+        body = &rest[len..];
+    }
+    Ok(out)
 }
 
 /// Fills `buf` unless the end comes first: full chunks keep messages few.
@@ -847,32 +936,39 @@ async fn send_all(
     streaming.notify_one();
     let mut report = Report::default();
     let mut digests = vec![String::new(); entries.len()];
+    let mut pack = Pack::new();
     for (index, (entry, source)) in entries.iter().zip(&sources).enumerate() {
         if entry.dir {
             continue;
         }
         let offset = offsets[index];
         let file = std::fs::File::open(source).map_err(io(source))?;
-        send_control(channel, &Control::FileStart { index, offset }).await?;
-        observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
-        report.resumed_bytes += offset;
-        if offset == 0 && entry.size <= DATA_CHUNK as u64 {
-            // One message's worth: read here, no reader thread to start
-            // and stop for each of 100 000 small files.
+        if offset == 0 && entry.size <= PACKED_FILE_MAX {
             let (chunk, digest) = read_small(file, entry.size).map_err(io(source))?;
-            let n = chunk.len() as u64 - 1;
-            if n > 0 {
-                if let Err(lost) = channel.send_owned(chunk).await {
-                    return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+            let data = &chunk[1..];
+            if !pack.fits(data.len()) {
+                if let Some(frame) = pack.take() {
+                    if let Err(lost) = channel.send_owned(frame).await {
+                        return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+                    }
                 }
-                report.bytes += n;
-                observer.event(Event::Progress { path: entry.path.clone(), done: n, size: entry.size });
             }
-            send_control(channel, &Control::FileEnd { index, blake3: digest.clone() }).await?;
-            digests[index] = digest;
+            pack.add(index, data, &digest);
+            observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
+            observer.event(Event::Progress { path: entry.path.clone(), done: data.len() as u64, size: entry.size });
+            report.bytes += data.len() as u64;
+            digests[index] = digest.to_hex().to_string();
             report.files += 1;
             continue;
         }
+        if let Some(frame) = pack.take() {
+            if let Err(lost) = channel.send_owned(frame).await {
+                return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+            }
+        }
+        send_control(channel, &Control::FileStart { index, offset }).await?;
+        observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset });
+        report.resumed_bytes += offset;
         let (mut chunks, reader) = read_ahead(file, offset, entry.size);
         let mut done = offset;
         loop {
@@ -902,6 +998,11 @@ async fn send_all(
         send_control(channel, &Control::FileEnd { index, blake3: blake3.clone() }).await?;
         digests[index] = blake3;
         report.files += 1;
+    }
+    if let Some(frame) = pack.take() {
+        if let Err(lost) = channel.send_owned(frame).await {
+            return Err(why_the_receiver_stopped(channel).await.unwrap_or(SessionError::from(lost).into()));
+        }
     }
     send_control(channel, &Control::Done).await?;
     // The receiver's verdict: the files that failed, then its done.
@@ -1144,6 +1245,7 @@ async fn receive_all(
                     break;
                 }
             }
+            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
             _ => return Err(TransferError::Protocol("expected the sender's manifest".into())),
         }
     }
@@ -1166,14 +1268,8 @@ async fn receive_all(
         // A person may take minutes: the sender hears that we are asking,
         // well within its idle limit.
         let question = format!("Receive {summary} into {}? [y/N] ", opts.dir.display());
-        let mut prompt = tokio::task::spawn_blocking(move || ask(&question));
-        let keepalive = keepalive(idle);
-        let answer = loop {
-            tokio::select! {
-                answer = &mut prompt => break answer.ok().flatten(),
-                _ = tokio::time::sleep(keepalive) => send_control(channel, &Control::StillHere).await?,
-            }
-        };
+        let prompt = tokio::task::spawn_blocking(move || ask(&question));
+        let answer = still_here(channel, idle, prompt).await?.ok().flatten();
         match answer {
             Some(true) => {}
             answer => {
@@ -1188,7 +1284,7 @@ async fn receive_all(
     let mut replace = vec![false; entries.len()];
     let mut existing = Vec::new();
     let mut foreign = Vec::new();
-    for (index, (entry, rel)) in entries.iter().zip(&relative).enumerate() {
+    for (index, (entry, rel)) in entries.iter().zip(relative).enumerate() {
         let mut target = opts.dir.join(rel);
         let mut offset = 0;
         if !entry.dir {
@@ -1327,7 +1423,7 @@ async fn receive_all(
                 let (ours, synced, kept) = match writer {
                     Landing::Disk(writer) => {
                         let synced = writer.synced;
-                        (writer.finish().await.map_err(io(&part))?, synced, None)
+                        (still_here(&*channel, idle, writer.finish()).await?.map_err(io(&part))?, synced, None)
                     }
                     Landing::Memory(kept) => (blake3::hash(&kept).to_hex().to_string(), false, Some(kept)),
                 };
@@ -1346,7 +1442,8 @@ async fn receive_all(
                     }
                 }
                 if ok && !synced {
-                    verified.push((index, targets[index].clone(), ours), &entries, observer, &mut report).await?;
+                    let pushed = verified.push((index, targets[index].clone(), ours), &entries, observer, &mut report);
+                    still_here(&*channel, idle, pushed).await??;
                     continue;
                 }
                 if ok {
@@ -1359,6 +1456,42 @@ async fn receive_all(
                 }
                 forget_partial(&targets[index]);
                 observer.event(Event::FileDone { path: entries[index].path.clone(), blake3: ours, ok });
+            }
+            Incoming::Files(body) => {
+                if let Some((open, ..)) = &current {
+                    let open = crate::ui::printable(&entries[*open].path);
+                    return Err(TransferError::Protocol(format!("whole files sent before {open} ended")));
+                }
+                for (index, digest, data) in unpack(&body)? {
+                    if index >= entries.len() || entries[index].dir || offsets[index] != 0 {
+                        return Err(TransferError::Protocol("a packed file that does not match the manifest".into()));
+                    }
+                    let (entry, target) = (&entries[index], &targets[index]);
+                    if ended[index] {
+                        let name = crate::ui::printable(&entry.path);
+                        return Err(TransferError::Protocol(format!("{name} was sent a second time")));
+                    }
+                    if data.len() as u64 > entry.size {
+                        return Err(TransferError::Protocol("more data than the manifest's size".into()));
+                    }
+                    ended[index] = true;
+                    observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset: 0 });
+                    report.bytes += data.len() as u64;
+                    let ours = blake3::hash(data);
+                    // A file that shrank on the sender's disk is not the one announced.
+                    if ours.as_bytes() != &digest || data.len() as u64 != entry.size {
+                        failed.push(index);
+                        let blake3 = ours.to_hex().to_string();
+                        observer.event(Event::FileDone { path: entry.path.clone(), blake3, ok: false });
+                        continue;
+                    }
+                    let part = part_path(target);
+                    let mut file = open_partial(target, entry, 0, replace[index]).map_err(io(&part))?;
+                    std::io::Write::write_all(&mut file, data).map_err(io(&part))?;
+                    let verified_file = (index, target.clone(), ours.to_hex().to_string());
+                    let pushed = verified.push(verified_file, &entries, observer, &mut report);
+                    still_here(&*channel, idle, pushed).await??;
+                }
             }
             Incoming::Control(Control::Done) => {
                 // Nothing counts as received that did not arrive whole.
@@ -1389,7 +1522,12 @@ async fn receive_all(
     }
     .await;
     drop(current);
-    let flushed = verified.flush(&entries, observer, &mut report).await;
+    // After a failure the peer is gone or not to be trusted: no keepalives.
+    let flushed = if streamed.is_ok() {
+        still_here(&*channel, idle, verified.flush(&entries, observer, &mut report)).await.and_then(|r| r)
+    } else {
+        verified.flush(&entries, observer, &mut report).await
+    };
     streamed?;
     flushed?;
     for range in runs(&failed)? {
@@ -1577,6 +1715,50 @@ mod tests {
         assert!(why.contains("started before a.txt ended"), "{why}");
     }
 
+    fn packed(files: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut pack = Pack::new();
+        for (index, body) in files {
+            pack.add(*index, body, &blake3::hash(body));
+        }
+        pack.take().unwrap().to_vec()
+    }
+
+    #[test]
+    fn small_files_arrive_packed_and_each_is_checked() {
+        let mut script = two_files();
+        script.push(packed(&[(0, b"a\n"), (1, b"b\n")]));
+        script.push(control(serde_json::json!({"t": "done"})));
+        let (dir, outcome, _) = receive_scripted(ScriptedLink::new(script));
+        assert_eq!(outcome.unwrap().files, 2);
+        assert_eq!(std::fs::read(dir.path().join("inbox/a.txt")).unwrap(), b"a\n");
+        assert_eq!(std::fs::read(dir.path().join("inbox/b.txt")).unwrap(), b"b\n");
+        assert_eq!(std::fs::read_dir(dir.path().join("inbox")).unwrap().count(), 2, "no partial files left");
+
+        // A wrong digest or a short file: not kept. Too long, a repeat, a
+        // cut record: refused.
+        let mut bad = packed(&[(0, b"a\n")]);
+        bad[10] ^= 1;
+        for (extra, outcome_is) in [
+            (vec![bad, packed(&[(1, b"b")])], "mismatch"),
+            (vec![packed(&[(0, b"a\n!")])], "more data than the manifest's size"),
+            (vec![packed(&[(0, b"a\n"), (0, b"a\n")])], "a.txt was sent a second time"),
+            (vec![packed(&[(0, b"a\n")])[..20].to_vec()], "malformed packed-files"),
+            (vec![packed(&[(7, b"a\n")])], "does not match the manifest"),
+        ] {
+            let mut script = two_files();
+            script.extend(extra);
+            script.push(control(serde_json::json!({"t": "done"})));
+            let (dir, outcome, _) = receive_scripted(ScriptedLink::new(script));
+            match outcome {
+                Err(TransferError::Mismatch(2)) => assert_eq!(outcome_is, "mismatch"),
+                Err(TransferError::Protocol(why)) => assert!(why.contains(outcome_is), "{why}"),
+                other => panic!("{outcome_is}: {other:?}"),
+            }
+            assert!(!dir.path().join("inbox/a.txt").exists() || outcome_is == "a.txt was sent a second time");
+            assert!(!dir.path().join("inbox/b.txt").exists());
+        }
+    }
+
     fn send_scripted(link: ScriptedLink) -> Result<Report, TransferError> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x.txt"), b"x\n").unwrap();
@@ -1584,6 +1766,16 @@ mod tests {
         let streaming = tokio::sync::Notify::new();
         let paths = [dir.path().join("x.txt")];
         block_on(send_all(&mut link, &paths, &mut Events(Vec::new()), &streaming, Duration::from_millis(300)))
+    }
+
+    /// A sender that cannot begin says why; the receiver used to answer
+    /// "no hello first" and blame it for breaking the protocol.
+    #[test]
+    fn a_sender_that_stops_before_its_hello_is_heard() {
+        let refuse = control(serde_json::json!({"t": "refuse", "reason": "the sender stopped: x.txt: gone"}));
+        let (_, outcome, _) = receive_scripted(ScriptedLink::new([refuse]));
+        let Err(TransferError::Refused(why)) = outcome else { panic!("{outcome:?}") };
+        assert_eq!(why, "the sender stopped: x.txt: gone");
     }
 
     #[test]
