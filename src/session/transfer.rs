@@ -1070,10 +1070,20 @@ fn source_identity(meta: &std::fs::Metadata) -> String {
     hasher.finalize().to_hex()[..32].to_string()
 }
 
+/// `NAME` + `suffix`; a name too long for that (most filesystems allow
+/// 255 bytes) is cut, with a digest of the whole name so the result stays
+/// the same for the same file (resume finds it) and differs for others.
 fn with_suffix(target: &Path, suffix: &str) -> PathBuf {
-    let mut name = target.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(suffix);
-    target.with_file_name(name)
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if name.len() + suffix.len() <= names::MAX_COMPONENT_BYTES {
+        return target.with_file_name(format!("{name}{suffix}"));
+    }
+    let digest = blake3::hash(name.as_bytes()).to_hex();
+    let mut cut = names::MAX_COMPONENT_BYTES - suffix.len() - 9;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    target.with_file_name(format!("{}~{}{suffix}", &name[..cut], &digest[..8]))
 }
 
 /// Where a file is written until its digest is checked.
@@ -1816,6 +1826,25 @@ mod tests {
         // A file at our name without a record is not ours.
         forget_partial(&target);
         assert_eq!(inspect_partial(&target, &entry, false), Partial::Foreign(part_path(&target)));
+    }
+
+    /// A 250-byte name plus `.qrpair.part.id` would not fit in 255 bytes.
+    #[test]
+    fn partial_file_names_fit_even_for_the_longest_names() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["short.txt".to_string(), "é".repeat(127), "x".repeat(255)] {
+            let target = dir.path().join(&name);
+            for path in [part_path(&target), record_path(&target)] {
+                let file_name = path.file_name().unwrap().to_str().unwrap();
+                assert!(file_name.len() <= 255, "{file_name}");
+                assert!(names::is_reserved(file_name), "{file_name}");
+                assert_eq!(path, with_suffix(&target, &file_name[file_name.rfind(".qrpair").unwrap()..]));
+            }
+            let entry = Entry { path: name.clone(), size: 10, dir: false, source: "s".into() };
+            std::io::Write::write_all(&mut open_partial(&target, &entry, 0, false).unwrap(), b"abc").unwrap();
+            assert_eq!(inspect_partial(&target, &entry, false), Partial::Resume(3));
+        }
+        assert_ne!(part_path(&dir.path().join("x".repeat(255))), part_path(&dir.path().join("x".repeat(254))));
     }
 
     #[test]
