@@ -1482,6 +1482,8 @@ async fn receive_all(
                     }
                     ended[index] = true;
                     observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset: 0 });
+                    let done = data.len() as u64;
+                    observer.event(Event::Progress { path: entry.path.clone(), done, size: entry.size });
                     report.bytes += data.len() as u64;
                     let ours = blake3::hash(data);
                     // A file that shrank on the sender's disk is not the one announced.
