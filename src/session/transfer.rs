@@ -1361,8 +1361,16 @@ async fn receive_all(
     let mut current: Option<(usize, Landing, u64)> = None;
     let mut verified = Verified::default();
     // However the stream ends, verified files get their names.
+    // Once the sender has sent everything (and its done), it waits for our
+    // word while the last of its data may still be crossing a slow link:
+    // as long as data arrives, it hears from us at least this often.
+    let mut said = tokio::time::Instant::now();
     let streamed: Result<(), TransferError> = async {
     loop {
+        if said.elapsed() >= keepalive(idle) {
+            send_control(channel, &Control::StillHere).await?;
+            said = tokio::time::Instant::now();
+        }
         let incoming = match next(channel, idle).await {
             Err(TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly)) => {
                 return Err(TransferError::Interrupted)
