@@ -24,8 +24,9 @@
 //! ```
 //!
 //! Either side may send `still_here` whenever it has nothing else to say
-//! for a while (the receiver asking its person, the sender hashing a long
-//! resumed prefix): a peer silent for `IDLE_LIMIT` is given up on.
+//! for a while (the receiver asking its person, syncing, or receiving while
+//! the sender waits after its done; the sender hashing a long resumed
+//! prefix): a peer silent for `IDLE_LIMIT` is given up on.
 //!
 //! Lists (manifest, resume offsets, failures) go in pieces of at most
 //! `LIST_CHUNK_BYTES` of JSON, so 100 000 entries pass; the receiver sends
