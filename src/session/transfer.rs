@@ -24,8 +24,9 @@
 //! ```
 //!
 //! Either side may send `still_here` whenever it has nothing else to say
-//! for a while (the receiver asking its person, the sender hashing a long
-//! resumed prefix): a peer silent for `IDLE_LIMIT` is given up on.
+//! for a while (the receiver asking its person, syncing, or receiving while
+//! the sender waits after its done; the sender hashing a long resumed
+//! prefix): a peer silent for `IDLE_LIMIT` is given up on.
 //!
 //! Lists (manifest, resume offsets, failures) go in pieces of at most
 //! `LIST_CHUNK_BYTES` of JSON, so 100 000 entries pass; the receiver sends
@@ -1365,8 +1366,16 @@ async fn receive_all(
     let mut current: Option<(usize, Landing, u64)> = None;
     let mut verified = Verified::default();
     // However the stream ends, verified files get their names.
+    // Once the sender has sent everything (and its done), it waits for our
+    // word while the last of its data may still be crossing a slow link:
+    // as long as data arrives, it hears from us at least this often.
+    let mut said = tokio::time::Instant::now();
     let streamed: Result<(), TransferError> = async {
     loop {
+        if said.elapsed() >= keepalive(idle) {
+            send_control(channel, &Control::StillHere).await?;
+            said = tokio::time::Instant::now();
+        }
         let incoming = match next(channel, idle).await {
             Err(TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly)) => {
                 return Err(TransferError::Interrupted)
@@ -1486,6 +1495,8 @@ async fn receive_all(
                     }
                     ended[index] = true;
                     observer.event(Event::FileStarted { path: entry.path.clone(), size: entry.size, offset: 0 });
+                    let done = data.len() as u64;
+                    observer.event(Event::Progress { path: entry.path.clone(), done, size: entry.size });
                     report.bytes += data.len() as u64;
                     let ours = blake3::hash(data);
                     // A file that shrank on the sender's disk is not the one announced.

@@ -103,8 +103,27 @@ impl Observer for Json {
 struct Bars {
     multi: Option<MultiProgress>,
     total: Option<ProgressBar>,
-    file: Option<ProgressBar>,
+    /// The file being moved, and its bar: one at a time, so 100 000 files
+    /// do not leave 100 000 bars on the screen (nor make each redraw slower).
+    file: Option<(String, ProgressBar)>,
     started: bool,
+    /// A few files stay listed when done; many are cleared as they go.
+    keep: bool,
+}
+
+/// Up to this many files, each finished bar stays on the screen.
+const KEEP_BARS: usize = 20;
+
+impl Bars {
+    fn finish_file(&mut self) {
+        if let Some((_, bar)) = self.file.take() {
+            if self.keep {
+                bar.finish();
+            } else {
+                bar.finish_and_clear();
+            }
+        }
+    }
 }
 
 impl Observer for Bars {
@@ -115,7 +134,8 @@ impl Observer for Bars {
                 .progress_chars("=> ")
         };
         match event {
-            Event::Manifest { bytes, .. } => {
+            Event::Manifest { bytes, files, .. } => {
+                self.keep = files <= KEEP_BARS;
                 let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
                 let total = multi.add(ProgressBar::new(bytes));
                 total.set_style(style("total {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"));
@@ -123,6 +143,7 @@ impl Observer for Bars {
                 self.multi = Some(multi);
             }
             Event::FileStarted { path, size, offset } => {
+                self.finish_file();
                 if let (Some(multi), Some(total)) = (&self.multi, &self.total) {
                     if !self.started {
                         // The rate counts from the first byte, not from the
@@ -135,18 +156,22 @@ impl Observer for Bars {
                     bar.set_message(super::printable(&path));
                     bar.set_position(offset);
                     total.inc(offset);
-                    self.file = Some(bar);
+                    self.file = Some((path, bar));
                 }
             }
-            Event::Progress { done, .. } => {
-                if let (Some(bar), Some(total)) = (&self.file, &self.total) {
-                    total.inc(done.saturating_sub(bar.position()));
-                    bar.set_position(done);
+            Event::Progress { path, done, .. } => {
+                if let (Some((current, bar)), Some(total)) = (&self.file, &self.total) {
+                    if *current == path {
+                        total.inc(done.saturating_sub(bar.position()));
+                        bar.set_position(done);
+                    }
                 }
             }
             Event::FileDone { path, ok, .. } => {
-                if let Some(bar) = self.file.take() {
-                    bar.finish();
+                // Small files are reported done in batches, after later
+                // files have started: only the current file's bar goes.
+                if self.file.as_ref().is_some_and(|(current, _)| *current == path) {
+                    self.finish_file();
                 }
                 if !ok {
                     let line =
@@ -158,6 +183,7 @@ impl Observer for Bars {
                 }
             }
             Event::Done { .. } => {
+                self.finish_file();
                 if let Some(total) = self.total.take() {
                     total.finish();
                 }
