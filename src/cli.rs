@@ -15,7 +15,7 @@ Exit codes:
      an answer made for another offer, files that already exist, a hostile
      file list or a peer breaking the session protocol
   4  connection failed, was lost, or timed out
-  130  interrupted (Ctrl-C) during a transfer; the receiver keeps NAME.part";
+  130  interrupted (Ctrl-C) during a transfer; the receiver keeps NAME.qrpair.part";
 
 #[derive(Debug, Parser)]
 #[command(
