@@ -57,6 +57,25 @@ pub(crate) struct BindingRequest {
     pub(crate) is_use_candidate: bool,
 }
 
+/// qrpair patch: a connectivity check that arrived before the remote
+/// description (RFC 8445 §7.3: "It is possible (and in fact likely) that the
+/// initiating agent will receive a Binding request prior to receiving the
+/// candidates from its peer. If this happens, the agent MUST immediately
+/// generate a response"). It was answered at once; its source becomes a
+/// peer-reflexive candidate, checked at once, when the remote credentials
+/// arrive and carry the ufrag it named.
+#[derive(Debug, Clone)]
+pub(crate) struct EarlyCheck {
+    pub(crate) local_index: usize,
+    pub(crate) remote_addr: SocketAddr,
+    pub(crate) remote_ufrag: String,
+    pub(crate) priority: u32,
+}
+
+/// qrpair patch: how many sources of early checks are remembered; each is
+/// a peer that holds our password, so this only bounds a confused one.
+const MAX_EARLY_CHECKS: usize = 16;
+
 #[derive(Default, Clone)]
 /// The ICE credentials for one side of a session, exchanged in SDP.
 pub struct Credentials {
@@ -197,6 +216,9 @@ pub struct Agent {
 
     pub(crate) write_outs: VecDeque<TaggedBytesMut>,
     pub(crate) event_outs: VecDeque<TaggedEvent>,
+
+    /// qrpair patch: checks answered before the remote credentials were known.
+    pub(crate) early_checks: Vec<EarlyCheck>,
 }
 
 impl Agent {
@@ -368,6 +390,8 @@ impl Agent {
 
             write_outs: VecDeque::new(),
             event_outs: VecDeque::new(),
+
+            early_checks: vec![],
         };
 
         // Restart is also used to initialize the agent for the first time
@@ -652,12 +676,171 @@ impl Agent {
         );
         self.set_remote_credentials(remote_ufrag, remote_pwd)?;
         self.is_controlling = is_controlling;
+        // qrpair patch: pairs formed before the role was known (the remote
+        // description's candidates are added before this call) take it now,
+        // as `switch_role` does; their priorities depend on it.
+        for pair in &mut self.candidate_pairs {
+            pair.ice_role_controlling = is_controlling;
+        }
         self.start(now);
 
         self.update_connection_state(Some(now), ConnectionState::Checking);
+        // qrpair patch: the peer's checks that came before its description.
+        self.adopt_early_checks(now);
         self.request_connectivity_check();
 
         Ok(())
+    }
+
+    /// qrpair patch: answers a Binding request that came before the remote
+    /// credentials (RFC 8445 §7.3, RFC 5245 §7.2). It is authenticated with
+    /// our own password, as every request is: USERNAME must be
+    /// `<our ufrag>:<theirs>` and MESSAGE-INTEGRITY must verify with our
+    /// password. The remote ufrag cannot be checked yet; it is kept with the
+    /// source and checked when the credentials arrive (`adopt_early_checks`).
+    /// No role-conflict repair: our role is settled only by the descriptions.
+    fn handle_early_request(
+        &mut self,
+        now: Instant,
+        m: &mut Message,
+        local_index: usize,
+        remote_addr: SocketAddr,
+    ) -> Result<()> {
+        let mut username = Username::new(ATTR_USERNAME, String::new());
+        username.get_from(m)?;
+        let username = username.to_string();
+        let prefix = self.ufrag_pwd.local_credentials.ufrag.clone() + ":";
+        let remote_ufrag = match username.strip_prefix(&prefix) {
+            Some(rest) if !rest.is_empty() => rest.to_owned(),
+            _ => {
+                warn!(
+                    "[{}]: discard early check from ({}), username {:?}",
+                    self.get_name(),
+                    remote_addr,
+                    username
+                );
+                return Err(Error::ErrMismatchUsername);
+            }
+        };
+        assert_inbound_message_integrity(
+            m,
+            self.ufrag_pwd.local_credentials.pwd.as_bytes(),
+            self.crypto_provider.crypto(),
+        )?;
+        let mut priority = crate::attributes::priority::PriorityAttr::default();
+        let priority = priority.get_from(m).map(|_| priority.0).unwrap_or(0);
+
+        let (ip, port) = (remote_addr.ip(), remote_addr.port());
+        let mut out = Message::new();
+        out.build(&[
+            Box::new(m.clone()),
+            Box::new(BINDING_SUCCESS),
+            Box::new(XorMappedAddress { ip, port }),
+            Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+                self.ufrag_pwd.local_credentials.pwd.clone(),
+                self.crypto_provider.crypto(),
+            )),
+            Box::new(FINGERPRINT),
+        ])?;
+        let local = &self.local_candidates[local_index];
+        let transport_protocol = local.network_type().to_protocol();
+        let local_addr = local.base_addr();
+        self.write_outs.push_back(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr,
+                peer_addr: remote_addr,
+                ecn: None,
+                transport_protocol,
+            },
+            message: BytesMut::from(&out.raw[..]),
+        });
+
+        if let Some(early) = self
+            .early_checks
+            .iter_mut()
+            .find(|e| e.local_index == local_index && e.remote_addr == remote_addr)
+        {
+            early.remote_ufrag = remote_ufrag;
+            early.priority = priority;
+        } else {
+            if self.early_checks.len() >= MAX_EARLY_CHECKS {
+                self.early_checks.remove(0);
+            }
+            debug!(
+                "[{}]: answered a check from {} before the remote description",
+                self.get_name(),
+                remote_addr
+            );
+            self.early_checks.push(EarlyCheck {
+                local_index,
+                remote_addr,
+                remote_ufrag,
+                priority,
+            });
+        }
+        Ok(())
+    }
+
+    /// qrpair patch: once the remote credentials are known, each source of
+    /// an early check that named the right ufrag becomes a remote candidate
+    /// (peer-reflexive unless the description listed it) and its pair is
+    /// checked on the next tick: a triggered check, RFC 8445 §7.3.1.4.
+    fn adopt_early_checks(&mut self, now: Instant) {
+        let Some(remote_ufrag) = self
+            .ufrag_pwd
+            .remote_credentials
+            .as_ref()
+            .map(|c| c.ufrag.clone())
+        else {
+            return;
+        };
+        for early in std::mem::take(&mut self.early_checks) {
+            if early.remote_ufrag != remote_ufrag || early.local_index >= self.local_candidates.len()
+            {
+                debug!(
+                    "[{}]: early check from {} named ufrag {:?}, not {:?}: dropped",
+                    self.get_name(),
+                    early.remote_addr,
+                    early.remote_ufrag,
+                    remote_ufrag
+                );
+                continue;
+            }
+            if self.find_remote_candidate(early.remote_addr).is_none() {
+                let local = &self.local_candidates[early.local_index];
+                let config = CandidatePeerReflexiveConfig {
+                    base_config: CandidateConfig {
+                        network: local.network_type().to_string(),
+                        address: early.remote_addr.ip().to_string(),
+                        port: early.remote_addr.port(),
+                        component: local.component(),
+                        priority: early.priority,
+                        ..CandidateConfig::default()
+                    },
+                    rel_addr: "".to_owned(),
+                    rel_port: 0,
+                };
+                match config.new_candidate_peer_reflexive() {
+                    Ok(c) => {
+                        let _ = self.add_remote_candidate(c);
+                    }
+                    Err(err) => {
+                        warn!("[{}]: early check from {}: {}", self.get_name(), early.remote_addr, err);
+                        continue;
+                    }
+                }
+            }
+            if let Some(remote_index) = self.find_remote_candidate(early.remote_addr) {
+                self.remote_candidates[remote_index].seen(now, false);
+                if self.find_pair(early.local_index, remote_index).is_none()
+                    && self.local_candidates[early.local_index]
+                        .can_pair_with(&self.remote_candidates[remote_index])
+                {
+                    self.add_pair(early.local_index, remote_index);
+                }
+            }
+        }
     }
 
     /// Restarts the ICE Agent with the provided ufrag/pwd
@@ -1012,6 +1195,8 @@ impl Agent {
         self.candidate_pairs.clear();
         self.selected_pair = None;
         self.nominated_pair = None;
+        // qrpair patch: they refer to local candidates by index.
+        self.early_checks.clear();
     }
 
     pub(crate) fn find_remote_candidate(&self, addr: SocketAddr) -> Option<usize> {
@@ -1272,6 +1457,12 @@ impl Agent {
                 m.typ.method
             );
             return Err(Error::ErrUnhandledStunpacket);
+        }
+
+        // qrpair patch: a check before the remote description is answered,
+        // not dropped (RFC 8445 §7.3).
+        if self.ufrag_pwd.remote_credentials.is_none() && m.typ.class == CLASS_REQUEST {
+            return self.handle_early_request(now, m, local_index, remote_addr);
         }
 
         // RFC 8445 Section 7.3.1.1 - Detecting and Repairing Role Conflicts
