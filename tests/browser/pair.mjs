@@ -272,6 +272,7 @@ async function qrpairOffers({ label, compact, delay = 0, timeout = '60s' }) {
     await sleep(delay);
     const [log, checks, state] = await page.evaluate(async () => [window.log.slice(), await window.checks(), window.pc.connectionState]);
     waited = `; after ${delay / 1000} s the browser was ${state} (${log.join(', ')}; ${checks})`;
+    console.log(`# ${tag(label)}: answer made ${delay / 1000} s ago, the browser is ${state} (${log.join(', ')}; ${checks})`);
   }
   if (compact) {
     writeFileSync(join(work, file('q-answer.json')), answerJson);
