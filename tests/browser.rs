@@ -160,7 +160,8 @@ fn pair(browser: Browser, args: &[&str]) -> Option<String> {
 fn expect_ok(browser: Browser, stdout: &str, labels: &[String]) {
     for label in labels {
         let prefix = format!("ok - {}: {label} (open ", browser.name());
-        let line = stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("missing: {prefix}\n{stdout}"));
+        let line =
+            stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("missing: {prefix}\n{stdout}"));
         let ms: u64 = line[prefix.len()..].split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
         assert!(ms <= OPEN_LIMIT_MS, "{line}: open after {ms} ms, limit {OPEN_LIMIT_MS} ms");
     }
