@@ -116,13 +116,16 @@ async function newPeerPage() {
     window.note = (what) => window.log.push(`${what}@${((performance.now() - window.t0) / 1000).toFixed(1)}s`);
     window.wire = (dc) => {
       window.dc = dc;
+      window.note(`channel ${dc.label} ${dc.readyState}`);
       dc.onmessage = (e) => window.received.push(typeof e.data === 'string' ? e.data : new TextDecoder().decode(e.data));
       dc.onopen = () => {
+        window.note('channel open');
         window.opened = performance.now();
         window.state = 'open';
         dc.send('hello from the browser');
+        window.note(`sent hello (${dc.readyState}, ${dc.bufferedAmount} buffered)`);
       };
-      dc.onclose = () => { window.state = 'closed'; };
+      dc.onclose = () => { window.note('channel closed'); window.state = 'closed'; };
     };
     window.watch = (pc) => {
       pc.oniceconnectionstatechange = () => window.note(`ice ${pc.iceConnectionState}`);
@@ -201,7 +204,8 @@ async function expectChat(page, q, label, extra = '') {
     if (got.includes('hello from qrpair') && q.stdout.includes('peer> hello from the browser')) break;
     if (q.exit !== null) throw new Error(`${label}: qrpair exited ${q.exit}:\n${q.stderr}`);
     if (Date.now() - start > STEP_MS) {
-      throw new Error(`${label}: messages did not cross (browser got ${JSON.stringify(got)}, qrpair printed ${JSON.stringify(q.stdout)}):\n${q.stderr}`);
+      const log = await page.evaluate(() => window.log.join(', '));
+      throw new Error(`${label}: messages did not cross (browser got ${JSON.stringify(got)}, qrpair printed ${JSON.stringify(q.stdout)}; browser: ${log}):\n${q.stderr}`);
     }
     await sleep(20);
   }
