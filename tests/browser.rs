@@ -190,8 +190,10 @@ fn late_answers(late_ms: u64) {
         })
         .collect();
     let secs = late_ms as f64 / 1000.0;
-    for run in runs {
-        let (browser, stdout) = run.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    // Every run ends (and removes its namespace) before any failure is raised.
+    let results: Vec<_> = runs.into_iter().map(|run| run.join()).collect();
+    for result in results {
+        let (browser, stdout) = result.unwrap_or_else(|e| std::panic::resume_unwind(e));
         let Some(stdout) = stdout else { continue };
         let labels = [
             format!("qrpair offers, browser answers, answer carried back after {secs} s"),

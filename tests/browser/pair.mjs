@@ -205,6 +205,7 @@ async function expectChat(page, q, label, extra = '') {
     if (q.exit !== null) throw new Error(`${label}: qrpair exited ${q.exit}:\n${q.stderr}`);
     if (Date.now() - start > STEP_MS) {
       const log = await page.evaluate(() => window.log.join(', '));
+      writeFileSync(join(work, `${BROWSER}-${q.name}.stderr`), q.stderr);
       throw new Error(`${label}: messages did not cross (browser got ${JSON.stringify(got)}, qrpair printed ${JSON.stringify(q.stdout)}; browser: ${log}):\n${q.stderr}`);
     }
     await sleep(20);
