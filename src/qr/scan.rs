@@ -146,7 +146,7 @@ impl Stage {
             Stage::Halved => (longest > HALVE_ABOVE_SIDE).then(|| Cow::Owned(halve(g))),
             Stage::AsGiven => Some(Cow::Borrowed(g)),
             Stage::EnlargedSmoothed => {
-                (longest <= SMALL_IMAGE_SIDE).then(|| Cow::Owned(imageops::blur(&resize(g, longest * 2), 1.5)))
+                (longest <= SMALL_IMAGE_SIDE).then(|| Cow::Owned(imageops::blur(&doubled(g), 1.5)))
             }
             Stage::ThreeQuarters => Some(Cow::Owned(three_quarters(g))),
             // A doubled (HiDPI) screenshot doubles the seams too: halving
@@ -166,11 +166,6 @@ pub enum Miss {
     /// More finder-like shapes than are searched.
     TooBusy(usize),
     OutOfTime,
-}
-
-/// The scanning pipeline on a decoded grayscale picture.
-pub fn scan_gray(gray: &GrayImage) -> Result<Vec<Found>, Miss> {
-    scan_gray_with(gray, &Stage::ALL, Instant::now() + SCAN_BUDGET)
 }
 
 /// The pipeline restricted to some stages (the benchmark measures what each
@@ -384,12 +379,9 @@ fn halve(g: &GrayImage) -> GrayImage {
     })
 }
 
-fn resize(g: &GrayImage, longest_side: u32) -> GrayImage {
-    let longest = g.width().max(g.height()).max(1);
-    let w = ((g.width() as u64 * longest_side as u64) / longest as u64).max(1) as u32;
-    let h = ((g.height() as u64 * longest_side as u64) / longest as u64).max(1) as u32;
-    let filter = if longest_side < longest { imageops::FilterType::Triangle } else { imageops::FilterType::Nearest };
-    imageops::resize(g, w, h, filter)
+/// Each pixel repeated 2×2 (the smoothing after it joins the blocks).
+fn doubled(g: &GrayImage) -> GrayImage {
+    imageops::resize(g, g.width() * 2, g.height() * 2, imageops::FilterType::Nearest)
 }
 
 /// Decodes every grid rqrr detects. Returns what was read and whether any
