@@ -6,6 +6,7 @@
 //!     cargo bench --bench speed            # 1 GiB three times, 5 openings
 //!     QRPAIR_BENCH_MIB=256 cargo bench --bench speed
 //!     QRPAIR_BENCH_FILES=98000 cargo bench --bench speed    # also a tree of small files (99 079 entries with its folders; 100 000 is the limit)
+//!     QRPAIR_BENCH_BASELINE=/path/to/older/qrpair cargo bench --bench speed   # the same file with another build, alternating, for a before/after ratio
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,8 +17,13 @@ mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_qrpair");
 
+thread_local! {
+    /// The build under measurement: this one, or the baseline for a moment.
+    static UNDER_TEST: std::cell::Cell<&'static str> = const { std::cell::Cell::new(BIN) };
+}
+
 fn qrpair(dir: &Path, args: &[&str], log: &Path) -> std::process::Child {
-    Command::new(BIN)
+    Command::new(UNDER_TEST.get())
         .args(args)
         .current_dir(dir)
         .env("QRPAIR_LOG", "qrpair=info")
@@ -186,8 +192,18 @@ fn main() {
     let digest = make_file(&file, mib);
     // Alternating runs, so a burst of load on this shared machine hits all.
     let (mut tcp, mut ours, mut lan, mut rss_s, mut rss_r) = (Vec::new(), Vec::new(), Vec::new(), 0, 0);
+    let baseline: Option<&'static str> =
+        std::env::var("QRPAIR_BENCH_BASELINE").ok().map(|path| &*Box::leak(path.into_boxed_str()));
+    let mut before = Vec::new();
     for _ in 0..RUNS {
         tcp.push(mib as f64 / tcp_copy(dir.path(), &file));
+        if let Some(older) = baseline {
+            UNDER_TEST.set(older);
+            let (secs, _, _, received) = qrpair_transfer(dir.path(), &file, &[]);
+            UNDER_TEST.set(BIN);
+            assert_eq!(blake3_of(&received), digest, "received file differs (baseline)");
+            before.push(mib as f64 / secs);
+        }
         for (extra, rates) in [(&[][..], &mut ours), (&["--mtu", "1500"][..], &mut lan)] {
             let (secs, s, r, received) = qrpair_transfer(dir.path(), &file, extra);
             assert_eq!(blake3_of(&received), digest, "received file differs");
@@ -202,6 +218,10 @@ fn main() {
         ("same file, plain TCP copy hashing on both sides, disk write + fsync".to_string(), &tcp),
     ] {
         println!("| {what} ({RUNS} runs) | median {:.0} MiB/s ({}) |", median(rates.clone()), runs(rates));
+    }
+    if let Some(older) = baseline {
+        let ratio = median(ours.clone()) / median(before.clone());
+        println!("| same as the first row with {older} (baseline) | median {:.0} MiB/s ({}); this build / baseline = {ratio:.2} |", median(before.clone()), runs(&before));
     }
     println!("| peak RSS, sender / receiver (largest of the runs) | {} MiB / {} MiB |", rss_s / 1024, rss_r / 1024);
     let files: usize = std::env::var("QRPAIR_BENCH_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);

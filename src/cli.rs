@@ -20,7 +20,7 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(
     name = "qrpair",
-    version,
+    version = env!("QRPAIR_VERSION"),
     about = "Pair two machines over WebRTC with a QR code as the only signaling channel",
     long_about = "Pair two machines over WebRTC with a QR code as the only signaling channel: no server, works on an offline LAN.\n\n\
         On one machine run `qrpair offer`; show its QR (or send the PNG or token) to the other machine and run \
@@ -41,7 +41,8 @@ pub enum Command {
     /// Show an offer QR, wait for the answer, then open the channel
     #[command(after_help = EXIT_CODES_HELP)]
     Offer {
-        /// Where to write the offer QR as PNG (written atomically)
+        /// Where to write the offer QR as PNG (written atomically; only a regular file is
+        /// replaced, never a link, device or folder)
         #[arg(long, value_name = "PATH", default_value = "qrpair-offer.png")]
         qr_out: PathBuf,
         /// The answer: an image, a file holding a token, a token, or a folder in which
@@ -74,7 +75,9 @@ pub enum Command {
         /// An image or a token
         #[arg(value_name = "SOURCE")]
         source: String,
-        /// Print one JSON object instead of text (with --all: one per line)
+        /// Print one JSON object instead of text (with --all: one per line): kind, payload_bytes,
+        /// qr_version, ec_level, source, form, answers_offer, made_by_qrpair, fingerprint,
+        /// candidates [{address, port, protocol, type}], sdp_bytes
         #[arg(long, conflicts_with = "raw")]
         json: bool,
         /// List every QR code in the picture, qrpair's or not
@@ -106,6 +109,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = EcLevel::M)]
         ec: EcLevel,
     },
+    /// Print a completion script for SHELL to stdout,
+    /// e.g. `qrpair completions bash > ~/.local/share/bash-completion/completions/qrpair`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, e.g. `qrpair man > qrpair.1`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -125,7 +136,9 @@ pub struct Common {
     /// (qrpair on Linux 5.0+, browsers)
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(576..=65535))]
     pub mtu: Option<u32>,
-    /// How long to wait for the other side in all (e.g. 90s, 10m, 1h)
+    /// How long to wait for the other side in all (e.g. 90s, 10m, 1h). An answer
+    /// carried back minutes later still connects; once both codes are applied, the
+    /// connection itself must come up within 30 s
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
     /// QR error-correction level

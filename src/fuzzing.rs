@@ -82,7 +82,7 @@ pub fn session(data: &[u8]) -> usize {
     let link = ScriptedLink::new(split_messages(data));
     let opts = ReceiveOptions { dir: inbox.clone(), existing: Existing::Overwrite, consent: None };
     let mut seen = Collect::default();
-    let outcome = runtime.block_on(transfer::receive(link, opts, &mut seen));
+    let outcome = runtime.block_on(transfer::receive(link, opts, &mut seen, std::future::pending()));
     drop(runtime);
     let outside: Vec<_> = std::fs::read_dir(root.path())
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).filter(|n| n != "inbox").collect())

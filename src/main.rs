@@ -73,6 +73,7 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
         mode,
         sdp_json: common.sdp_json,
         verify: common.verify,
+        interrupt: ctrl_c,
         transfer: if !common.send.is_empty() {
             Some(pairing::Transfer::Send { paths: common.send, view })
         } else {
@@ -92,6 +93,21 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
     }
 }
 
+/// The first Ctrl-C during a transfer ends it politely (the peer is told,
+/// the `.part` kept, exit 130); a second one ends the process at once.
+fn ctrl_c() -> pairing::Interrupt {
+    Box::pin(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return std::future::pending().await;
+        }
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(exit::INTERRUPTED);
+            }
+        });
+    })
+}
+
 async fn run(command: Command) -> Result<(), Error> {
     if let Command::Offer { common, .. } | Command::Answer { common, .. } = &command {
         // Refused before pairing, not after the other person has done their part.
@@ -100,7 +116,7 @@ async fn run(command: Command) -> Result<(), Error> {
         }
         // Links, devices, clashing names: all the sender can check, before its QR.
         if !common.send.is_empty() {
-            qrpair::session::transfer::check_sources(&common.send)?;
+            qrpair::session::transfer::check_sources(&common.send, &mut |note| ui::note(note))?;
         }
         if common.verify && std::fs::File::open("/dev/tty").is_err() {
             return Err(Error::Usage("--verify needs a terminal to ask on, and there is none".into()));
@@ -126,6 +142,20 @@ async fn run(command: Command) -> Result<(), Error> {
             ui::present_code(&ui::CodeIntro { long: &title, short: &title }, &code, &token, &qr_out, len);
         }
         Command::Demo { ec } => demo(ec).await?,
+        Command::Completions { shell } => {
+            let mut definition = <qrpair::cli::Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut definition, "qrpair", &mut script);
+            to_stdout(&script)?;
+        }
+        Command::Man => {
+            let definition = <qrpair::cli::Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(definition)
+                .render(&mut page)
+                .map_err(|e| Error::Other(format!("cannot render the manual page: {e}")))?;
+            to_stdout(&page)?;
+        }
     }
     Ok(())
 }
@@ -165,7 +195,23 @@ fn decode(source: &str, json: bool, raw: bool, sdp: bool) -> Result<(), Error> {
             out.write_all(ui::printable_lines(&text).as_bytes())
         }
     };
-    written.and_then(|_| out.flush()).map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
+    stdout_written(written.and_then(|_| out.flush()))
+}
+
+fn to_stdout(bytes: &[u8]) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    stdout_written(out.write_all(bytes).and_then(|_| out.flush()))
+}
+
+/// A reader that stopped early (`qrpair decode … | head -1`) is not an
+/// error, as for any command in a pipeline.
+fn stdout_written(written: std::io::Result<()>) -> Result<(), Error> {
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Other(format!("writing to stdout failed: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn decode_all(source: &str, json: bool, _excluded: bool) -> Result<(), Error> {
@@ -179,36 +225,33 @@ fn decode_all(source: &str, json: bool, _excluded: bool) -> Result<(), Error> {
             out.push_str(&format!("code {}: {}\n", i + 1, code.summary));
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(ui::printable_lines(&out).as_bytes())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| Error::Other(format!("writing to stdout failed: {e}")))
+    to_stdout(ui::printable_lines(&out).as_bytes())
 }
 
 async fn demo(ec: qrpair::qr::EcLevel) -> Result<(), Error> {
-    println!("qrpair demo: two peers on loopback pair through real PNG files in a temporary folder.\n");
+    to_stdout(b"qrpair demo: two peers on loopback pair through real PNG files in a temporary folder.\n\n")?;
     let (steps, codes, messages) = pairing::demo(ec).await?;
+    let mut text = String::new();
     for (name, code) in &codes {
-        println!(
-            "{name} QR (version {}, {}×{} modules, EC {}):",
+        text.push_str(&format!(
+            "{name} QR (version {}, {}×{} modules, EC {}):\n",
             code.version(),
             code.width(),
             code.width(),
             code.ec_level()
-        );
-        print!("{}", code.to_terminal());
+        ));
+        text.push_str(&code.to_terminal());
     }
-    println!(
-        "\nmessages delivered:\n  offerer → answerer: {:?}\n  answerer → offerer: {:?}\n",
+    text.push_str(&format!(
+        "\nmessages delivered:\n  offerer → answerer: {:?}\n  answerer → offerer: {:?}\n\n",
         messages[0], messages[1]
-    );
-    println!("{:>10}  step", "time");
+    ));
+    text.push_str(&format!("{:>10}  step\n", "time"));
     let mut total = std::time::Duration::ZERO;
     for step in &steps {
         total += step.took;
-        println!("{:>8.1}ms  {}", step.took.as_secs_f64() * 1000.0, step.what);
+        text.push_str(&format!("{:>8.1}ms  {}\n", step.took.as_secs_f64() * 1000.0, step.what));
     }
-    println!("{:>8.1}ms  total\n\ndemo ok", total.as_secs_f64() * 1000.0);
-    Ok(())
+    text.push_str(&format!("{:>8.1}ms  total\n\ndemo ok\n", total.as_secs_f64() * 1000.0));
+    to_stdout(text.as_bytes())
 }

@@ -33,6 +33,16 @@ pub struct Settings {
     pub verify: bool,
     /// Files instead of a pipe or chat.
     pub transfer: Option<Transfer>,
+    /// Makes the future that ends a transfer early (the program's Ctrl-C).
+    /// Started only once files stream; see `transfer::send`.
+    pub interrupt: fn() -> Interrupt,
+}
+
+pub type Interrupt = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// For callers with nothing to interrupt a transfer.
+pub fn never_interrupted() -> Interrupt {
+    Box::pin(std::future::pending())
 }
 
 #[derive(Debug, Clone)]
@@ -200,7 +210,8 @@ async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Prot
     use session::transfer;
     match &settings.transfer {
         Some(Transfer::Send { paths, view }) => {
-            let r = transfer::send(channel, paths, ui::progress::observer(*view).as_mut()).await;
+            let r =
+                transfer::send(channel, paths, ui::progress::observer(*view).as_mut(), (settings.interrupt)()).await;
             let r = json_error_too(*view, r)?;
             return Ok(Totals { sent: r.bytes, received: 0 });
         }
@@ -211,7 +222,8 @@ async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Prot
                 }) as transfer::Consent
             });
             let opts = transfer::ReceiveOptions { dir: dir.clone(), existing: *existing, consent };
-            let r = transfer::receive(channel, opts, ui::progress::observer(*view).as_mut()).await;
+            let r =
+                transfer::receive(channel, opts, ui::progress::observer(*view).as_mut(), (settings.interrupt)()).await;
             let r = json_error_too(*view, r)?;
             return Ok(Totals { sent: 0, received: r.bytes });
         }

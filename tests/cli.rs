@@ -693,3 +693,52 @@ fn a_reader_that_stops_early_ends_its_side_quietly_and_the_peer_hears_at_once() 
     drop(offerer_stdin);
     feeder.join().unwrap();
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["--version"], b"", LIMIT);
+    assert_eq!(run.code(), 0);
+    let out = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(out.starts_with(&format!("qrpair {}", env!("CARGO_PKG_VERSION"))), "{out}");
+    let head = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output();
+    if let Some(head) = head.ok().filter(|h| h.status.success()) {
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+        assert!(out.contains(&format!("(commit {head})")), "{out} does not name {head}");
+    }
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_flag_definitions() {
+    let sb = Sandbox::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = sb.run(&["completions", shell], b"", LIMIT);
+        assert_eq!(run.code(), 0, "{shell}: {}", run.stderr);
+        let script = String::from_utf8_lossy(&run.stdout);
+        for word in ["offer", "answer", "receive", "qr-out"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let run = sb.run(&["completions", "tcsh"], b"", LIMIT);
+    assert_eq!(run.code(), 2, "an unknown shell is a usage error");
+    let man = sb.run(&["man"], b"", LIMIT);
+    assert_eq!(man.code(), 0, "{}", man.stderr);
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH qrpair"), "{page}");
+    assert!(page.contains("offer") && page.contains("answer"), "{page}");
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `qrpair man | true`: the reader is gone before qrpair writes (the
+    // pipe is closed the moment the process starts, long before it has
+    // parsed its arguments); that is the end of a pipeline, not a failure.
+    use std::process::{Command, Stdio};
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let mut child = Command::new(bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

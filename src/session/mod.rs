@@ -160,7 +160,7 @@ where
                     }
                 }
                 Frame::Stop(reason) => {
-                    let reason = crate::ui::printable(&String::from_utf8_lossy(reason));
+                    let reason = crate::text::printable(&String::from_utf8_lossy(reason));
                     break Err(Error::PeerStopped(reason));
                 }
                 Frame::Eof => {
@@ -349,7 +349,7 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
     }
 
     async fn show_line(&mut self, line: &[u8]) -> Result<(), Error> {
-        let text = crate::ui::printable(&String::from_utf8_lossy(line));
+        let text = crate::text::printable(&String::from_utf8_lossy(line));
         self.out.write_all(format!("peer> {text}\n").as_bytes()).await.map_err(Error::Output)
     }
 

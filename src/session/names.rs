@@ -59,8 +59,8 @@ pub fn sanitize(name: &str) -> Result<PathBuf, NameError> {
         return Err(NameError::Control(shown));
     }
     // `invoice_\u{202e}fdp.exe` would be shown as `invoice_exe.pdf`.
-    if name.chars().any(crate::ui::is_invisible) {
-        let shown: String = crate::ui::printable(name).chars().take(160).collect();
+    if name.chars().any(crate::text::is_invisible) {
+        let shown: String = crate::text::printable(name).chars().take(160).collect();
         return Err(NameError::Invisible(shown));
     }
     if name.starts_with('/') || name.starts_with('\\') || name.get(1..2) == Some(":") {
