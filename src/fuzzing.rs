@@ -58,8 +58,9 @@ pub fn sdp(data: &[u8]) {
             assert_eq!(Description::from_sdp(&unpacked.sdp).expect("rebuilt parses"), original);
         }
     }
-    let _ = signal::authentication_string(&text, &text, None);
-    let _ = signal::tag_for_offer(&text);
+    if let Ok(parsed) = signal::Payload::new(Kind::Offer, text.to_string(), None, Form::Deflate) {
+        let _ = parsed.answer_tag();
+    }
     let _ = signal::to_sdp_json(Kind::Offer, &text);
 }
 

@@ -96,8 +96,8 @@ fn show(kind: Kind, sdp: &str, tag: Option<[u8; signal::TAG_LEN]>, settings: &Se
 
 /// How the session talks: qrpair's framing with another qrpair, or plain
 /// messages with a browser or another app (which cannot speak it).
-fn protocol_for(remote_sdp: &str) -> Protocol {
-    if signal::made_by_qrpair(remote_sdp) {
+fn protocol_for(remote: &signal::Payload) -> Protocol {
+    if remote.made_by_qrpair {
         Protocol::Framed
     } else {
         ui::note("the other side is not qrpair (a browser?): plain messages, no end-of-stream signalling");
@@ -109,7 +109,8 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     let deadline = Instant::now() + settings.timeout;
     let (mut peer, sdp) = Peer::offer(&settings.peer_options()).await?;
     show(Kind::Offer, &sdp, None, settings)?;
-    let answer = match obtain_answer(answer_from, deadline, settings.timeout, &sdp).await {
+    let ours = peer.fingerprint();
+    let answer = match obtain_answer(answer_from, deadline, settings.timeout, signal::offer_tag(&ours)).await {
         Ok(a) => a,
         Err(e) => {
             peer.close().await;
@@ -117,7 +118,7 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
         }
     };
     tracing::info!(from = %answer.origin, "answer read");
-    if let Err(e) = peer.accept_answer(&answer.payload.sdp).await {
+    if let Err(e) = peer.accept_answer(&answer.payload).await {
         peer.close().await;
         return Err(e.into());
     }
@@ -125,8 +126,8 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     let applied = Instant::now();
     let channel = peer.open(CONNECT_LIMIT.min(remaining(deadline))).await?;
     tracing::info!(open_ms = applied.elapsed().as_secs_f64() * 1e3, "data channel open after the answer was applied");
-    let protocol = protocol_for(&answer.payload.sdp);
-    let channel = connected(channel, &sdp, &answer.payload.sdp, settings.verify, protocol, true).await?;
+    let protocol = protocol_for(&answer.payload);
+    let channel = connected(channel, Some(ours), answer.payload.sha256, settings.verify, protocol, true).await?;
     run_session(channel, settings, protocol).await
 }
 
@@ -151,8 +152,9 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
                 .ok_or_else(|| Error::Timeout(humantime::format_duration(settings.timeout).to_string(), "an offer"))?
         }
     };
-    let (peer, sdp) = Peer::answer(&settings.peer_options(), &offer.payload.sdp).await?;
-    show(Kind::Answer, &sdp, signal::tag_for_offer(&offer.payload.sdp), settings)?;
+    let (peer, sdp) = Peer::answer(&settings.peer_options(), &offer.payload).await?;
+    show(Kind::Answer, &sdp, offer.payload.answer_tag(), settings)?;
+    let ours = peer.fingerprint();
     let channel = peer.open(remaining(deadline)).await.map_err(|e| match e {
         peer::Error::ConnectTimeout(..) => Error::Timeout(
             humantime::format_duration(settings.timeout).to_string(),
@@ -160,8 +162,8 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
         ),
         other => other.into(),
     })?;
-    let protocol = protocol_for(&offer.payload.sdp);
-    let channel = connected(channel, &offer.payload.sdp, &sdp, settings.verify, protocol, false).await?;
+    let protocol = protocol_for(&offer.payload);
+    let channel = connected(channel, offer.payload.sha256, Some(ours), settings.verify, protocol, false).await?;
     run_session(channel, settings, protocol).await
 }
 
@@ -169,8 +171,8 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
 /// compare it with the other screen before anything is read or written.
 async fn connected(
     mut channel: peer::Channel,
-    offer_sdp: &str,
-    answer_sdp: &str,
+    offer_fingerprint: Option<[u8; signal::FINGERPRINT_LEN]>,
+    answer_fingerprint: Option<[u8; signal::FINGERPRINT_LEN]>,
     verify: bool,
     protocol: Protocol,
     we_offered: bool,
@@ -185,7 +187,10 @@ async fn connected(
         },
         Protocol::Plain => None,
     };
-    let code = signal::authentication_string(offer_sdp, answer_sdp, nonces);
+    let code = match (offer_fingerprint, answer_fingerprint) {
+        (Some(offer), Some(answer)) => Some(signal::authentication_string(&offer, &answer, nonces)),
+        _ => None,
+    };
     let shown = code.as_deref().unwrap_or("(none: the other side has no SHA-256 fingerprint)");
     ui::note(&format!("connected. Both screens must show the same code: {shown}"));
     if !verify {
@@ -260,10 +265,10 @@ async fn obtain_answer(
     answer_from: Option<String>,
     deadline: Instant,
     timeout: Duration,
-    our_offer: &str,
+    our_offer_tag: [u8; signal::TAG_LEN],
 ) -> Result<Obtained, Error> {
     let timed_out = || Error::Timeout(humantime::format_duration(timeout).to_string(), "the answer");
-    let want = Want::answer_to(our_offer);
+    let want = Want::answer_to(our_offer_tag);
     if let Some(spec) = answer_from {
         return source::wait_for(&spec, want, deadline).await?.ok_or_else(timed_out);
     }
@@ -318,7 +323,6 @@ pub struct Decoded {
 
 pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
     let obtained = source::read_now(spec, None)?;
-    let summary = signal::SdpSummary::parse(&obtained.payload.sdp);
     // A token has no picture; report the code qrpair would draw for it.
     let (qr_version, ec, source) = match obtained.qr {
         Some((v, ec)) => (Some(v), ec, "image"),
@@ -335,9 +339,9 @@ pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
         source,
         form: obtained.payload.form,
         answers_offer: obtained.payload.tag.map(|t| t.iter().map(|b| format!("{b:02x}")).collect()),
-        made_by_qrpair: signal::made_by_qrpair(&obtained.payload.sdp),
-        fingerprint: summary.fingerprint,
-        candidates: summary.candidates,
+        made_by_qrpair: obtained.payload.made_by_qrpair,
+        fingerprint: obtained.payload.summary.fingerprint,
+        candidates: obtained.payload.summary.candidates,
         sdp_bytes: obtained.payload.sdp.len(),
     };
     Ok((decoded, obtained.payload.sdp))
@@ -438,14 +442,15 @@ pub async fn demo(ec: EcLevel) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr
 
     let offer = source::read_now(&offer_png.to_string_lossy(), Some(Want::offer()))?;
     lap("answerer: scan offer.png, decode".to_string(), &mut steps);
-    let (answerer, answer_sdp) = Peer::answer(&opts, &offer.payload.sdp).await?;
+    let (answerer, answer_sdp) = Peer::answer(&opts, &offer.payload).await?;
     let answer_png = dir.path().join("answer.png");
-    let payload = signal::encode(Kind::Answer, &answer_sdp, signal::tag_for_offer(&offer.payload.sdp));
+    let payload = signal::encode(Kind::Answer, &answer_sdp, offer.payload.answer_tag());
     codes.push(("answer".to_string(), publish(Kind::Answer, &payload, &answer_png, ec)?));
     lap(format!("answerer: apply offer, gather, encode {} B, write answer.png", payload.len()), &mut steps);
 
-    let answer = source::read_now(&answer_png.to_string_lossy(), Some(Want::answer_to(&offer_sdp)))?;
-    offerer.accept_answer(&answer.payload.sdp).await?;
+    let our_tag = signal::offer_tag(&offerer.fingerprint());
+    let answer = source::read_now(&answer_png.to_string_lossy(), Some(Want::answer_to(our_tag)))?;
+    offerer.accept_answer(&answer.payload).await?;
     lap("offerer: scan answer.png, decode, apply".to_string(), &mut steps);
 
     let (a, b) = tokio::join!(offerer.open(CONNECT_LIMIT), answerer.open(CONNECT_LIMIT));

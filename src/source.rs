@@ -44,7 +44,7 @@ pub const CLIPBOARD: &str = "clipboard";
 
 /// The image on the clipboard (a screenshot copied with the usual key), or
 /// its text if it holds a token or a browser's JSON.
-fn from_clipboard(want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+fn from_clipboard(want: Option<Want>) -> Result<Obtained, SourceError> {
     const WHAT: &str = "the clipboard";
     let mut clipboard = arboard::Clipboard::new().map_err(|e| SourceError::Clipboard(e.to_string()))?;
     if let Ok(image) = clipboard.get_image() {
@@ -74,18 +74,19 @@ const JSON: &str = "JSON description";
 /// What the caller needs: a code of this kind and, for an answer, one made
 /// for this offer.
 #[derive(Debug, Clone, Copy)]
-pub struct Want<'a> {
+pub struct Want {
     pub kind: Kind,
-    /// Our own offer, when reading the answer to it.
-    pub answering: Option<&'a str>,
+    /// When reading the answer to our own offer: that offer's tag
+    /// (`signal::offer_tag` of our fingerprint), which the answer must carry.
+    pub answering: Option<[u8; signal::TAG_LEN]>,
 }
 
-impl<'a> Want<'a> {
-    pub fn offer() -> Want<'static> {
+impl Want {
+    pub fn offer() -> Want {
         Want { kind: Kind::Offer, answering: None }
     }
-    pub fn answer_to(offer_sdp: &'a str) -> Want<'a> {
-        Want { kind: Kind::Answer, answering: Some(offer_sdp) }
+    pub fn answer_to(our_offer_tag: [u8; signal::TAG_LEN]) -> Want {
+        Want { kind: Kind::Answer, answering: Some(our_offer_tag) }
     }
 }
 
@@ -128,7 +129,7 @@ pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>,
 /// Reads a source that must exist now (the answerer's offer, `decode`).
 /// `-` reads one line (a token or a JSON description) from standard input,
 /// leaving the rest of it for the session.
-pub fn read_now(spec: &str, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+pub fn read_now(spec: &str, want: Option<Want>) -> Result<Obtained, SourceError> {
     if spec == "-" {
         return from_stdin(want);
     }
@@ -151,19 +152,19 @@ fn is_text_source(text: &str) -> bool {
 
 /// A token, or a browser's JSON description (whose `raw` is then the payload
 /// qrpair would make of it).
-fn from_text(text: &str, what: &str, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+fn from_text(text: &str, what: &str, want: Option<Want>) -> Result<Obtained, SourceError> {
     if signal::looks_like_json(text) {
         let (kind, sdp) =
             signal::parse_sdp_json(text).map_err(|source| SourceError::Json { what: what.into(), source })?;
-        signal::check_usable(&sdp).map_err(|source| SourceError::Signal { what: what.into(), source })?;
-        let raw = signal::encode(kind, &sdp, None);
+        let payload = Payload::new(kind, sdp, None, signal::Form::SdpJson)
+            .map_err(|source| SourceError::Signal { what: what.into(), source })?;
+        let raw = signal::encode(kind, &payload.sdp, None);
         if let Some(w) = want {
             if kind != w.kind {
                 let source = signal::decode_expecting(&raw, w.kind).err().unwrap_or(signal::Error::Empty);
                 return Err(SourceError::Signal { what: what.into(), source });
             }
         }
-        let payload = Payload { kind, sdp, tag: None, form: signal::Form::SdpJson };
         return Ok(Obtained { payload, raw, origin: what.to_string(), qr: None });
     }
     let raw = signal::decode_token(text).map_err(|source| SourceError::Token { what: what.into(), source })?;
@@ -194,7 +195,7 @@ fn read_stdin_source() -> std::io::Result<StdinSource> {
     Ok(StdinSource::Text(text.trim_end().to_string()))
 }
 
-fn from_stdin(want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+fn from_stdin(want: Option<Want>) -> Result<Obtained, SourceError> {
     const WHAT: &str = "standard input";
     match read_stdin_source().map_err(SourceError::Stdin)? {
         StdinSource::Text(text) => from_text(&text, WHAT, want),
@@ -202,10 +203,10 @@ fn from_stdin(want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
     }
 }
 
-fn check(raw: &[u8], what: &str, want: Option<Want<'_>>) -> Result<Payload, SourceError> {
+fn check(raw: &[u8], what: &str, want: Option<Want>) -> Result<Payload, SourceError> {
     let result = match want {
         Some(w) => signal::decode_expecting(raw, w.kind).and_then(|p| match w.answering {
-            Some(offer) => signal::check_answer_belongs(&p, offer).map(|()| p),
+            Some(our_tag) => signal::check_answer_belongs(&p, our_tag).map(|()| p),
             None => Ok(p),
         }),
         None => signal::decode(raw),
@@ -258,13 +259,13 @@ fn decode_text(bytes: &[u8]) -> String {
 /// An image (or a text file holding a token). With several codes in the
 /// picture, the first that is a qrpair payload of the expected kind wins;
 /// failing that, the most telling error.
-pub fn read_file(path: &Path, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+pub fn read_file(path: &Path, want: Option<Want>) -> Result<Obtained, SourceError> {
     read_file_by(path, want, Instant::now() + qr::scan::SCAN_BUDGET)
 }
 
 /// Like `read_file`, giving up on the picture at `deadline` (or after the
 /// scanner's own budget, whichever is sooner).
-fn read_file_by(path: &Path, want: Option<Want<'_>>, deadline: Instant) -> Result<Obtained, SourceError> {
+fn read_file_by(path: &Path, want: Option<Want>, deadline: Instant) -> Result<Obtained, SourceError> {
     let what = path.display().to_string();
     if let Some(text) = text_in_file(path) {
         return from_text(&text, &what, want);
@@ -274,7 +275,7 @@ fn read_file_by(path: &Path, want: Option<Want<'_>>, deadline: Instant) -> Resul
     pick(found, &what, want)
 }
 
-fn pick(found: Vec<Found>, what: &str, want: Option<Want<'_>>) -> Result<Obtained, SourceError> {
+fn pick(found: Vec<Found>, what: &str, want: Option<Want>) -> Result<Obtained, SourceError> {
     let mut first_error = None;
     let mut wrong_kind = None;
     for f in found {
@@ -296,7 +297,7 @@ fn pick(found: Vec<Found>, what: &str, want: Option<Want<'_>>) -> Result<Obtaine
 /// Waits for a code to appear at `spec`: a file that does not exist yet, a
 /// file still being written, or (for a folder) the first new image in it
 /// that holds a code of the expected kind. Gives up at `deadline`.
-pub async fn wait_for(spec: &str, want: Want<'_>, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
+pub async fn wait_for(spec: &str, want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
     if spec == "-" || is_text_source(spec) {
         return read_now(spec, Some(want)).map(Some);
     }
@@ -343,7 +344,7 @@ fn still_settling(path: &Path, err: &SourceError) -> bool {
 
 /// Polls the clipboard until it holds the code wanted: what is there when
 /// waiting starts (often the code this side showed) is not an error.
-async fn watch_clipboard(want: Want<'_>, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
+async fn watch_clipboard(want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
     crate::ui::note(&format!("waiting for the {} on the clipboard (copy the screenshot or the token)…", want.kind));
     let mut last_note = String::new();
     while Instant::now() < deadline {
@@ -363,7 +364,7 @@ async fn watch_clipboard(want: Want<'_>, deadline: Instant) -> Result<Option<Obt
     Ok(None)
 }
 
-async fn watch_dir(dir: &Path, want: Want<'_>, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
+async fn watch_dir(dir: &Path, want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
     crate::ui::note(&format!("waiting for a new image with the {} in {}…", want.kind, dir.display()));
     let before = snapshot(dir);
     let mut rejected: HashMap<PathBuf, SystemTime> = HashMap::new();

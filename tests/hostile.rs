@@ -34,9 +34,9 @@ fn play_with(sb: &Sandbox, frames: Vec<Vec<u8>>, env: &[(&str, &str)]) -> (Vec<S
         cmd.envs(env.iter().copied());
         let receiver = sb.spawn(cmd, b"", "receiver");
         let answer_png = sb.wait_for_file("answer.png", LIMIT);
-        let want = qrpair::source::Want::answer_to(&offer_sdp);
+        let want = qrpair::source::Want::answer_to(signal::offer_tag(&peer.fingerprint()));
         let answer = qrpair::source::read_file(&answer_png, Some(want)).unwrap();
-        peer.accept_answer(&answer.payload.sdp).await.unwrap();
+        peer.accept_answer(&answer.payload).await.unwrap();
         let mut channel = peer.open(LIMIT).await.unwrap();
         qrpair::session::exchange_nonces(&mut channel).await.unwrap();
         for frame in frames {

@@ -3,6 +3,7 @@
 
 mod runtime;
 
+use crate::signal::Payload;
 use bytes::{Bytes, BytesMut};
 use rtc::peer_connection::certificate::CertificateParams;
 use std::net::{IpAddr, SocketAddr};
@@ -143,6 +144,8 @@ pub struct Peer {
     /// The offerer creates the channel; the answerer receives it.
     channel: Option<Arc<dyn DataChannel>>,
     remote_addrs: String,
+    /// SHA-256 of our certificate, as our description carries it.
+    fingerprint: [u8; 32],
 }
 
 impl Peer {
@@ -157,20 +160,26 @@ impl Peer {
     }
 
     /// Builds a peer, applies the remote offer and returns our answer.
-    pub async fn answer(opts: &PeerOptions, offer_sdp: &str) -> Result<(Peer, String), Error> {
+    pub async fn answer(opts: &PeerOptions, offer: &Payload) -> Result<(Peer, String), Error> {
         let mut peer = Peer::build(opts).await?;
-        peer.remote_addrs = describe_candidates(offer_sdp);
-        let offer = RTCSessionDescription::offer(offer_sdp.to_string()).map_err(refused)?;
+        peer.remote_addrs = describe_candidates(&offer.summary.candidates);
+        let offer = RTCSessionDescription::offer(offer.sdp.clone()).map_err(refused)?;
         peer.pc.set_remote_description(offer).await.map_err(refused)?;
         let answer = peer.pc.create_answer(None).await.map_err(setup)?;
         let sdp = peer.set_local_and_gather(answer, opts).await?;
         Ok((peer, sdp))
     }
 
+    /// The SHA-256 fingerprint of our certificate, which our description
+    /// carries: with the other side's, it makes the authentication code.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
     /// Applies the answer on the offering side.
-    pub async fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), Error> {
-        self.remote_addrs = describe_candidates(answer_sdp);
-        let answer = RTCSessionDescription::answer(answer_sdp.to_string()).map_err(refused)?;
+    pub async fn accept_answer(&mut self, answer: &Payload) -> Result<(), Error> {
+        self.remote_addrs = describe_candidates(&answer.summary.candidates);
+        let answer = RTCSessionDescription::answer(answer.sdp.clone()).map_err(refused)?;
         self.pc.set_remote_description(answer).await.map_err(refused)
     }
 
@@ -270,7 +279,7 @@ impl Peer {
             .build()
             .await
             .map_err(|e| Error::Setup(format!("{e} (could not bind any of the chosen addresses? see --bind)")))?;
-        Ok(Peer { pc: Arc::new(pc), events, state, channel: None, remote_addrs: String::new() })
+        Ok(Peer { pc: Arc::new(pc), events, state, channel: None, remote_addrs: String::new(), fingerprint })
     }
 
     async fn set_local_and_gather(&mut self, desc: RTCSessionDescription, opts: &PeerOptions) -> Result<String, Error> {
@@ -479,12 +488,11 @@ async fn wait_lost(mut state: watch::Receiver<RTCPeerConnectionState>) {
     }
 }
 
-fn describe_candidates(sdp: &str) -> String {
-    let summary = crate::signal::SdpSummary::parse(sdp);
-    if summary.candidates.is_empty() {
+fn describe_candidates(candidates: &[crate::signal::Candidate]) -> String {
+    if candidates.is_empty() {
         return "no address (the description lists no candidates)".into();
     }
-    summary.candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+    candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn setup(e: impl std::fmt::Display) -> Error {

@@ -69,8 +69,9 @@ pub enum Form {
     SdpJson,
 }
 
-/// A decoded payload: which side made it and the session description it
-/// stands for.
+/// A decoded payload: which side made it, the session description it
+/// stands for, and what the rest of qrpair needs to know of that
+/// description, parsed once here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
     pub kind: Kind,
@@ -78,6 +79,36 @@ pub struct Payload {
     /// For an answer made by qrpair: the tag of the offer it answers.
     pub tag: Option<[u8; TAG_LEN]>,
     pub form: Form,
+    /// Fingerprint as written, ICE user fragment, setup role, candidates.
+    pub summary: SdpSummary,
+    /// The SHA-256 DTLS fingerprint's bytes; `None` for another hash.
+    pub sha256: Option<[u8; FINGERPRINT_LEN]>,
+    /// Made by qrpair (its ICE credentials follow from its fingerprint), so
+    /// it speaks qrpair's framing; otherwise a browser or another app.
+    pub made_by_qrpair: bool,
+}
+
+impl Payload {
+    /// Parses `sdp` once, refusing a description that could never connect
+    /// (see `check_usable`).
+    pub fn new(kind: Kind, sdp: String, tag: Option<[u8; TAG_LEN]>, form: Form) -> Result<Payload, Error> {
+        let summary = SdpSummary::parse(&sdp);
+        usable(&summary)?;
+        let sha256 = summary.fingerprint.as_deref().and_then(sha256_bytes);
+        let made_by_qrpair = match (sha256, &summary.ice_ufrag, &summary.ice_pwd) {
+            (Some(fingerprint), Some(ufrag), Some(pwd)) => {
+                derive_credentials(&fingerprint) == (ufrag.clone(), pwd.clone())
+            }
+            _ => false,
+        };
+        Ok(Payload { kind, sdp, tag, form, summary, sha256, made_by_qrpair })
+    }
+
+    /// The tag an answer to this offer carries; `None` when the offer has
+    /// no SHA-256 fingerprint to derive it from.
+    pub fn answer_tag(&self) -> Option<[u8; TAG_LEN]> {
+        self.sha256.as_ref().map(offer_tag)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -186,8 +217,7 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, Error> {
     if sdp.lines().all(|l| !l.starts_with("m=")) {
         return Err(Error::NotSdp("it has no media section"));
     }
-    check_usable(&sdp)?;
-    Ok(Payload { kind, sdp, tag, form: Form::Deflate })
+    Payload::new(kind, sdp, tag, Form::Deflate)
 }
 
 /// Refuses, with the reason, a description qrpair's WebRTC stack would
@@ -196,8 +226,11 @@ pub fn decode(bytes: &[u8]) -> Result<Payload, Error> {
 /// and candidates whose address is neither an IP address nor an mDNS
 /// `.local` name.
 pub fn check_usable(sdp: &str) -> Result<(), Error> {
-    let summary = SdpSummary::parse(sdp);
-    let Some(fingerprint) = summary.fingerprint else {
+    usable(&SdpSummary::parse(sdp))
+}
+
+fn usable(summary: &SdpSummary) -> Result<(), Error> {
+    let Some(fingerprint) = &summary.fingerprint else {
         return Err(Error::Unusable("it has no DTLS fingerprint, so the connection could not be authenticated".into()));
     };
     let hash = fingerprint.split_once(' ').map_or(fingerprint.as_str(), |(hash, _)| hash);
@@ -232,31 +265,23 @@ fn decode_compact(header: u8, body: &[u8], kind: Kind) -> Result<Payload, Error>
     let fingerprint: [u8; FINGERPRINT_LEN] = fingerprint.try_into().map_err(|_| compact::CompactError::Truncated)?;
     let (tag, rest) = split_tag(header, rest).ok_or(compact::CompactError::Truncated)?;
     let description = Description::unpack(fingerprint, rest, header & EXTENDED_BIT != 0, kind == Kind::Answer)?;
-    let sdp = description.to_sdp();
-    check_usable(&sdp)?;
-    Ok(Payload { kind, sdp, tag, form: Form::Compact })
+    Payload::new(kind, description.to_sdp(), tag, Form::Compact)
 }
 
 /// For the offering side: refuses an answer that says it was made for
-/// another offer. Answers without a tag (converted from a browser's own
-/// description) cannot be checked and pass; the DTLS fingerprint still
-/// authenticates whoever connects.
-pub fn check_answer_belongs(answer: &Payload, our_offer_sdp: &str) -> Result<(), Error> {
-    let Some(tag) = answer.tag else { return Ok(()) };
-    match Description::from_sdp(our_offer_sdp).ok().map(|d| offer_tag(&d.fingerprint)) {
-        Some(ours) if ours != tag => Err(Error::OtherOffer),
+/// another offer (`our_tag`: `offer_tag` of our own fingerprint). Answers
+/// without a tag (converted from a browser's own description) cannot be
+/// checked and pass; the DTLS fingerprint still authenticates whoever
+/// connects.
+pub fn check_answer_belongs(answer: &Payload, our_tag: [u8; TAG_LEN]) -> Result<(), Error> {
+    match answer.tag {
+        Some(tag) if tag != our_tag => Err(Error::OtherOffer),
         _ => Ok(()),
     }
 }
 
-/// The tag an answer to this offer carries; `None` when the offer has no
-/// SHA-256 fingerprint to derive it from.
-pub fn tag_for_offer(offer_sdp: &str) -> Option<[u8; TAG_LEN]> {
-    Some(offer_tag(&sha256_fingerprint(offer_sdp)?))
-}
-
-fn sha256_fingerprint(sdp: &str) -> Option<[u8; FINGERPRINT_LEN]> {
-    let fp = SdpSummary::parse(sdp).fingerprint?;
+/// `"sha-256 AB:CD:…"` as a description writes it, as bytes.
+fn sha256_bytes(fp: &str) -> Option<[u8; FINGERPRINT_LEN]> {
     let (hash, hex) = fp.split_once(' ')?;
     if !hash.eq_ignore_ascii_case("sha-256") {
         return None;
@@ -266,23 +291,22 @@ fn sha256_fingerprint(sdp: &str) -> Option<[u8; FINGERPRINT_LEN]> {
 }
 
 /// A short string both people can compare by voice or by eye: six digits
-/// from both DTLS fingerprints. DTLS already refuses any peer whose
-/// certificate does not match the fingerprint in the QR; the string checks
-/// that the QR itself came from the person you think (a code swapped on the
-/// way would give the two screens different strings). `None` when either
-/// description has no SHA-256 fingerprint.
+/// from both SHA-256 DTLS fingerprints (the offer's, then the answer's).
+/// DTLS already refuses any peer whose certificate does not match the
+/// fingerprint in the QR; the string checks that the QR itself came from
+/// the person you think (a code swapped on the way would give the two
+/// screens different strings).
 ///
 /// Between two qrpair peers, `nonces` (the offerer's, then the answerer's,
 /// exchanged commit-then-reveal once the channel is open) go in too: without
 /// them, someone relaying both codes could try certificates until the two
 /// screens agreed. A browser peer has no nonces to give.
 pub fn authentication_string(
-    offer_sdp: &str,
-    answer_sdp: &str,
+    offer: &[u8; FINGERPRINT_LEN],
+    answer: &[u8; FINGERPRINT_LEN],
     nonces: Option<([u8; 32], [u8; 32])>,
-) -> Option<String> {
+) -> String {
     use sha2::Digest;
-    let (offer, answer) = (sha256_fingerprint(offer_sdp)?, sha256_fingerprint(answer_sdp)?);
     let mut hasher = sha2::Sha256::new();
     match nonces {
         Some((offerer, answerer)) => {
@@ -300,13 +324,7 @@ pub fn authentication_string(
     }
     let digest = hasher.finalize();
     let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 1_000_000;
-    Some(format!("{:03} {:03}", n / 1000, n % 1000))
-}
-
-/// True for a description made by qrpair (its ICE credentials are derived
-/// from its fingerprint); false for a browser's or another app's.
-pub fn made_by_qrpair(sdp: &str) -> bool {
-    Description::from_sdp(sdp).map(|d| d.has_derived_credentials()).unwrap_or(false)
+    format!("{:03} {:03}", n / 1000, n % 1000)
 }
 
 /// Decodes and checks that the payload is of the kind this step needs, with a

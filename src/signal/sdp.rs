@@ -84,6 +84,9 @@ pub struct SdpSummary {
     /// `"sha-256 AB:CD:…"` as written in the description.
     pub fingerprint: Option<String>,
     pub ice_ufrag: Option<String>,
+    /// Never shown: a secret of the session, though short-lived.
+    #[serde(skip)]
+    pub ice_pwd: Option<String>,
     pub setup: Option<String>,
     pub candidates: Vec<Candidate>,
 }
@@ -99,6 +102,8 @@ impl SdpSummary {
                 summary.fingerprint.get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("ice-ufrag:") {
                 summary.ice_ufrag.get_or_insert_with(|| v.trim().to_string());
+            } else if let Some(v) = attr.strip_prefix("ice-pwd:") {
+                summary.ice_pwd.get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("setup:") {
                 summary.setup.get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("candidate:") {

@@ -237,7 +237,7 @@ fn every_chromium_description_packs_compact_in_at_most_100_bytes_and_rebuilds_ex
         assert_eq!(payload.kind, kind);
         let rebuilt = Description::from_sdp(&payload.sdp).unwrap();
         assert_eq!(rebuilt, original, "{name}");
-        assert!(!made_by_qrpair(&payload.sdp), "{name}");
+        assert!(!payload.made_by_qrpair, "{name}");
         // The rebuilt text keeps what a browser checks.
         for needle in
             ["a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:sha-256 ", "a=setup:", "a=mid:0", "a=sctp-port:5000"]
@@ -277,7 +277,7 @@ fn qrpair_description(n: usize, answer: bool, seed: u8) -> String {
 fn qrpair_offer_with_n_ipv4_hosts_is_exactly_1_plus_32_plus_6n_bytes() {
     for n in 0..=8 {
         let sdp = qrpair_description(n, false, n as u8);
-        assert!(made_by_qrpair(&sdp));
+        assert!(parsed(&sdp).made_by_qrpair);
         let bytes = encode(Kind::Offer, &sdp, None);
         assert_eq!(bytes.len(), 1 + 32 + 6 * n, "{n} candidates");
         let back = decode(&bytes).unwrap();
@@ -291,15 +291,15 @@ fn qrpair_answer_is_its_offer_size_plus_the_tag_and_names_its_offer() {
         let offer_sdp = qrpair_description(n, false, 1);
         let answer_sdp = qrpair_description(n, true, 2);
         let offer = encode(Kind::Offer, &offer_sdp, None);
-        let tag = tag_for_offer(&offer_sdp);
+        let tag = parsed(&offer_sdp).answer_tag();
         assert!(tag.is_some());
         let answer = encode(Kind::Answer, &answer_sdp, tag);
         assert_eq!(answer.len(), offer.len() + TAG_LEN);
         let payload = decode(&answer).unwrap();
         assert_eq!(payload.tag, tag);
-        assert_eq!(check_answer_belongs(&payload, &offer_sdp), Ok(()));
-        let other_offer = qrpair_description(n, false, 3);
-        let err = check_answer_belongs(&payload, &other_offer).unwrap_err();
+        assert_eq!(check_answer_belongs(&payload, tag.unwrap()), Ok(()));
+        let other_offer = parsed(&qrpair_description(n, false, 3)).answer_tag().unwrap();
+        let err = check_answer_belongs(&payload, other_offer).unwrap_err();
         assert_eq!(err, Error::OtherOffer);
         assert_eq!(err.to_string().split(':').next().unwrap(), "this answer belongs to a different offer");
     }
@@ -308,7 +308,7 @@ fn qrpair_answer_is_its_offer_size_plus_the_tag_and_names_its_offer() {
 #[test]
 fn deflate_form_carries_the_tag_too() {
     let offer_sdp = qrpair_description(1, false, 1);
-    let tag = tag_for_offer(&offer_sdp);
+    let tag = parsed(&offer_sdp).answer_tag();
     let bytes = encode_deflate(Kind::Answer, &qrpair_description(1, true, 2), tag);
     let payload = decode(&bytes).unwrap();
     assert_eq!((payload.form, payload.tag), (Form::Deflate, tag));
@@ -495,20 +495,44 @@ mod properties {
 
 #[test]
 fn authentication_string_depends_on_both_fingerprints_and_their_roles() {
-    let (a, b, c) = (qrpair_description(1, false, 1), qrpair_description(1, true, 2), qrpair_description(1, true, 3));
-    let ab = authentication_string(&a, &b, None).unwrap();
+    let fingerprint = |seed: u8| parsed(&qrpair_description(1, seed != 1, seed)).sha256.unwrap();
+    let (a, b, c) = (fingerprint(1), fingerprint(2), fingerprint(3));
+    let ab = authentication_string(&a, &b, None);
     assert_eq!(ab.len(), 7);
     assert!(ab.chars().enumerate().all(|(i, ch)| if i == 3 { ch == ' ' } else { ch.is_ascii_digit() }), "{ab}");
-    assert_eq!(authentication_string(&a, &b, None).unwrap(), ab, "deterministic");
-    assert_ne!(authentication_string(&a, &c, None).unwrap(), ab, "another answer, another string");
-    assert_ne!(authentication_string(&b, &a, None).unwrap(), ab, "roles are part of it");
-    assert_eq!(authentication_string("v=0\r\n", &b, None), None);
+    assert_eq!(authentication_string(&a, &b, None), ab, "deterministic");
+    assert_ne!(authentication_string(&a, &c, None), ab, "another answer, another string");
+    assert_ne!(authentication_string(&b, &a, None), ab, "roles are part of it");
     // Between qrpair peers the nonces decide it too, each in its place.
     let (x, y) = ([1u8; 32], [2u8; 32]);
-    let with = authentication_string(&a, &b, Some((x, y))).unwrap();
-    assert_eq!(authentication_string(&a, &b, Some((x, y))).unwrap(), with);
-    assert_ne!(authentication_string(&a, &b, Some((y, x))).unwrap(), with);
-    assert_ne!(authentication_string(&a, &b, Some((x, [3u8; 32]))).unwrap(), with);
+    let with = authentication_string(&a, &b, Some((x, y)));
+    assert_eq!(authentication_string(&a, &b, Some((x, y))), with);
+    assert_ne!(authentication_string(&a, &b, Some((y, x))), with);
+    assert_ne!(authentication_string(&a, &b, Some((x, [3u8; 32]))), with);
+}
+
+#[test]
+fn a_description_is_parsed_once_into_what_the_pairing_needs() {
+    let sdp = qrpair_description(2, false, 7);
+    let payload = parsed(&sdp);
+    assert!(payload.made_by_qrpair);
+    assert_eq!(payload.sha256, Some(Description::from_sdp(&sdp).unwrap().fingerprint));
+    assert_eq!(payload.answer_tag(), Some(offer_tag(&payload.sha256.unwrap())));
+    let shown: Vec<String> = payload.summary.candidates.iter().map(|c| c.to_string()).collect();
+    assert_eq!(shown, ["192.168.1.10:40000 udp host", "192.168.1.11:40001 udp host"]);
+    // Credentials that do not follow from the fingerprint: another app's.
+    let foreign = sdp.replace(
+        &format!("a=ice-pwd:{}", payload.summary.ice_pwd.clone().unwrap()),
+        "a=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa",
+    );
+    assert!(!parsed(&foreign).made_by_qrpair);
+    // Another hash: usable, but no SHA-256 bytes, so no tag and no code.
+    let sha384 = sdp.replace("sha-256", "sha-384");
+    assert_eq!((parsed(&sha384).sha256, parsed(&sha384).answer_tag()), (None, None));
+}
+
+fn parsed(sdp: &str) -> Payload {
+    Payload::new(Kind::Offer, sdp.to_string(), None, Form::Deflate).expect("a usable description")
 }
 
 #[test]
