@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz each target for SECONDS (default: all five), starting from the seeds
 # in ../fixtures/fuzz/TARGET. A crash leaves its input in artifacts/TARGET/:
-# copy it to ../fixtures/fuzz/TARGET/ so tests/fuzz_regressions.rs replays it
+# copy it to ../fixtures/fuzz/TARGET/ so tests/integration/fuzz_regressions.rs replays it
 # on every `cargo test`, then fix the code.
 #
 #     fuzz/run.sh 600                    # ten minutes each, as before a release

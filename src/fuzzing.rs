@@ -1,6 +1,6 @@
 //! The bodies of the fuzz targets (`fuzz/`), here so that the stable test
 //! suite replays every seed and every input that ever crashed one
-//! (`fixtures/fuzz/`, tests/fuzz_regressions.rs) through the same code.
+//! (`fixtures/fuzz/`, tests/integration/fuzz_regressions.rs) through the same code.
 //! Each panics only on a real defect: a broken invariant or a crash.
 
 use crate::qr;

@@ -2,10 +2,8 @@
 //! a veth pair with no default route, and an answer carried back minutes
 //! late. Both talk only to addresses the test itself creates or loopback.
 
-mod common;
-
-use common::netns::Lan;
-use common::*;
+use crate::common::netns::Lan;
+use crate::common::*;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -72,7 +70,7 @@ fn unreachable_stun_server_does_not_hold_up_the_offer() {
 /// offer (and starts ICE checks) at once; the offerer only gets the answer
 /// later. 45 s is past webrtc's own 30 s limit, which is the property; the
 /// three-minute run is the same path, kept for a run by hand
-/// (`cargo test --release --test network -- --ignored`).
+/// (`cargo test --release --test integration network:: -- --ignored`).
 #[test]
 fn answer_delivered_45_seconds_late_still_connects() {
     answer_delivered_late(Duration::from_secs(45));

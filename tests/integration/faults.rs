@@ -8,11 +8,9 @@
 //! The pulled cable is a real veth link set down between two network
 //! namespaces.
 
-mod common;
-
-use common::netns::Lan;
-use common::relay::{first_candidate, redirect, Relay};
-use common::*;
+use crate::common::netns::Lan;
+use crate::common::relay::{first_candidate, redirect, Relay};
+use crate::common::*;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};

@@ -4,9 +4,7 @@
 //! escape sequences, data that does not match what was announced. The
 //! receiver must refuse with exit 3 and write nothing anywhere.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use qrpair::peer::{Channel, Peer, PeerOptions, Received};
 use qrpair::session::{Frame, Role, PROTOCOL_VERSION};
 use qrpair::signal::{self, Kind};

@@ -2,9 +2,7 @@
 //! gets a one-line message and a documented exit code, in bounded time and
 //! memory, and never a panic or a replaced file.
 
-mod common;
-
-use common::Sandbox;
+use crate::common::Sandbox;
 use std::time::{Duration, Instant};
 
 /// Well above the 2 s budget, so a loaded CI machine does not fail the test,
@@ -97,7 +95,7 @@ fn fixture(name: &str) -> String {
 fn offer_token(sb: &Sandbox) -> String {
     let run = sb.run(&["encode", &fixture("chromium_offer_ip_1.json"), "--qr-out", "made.png"], b"", SCAN_LIMIT);
     assert_eq!(run.code(), 0, "{}", run.stderr);
-    common::token_in(&run.stderr)
+    crate::common::token_in(&run.stderr)
 }
 
 #[test]
@@ -119,7 +117,7 @@ fn qr_out_replaces_only_regular_files_and_honours_the_umask() {
     assert_eq!(std::fs::read(sb.path("target.txt")).unwrap(), b"keep me");
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::symlink_metadata(sb.path("fifo.png")).unwrap().file_type().is_fifo());
-    common::assert_no_temp_files(sb.dir.path());
+    crate::common::assert_no_temp_files(sb.dir.path());
 
     // A regular file is replaced, with 0666 less the umask.
     for (umask, mode) in [(0o022, 0o644), (0o077, 0o600)] {

@@ -2,9 +2,7 @@
 //! processes pairing on loopback (or across network namespaces), bad inputs,
 //! exit codes and messages.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use qrpair::qr::{render_qr, EcLevel};
 use std::time::Duration;
 

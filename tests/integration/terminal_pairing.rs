@@ -4,9 +4,7 @@
 //! of the test's own and captures them with ImageMagick's `import`, as
 //! `.ci/run` installs them.
 
-mod common;
-
-use common::Sandbox;
+use crate::common::Sandbox;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -108,7 +106,7 @@ fn two_dark_xterms_pair_through_screenshots_of_each_other() {
     for (round, font_px) in [8, 10, 12, 16].into_iter().enumerate() {
         let sb = Sandbox::new();
         let dir = sb.dir.path();
-        let bin = common::bin();
+        let bin = crate::common::bin();
         let (a_screen, b_screen) = (Display::start(2 * round as u32), Display::start(2 * round as u32 + 1));
         let mut a = xterm(
             &a_screen,

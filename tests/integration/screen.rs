@@ -4,9 +4,7 @@
 //! PNG's path and the prompt all on screen at once, and the code on screen
 //! decoding to the same payload as the token beside it.
 
-mod common;
-
-use common::Sandbox;
+use crate::common::Sandbox;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -30,7 +28,7 @@ impl Terminal {
         let command = format!(
             "cd '{}' && '{}' {} ; sleep 60",
             sb.dir.path().display(),
-            common::bin(),
+            crate::common::bin(),
             args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
         );
         let status = Command::new("tmux")

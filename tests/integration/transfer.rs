@@ -2,9 +2,7 @@
 //! existing files are protected, consent is required, and a transfer killed
 //! in the middle resumes from the receiver's `NAME.qrpair.part`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
