@@ -42,7 +42,11 @@ fn wait_for(path: &Path) {
     }
 }
 
-fn open_latency(dir: &Path) -> f64 {
+/// (channel open after the answer is applied, ms; the whole scripted
+/// pairing from starting the answerer until both have exited, ms: reading
+/// the offer, answering, the offerer picking up answer.png, opening, and
+/// closing).
+fn open_latency(dir: &Path) -> (f64, f64) {
     for f in ["offer.png", "answer.png"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
@@ -52,6 +56,7 @@ fn open_latency(dir: &Path) -> f64 {
         &dir.join("o.log"),
     );
     wait_for(&dir.join("offer.png"));
+    let started = Instant::now();
     let answerer = qrpair(
         dir,
         &["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"],
@@ -59,9 +64,11 @@ fn open_latency(dir: &Path) -> f64 {
     );
     common::wait_with_rss(answerer);
     common::wait_with_rss(offerer);
+    let whole = started.elapsed().as_secs_f64() * 1e3;
     let log = std::fs::read_to_string(dir.join("o.log")).unwrap();
     let at = log.find("open_ms=").expect("open_ms logged") + "open_ms=".len();
-    log[at..].split_whitespace().next().and_then(|t| t.parse().ok()).expect("a number after open_ms=")
+    let open = log[at..].split_whitespace().next().and_then(|t| t.parse().ok()).expect("a number after open_ms=");
+    (open, whole)
 }
 
 fn make_file(path: &Path, mib: usize) -> String {
@@ -180,13 +187,16 @@ fn main() {
     // `cargo bench` passes --bench; nothing else is taken from the command line.
     let mib: usize = std::env::var("QRPAIR_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
     let dir = tempfile::tempdir().unwrap();
-    let opens: Vec<f64> = (0..5).map(|_| open_latency(dir.path())).collect();
+    let (opens, pairings): (Vec<f64>, Vec<f64>) = (0..5).map(|_| open_latency(dir.path())).unzip();
     println!("| measure | result |\n|---|---|");
+    let spread = |v: &[f64]| {
+        let (min, max) = v.iter().fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        format!("median {:.0} ms (min {min:.0}, max {max:.0})", median(v.to_vec()))
+    };
+    println!("| data channel open after the answer is applied (5 runs) | {} |", spread(&opens));
     println!(
-        "| data channel open after the answer is applied (5 runs) | median {:.0} ms (min {:.0}, max {:.0}) |",
-        median(opens.clone()),
-        opens.iter().cloned().fold(f64::MAX, f64::min),
-        opens.iter().cloned().fold(0.0, f64::max)
+        "| scripted pairing through PNG files (`--answer answer.png`), answerer start to both exited (5 runs) | {} |",
+        spread(&pairings)
     );
     let file = dir.path().join("payload.bin");
     let digest = make_file(&file, mib);

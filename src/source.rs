@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 const POLL: Duration = Duration::from_millis(200);
+/// With a watcher, polling is only the safety net (an event lost, a
+/// filesystem that reports nothing, such as some network mounts).
+const POLL_WATCHED: Duration = Duration::from_secs(1);
 /// A file modified this recently may still be being written by the tool
 /// that makes it; a read that fails is retried instead of reported.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -309,6 +312,7 @@ pub async fn wait_for(spec: &str, want: Want, deadline: Instant) -> Result<Optio
         return watch_dir(&path, want, deadline).await;
     }
     let mut announced = false;
+    let changes = Changes::watch(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
     while Instant::now() < deadline {
         let exists = std::fs::metadata(&path).ok();
         if exists.as_ref().is_some_and(|m| !m.is_file()) {
@@ -325,9 +329,49 @@ pub async fn wait_for(spec: &str, want: Want, deadline: Instant) -> Result<Optio
             crate::ui::note(&format!("waiting for {} to appear…", path.display()));
             announced = true;
         }
-        tokio::time::sleep(POLL).await;
+        changes.next(deadline).await;
     }
     Ok(None)
+}
+
+/// Wakes a waiting loop when something changes in a folder (inotify and
+/// the like, through `notify`), so a code saved there is read at once
+/// rather than at the next poll; without a watcher (a folder that does not
+/// exist yet, the inotify limit reached) the loop polls every `POLL`.
+struct Changes {
+    watcher: Option<notify::RecommendedWatcher>,
+    changed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Changes {
+    fn watch(dir: &Path) -> Changes {
+        use notify::Watcher;
+        let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let wake = changed.clone();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                wake.notify_one();
+            }
+        })
+        .and_then(|mut watcher| watcher.watch(dir, notify::RecursiveMode::NonRecursive).map(|()| watcher));
+        Changes { watcher: watcher.ok(), changed }
+    }
+
+    /// Until something changed (a burst of writes counts once), the
+    /// safety-net poll, or `deadline`. True when woken by a change.
+    async fn next(&self, deadline: Instant) -> bool {
+        let poll = if self.watcher.is_some() { POLL_WATCHED } else { POLL };
+        let wait = poll.min(deadline.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            _ = self.changed.notified() => {
+                // A file being written sends one event per write: let the
+                // burst pass before reading.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                true
+            }
+            _ = tokio::time::sleep(wait) => false,
+        }
+    }
 }
 
 fn still_settling(path: &Path, err: &SourceError) -> bool {
@@ -366,6 +410,7 @@ async fn watch_clipboard(want: Want, deadline: Instant) -> Result<Option<Obtaine
 
 async fn watch_dir(dir: &Path, want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
     crate::ui::note(&format!("waiting for a new image with the {} in {}…", want.kind, dir.display()));
+    let changes = Changes::watch(dir);
     let before = snapshot(dir);
     let mut rejected: HashMap<PathBuf, SystemTime> = HashMap::new();
     while Instant::now() < deadline {
@@ -385,7 +430,7 @@ async fn watch_dir(dir: &Path, want: Want, deadline: Instant) -> Result<Option<O
                 }
             }
         }
-        tokio::time::sleep(POLL).await;
+        changes.next(deadline).await;
     }
     Ok(None)
 }
@@ -405,4 +450,38 @@ fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
             meta.is_file().then(|| (e.path(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_saved_in_a_watched_folder_wakes_the_wait_before_any_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let changes = Changes::watch(dir.path());
+        assert!(changes.watcher.is_some(), "no watcher on a plain temporary folder");
+        let far = Instant::now() + Duration::from_secs(3600);
+        let target = dir.path().join("answer.png");
+        let writer = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            // As qrpair writes its PNGs: a temporary name, then a rename.
+            let temporary = target.with_extension("part");
+            std::fs::write(&temporary, b"\x89PNG").unwrap();
+            std::fs::rename(&temporary, &target).unwrap();
+        });
+        // Woken by the change, not by the one-second safety net.
+        assert!(changes.next(far).await, "woken by the poll, not by the change");
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_folder_that_does_not_exist_falls_back_to_polling() {
+        let dir = tempfile::tempdir().unwrap();
+        let changes = Changes::watch(&dir.path().join("not yet"));
+        assert!(changes.watcher.is_none());
+        let started = Instant::now();
+        assert!(!changes.next(Instant::now() + Duration::from_secs(3600)).await);
+        assert!(started.elapsed() < POLL_WATCHED, "polled at the unwatched rate");
+    }
 }
