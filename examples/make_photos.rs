@@ -282,7 +282,8 @@ impl Card {
             if inside {
                 // A ring or bar of the mark inside a plain fill.
                 let r = (u * u + v * v).sqrt() / half;
-                let mark_here = if round { (0.45..0.7).contains(&r) } else { u.abs() < half * 0.25 || v.abs() < half * 0.2 };
+                let mark_here =
+                    if round { (0.45..0.7).contains(&r) } else { u.abs() < half * 0.25 || v.abs() < half * 0.2 };
                 return Some(if mark_here { mark } else { fill });
             }
         }
@@ -407,11 +408,8 @@ fn make(rng: &mut Rng, spec: Spec, index: usize) -> (RgbImage, Vec<u8>, bool) {
         // Share of the code (without quiet zone) the logo covers.
         let share = if ec == EcLevel::H { rng.between(0.10, 0.20) } else { rng.between(0.06, 0.12) };
         let round = rng.range(0, 1) == 0;
-        let half = if round {
-            code_side * (share / std::f64::consts::PI).sqrt()
-        } else {
-            code_side * share.sqrt() / 2.0
-        };
+        let half =
+            if round { code_side * (share / std::f64::consts::PI).sqrt() } else { code_side * share.sqrt() / 2.0 };
         let fill = if rng.range(0, 1) == 0 { [250.0, 250.0, 245.0] } else { light };
         let mark = hsv(rng.between(0.0, 360.0), rng.between(0.4, 1.0), rng.between(0.3, 0.9));
         (half, fill, mark, round)
@@ -562,7 +560,13 @@ fn main() {
             std::fs::write(out.join(format!("{name}.jpg")), &data).expect("write image");
             let ext = if binary { "bin" } else { "txt" };
             std::fs::write(out.join(format!("{name}.{ext}")), &bytes).expect("write payload");
-            println!("{name}.jpg: {}×{}, {} KB, payload {} B", img.width(), img.height(), data.len() / 1024, bytes.len());
+            println!(
+                "{name}.jpg: {}×{}, {} KB, payload {} B",
+                img.width(),
+                img.height(),
+                data.len() / 1024,
+                bytes.len()
+            );
         }
     }
 }

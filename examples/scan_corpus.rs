@@ -9,7 +9,6 @@
 //! leaves stage N of the pipeline out (`qr::scan::Stage::ALL`), to measure
 //! what each stage adds.
 
-use image::GrayImage;
 use qrpair::qr::scan::Stage;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,15 +30,6 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>) {
                 }
             }
         }
-    }
-}
-
-fn rotate(img: &GrayImage, quarter_turns: u32) -> GrayImage {
-    match quarter_turns % 4 {
-        0 => img.clone(),
-        1 => image::imageops::rotate90(img),
-        2 => image::imageops::rotate180(img),
-        _ => image::imageops::rotate270(img),
     }
 }
 
@@ -83,12 +73,14 @@ fn main() {
             misses.push(format!("{} (unreadable image)", image_path.display()));
             continue;
         };
-        let gray = img.to_luma8();
-        let size = format!("{}×{}", gray.width(), gray.height());
+        // As qrpair loads pictures: BT.601 luma, plus a colour plane for
+        // coloured ones.
+        let picture = qrpair::qr::scan::Picture::from_image(&img);
+        let size = format!("{}×{}", picture.gray.width(), picture.gray.height());
         for turns in 0..4 {
-            let rotated = rotate(&gray, turns);
+            let rotated = picture.rotated(turns);
             let start = Instant::now();
-            let result = qrpair::qr::scan::scan_gray_with(&rotated, &stages, start + qrpair::qr::scan::SCAN_BUDGET);
+            let result = qrpair::qr::scan::scan_picture_with(&rotated, &stages, start + qrpair::qr::scan::SCAN_BUDGET);
             let took = start.elapsed();
             times.push(took);
             let ok = match &result {
