@@ -33,7 +33,7 @@ const SMALL_IMAGE_SIDE: u32 = 1000;
 /// The colour plane and the sharpened copies are averaged down (2×2, 4×4,
 /// …) until their longest side is at most this: each of their passes costs
 /// no more than the halved copy's, whatever the picture's size.
-const COLOUR_MAX_SIDE: u32 = 1600;
+const SHARPEN_MAX_SIDE: u32 = 1600;
 /// Unsharp masking: the picture plus this many times its difference from
 /// a blurred copy (three box blurs, radius `SHARPEN_RADIUS`: a Gaussian of
 /// σ ≈ 3.5 px).
@@ -140,28 +140,23 @@ pub enum Stage {
     /// terminal that draws half blocks from its font leaves a thin seam at
     /// the edge of every cell, which cuts finder patterns apart.
     SeamsClosed,
-    /// Coloured pictures: the reader on each pixel's brightest channel
-    /// (averaged down to at most 1600 px). A code printed in two shades of
-    /// one colour, red on maroon, differs there twice as much as in luma.
-    BrightestChannel,
-    /// Unsharp-masked (averaged down to at most 1600 px first): a blurred
+    /// Unsharp-masked, averaged down to at most 1600 px first: a blurred
     /// photo's modules get their edges back, and finder patterns whose
-    /// rings had run together separate again.
+    /// rings had run together separate again. A coloured picture is
+    /// sharpened in each pixel's brightest channel rather than in luma: a
+    /// code printed in two shades of one colour, red on maroon, differs
+    /// there twice as much.
     Sharpened,
-    /// The brightest channel, unsharp-masked: blurred low-contrast colour.
-    BrightestSharpened,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Halved,
         Stage::AsGiven,
         Stage::EnlargedSmoothed,
         Stage::ThreeQuarters,
         Stage::SeamsClosed,
-        Stage::BrightestChannel,
         Stage::Sharpened,
-        Stage::BrightestSharpened,
     ];
 
     fn runs_rqrr(self) -> bool {
@@ -174,9 +169,10 @@ impl Stage {
         let g = &picture.gray;
         let longest = g.width().max(g.height());
         match self {
-            Stage::BrightestChannel => picture.brightest.as_ref().map(Cow::Borrowed),
-            Stage::Sharpened => Some(Cow::Owned(sharpened(&averaged_down(g, COLOUR_MAX_SIDE)))),
-            Stage::BrightestSharpened => picture.brightest.as_ref().map(|b| Cow::Owned(sharpened(b))),
+            Stage::Sharpened => Some(Cow::Owned(match &picture.brightest {
+                Some(brightest) => sharpened(brightest),
+                None => sharpened(&averaged_down(g, SHARPEN_MAX_SIDE)),
+            })),
             Stage::Halved => (longest > HALVE_ABOVE_SIDE).then(|| Cow::Owned(halve(g))),
             Stage::AsGiven => Some(Cow::Borrowed(g)),
             Stage::EnlargedSmoothed => {
@@ -208,7 +204,7 @@ pub struct Picture {
     /// ITU-R BT.601 luma, as zxing-cpp computes it.
     pub gray: GrayImage,
     /// Coloured pictures only: each pixel's brightest channel, averaged down
-    /// to at most `COLOUR_MAX_SIDE` (`Stage::BrightestChannel`).
+    /// to at most `SHARPEN_MAX_SIDE` (what `Stage::Sharpened` sharpens).
     pub brightest: Option<GrayImage>,
 }
 
@@ -256,7 +252,7 @@ impl Picture {
 }
 
 /// Each pixel's brightest channel, box-averaged by the smallest power of
-/// two that brings the longest side to `COLOUR_MAX_SIDE`, in one pass and
+/// two that brings the longest side to `SHARPEN_MAX_SIDE`, in one pass and
 /// without a full-size copy. `None` for a picture that is (nearly) grey.
 fn brightest_channel(w: u32, h: u32, data: &[u8], channels: usize) -> Option<GrayImage> {
     let (w, h) = (w as usize, h as usize);
@@ -264,7 +260,7 @@ fn brightest_channel(w: u32, h: u32, data: &[u8], channels: usize) -> Option<Gra
         return None;
     }
     let mut factor = 1usize;
-    while w.max(h) / factor > COLOUR_MAX_SIDE as usize {
+    while w.max(h) / factor > SHARPEN_MAX_SIDE as usize {
         factor *= 2;
     }
     let (out_w, out_h) = (w / factor, h / factor);
