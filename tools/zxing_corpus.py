@@ -48,7 +48,9 @@ def main():
         for turn, rotation in enumerate(ROTATIONS):
             rotated = picture if rotation is None else picture.transpose(rotation)
             found = zxingcpp.read_barcodes(rotated, formats=zxingcpp.BarcodeFormat.QRCode)
-            if any(bytes(b.bytes) == expected for b in found):
+            # The content bytes, or for codes in another encoding (Shift
+            # JIS, GB2312) the text as UTF-8, which is what the .txt holds.
+            if any(expected in (bytes(b.bytes), b.text.encode()) for b in found):
                 reads += 1
                 upright += turn == 0
             elif found:
