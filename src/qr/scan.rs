@@ -272,23 +272,36 @@ fn brightest_channel(w: u32, h: u32, data: &[u8], channels: usize) -> Option<Gra
     if out_w == 0 || out_h == 0 {
         return None;
     }
-    let mut sums = vec![0u32; out_w * out_h];
     let mut colourful = 0usize;
-    for y in 0..out_h * factor {
+    let plane = box_averaged(out_w, out_h, factor, |y, sums| {
         let row = &data[y * w * channels..(y + 1) * w * channels];
-        let out_row = &mut sums[(y / factor) * out_w..(y / factor + 1) * out_w];
-        for (x, p) in row.chunks_exact(channels).take(out_w * factor).enumerate() {
+        for (x, p) in row.chunks_exact(channels).take(sums.len() * factor).enumerate() {
             let (hi, lo) = (p[0].max(p[1]).max(p[2]), p[0].min(p[1]).min(p[2]));
             colourful += (hi - lo >= COLOURFUL_SPREAD) as usize;
-            out_row[x / factor] += hi as u32;
+            sums[x / factor] += hi as u32;
         }
-    }
+    });
     if colourful * 100 < w * h {
         return None;
     }
-    let area = (factor * factor) as u32;
-    let plane: Vec<u8> = sums.into_iter().map(|s| ((s + area / 2) / area) as u8).collect();
     GrayImage::from_raw(out_w as u32, out_h as u32, plane)
+}
+
+/// An `out_w`×`out_h` plane, each pixel the average of a `factor`×`factor`
+/// block: `add_row(y, sums)` adds source row y into one output row's sums.
+/// Only one row of sums is held, not a plane of them.
+fn box_averaged(out_w: usize, out_h: usize, factor: usize, mut add_row: impl FnMut(usize, &mut [u32])) -> Vec<u8> {
+    let area = (factor * factor) as u32;
+    let mut plane = Vec::with_capacity(out_w * out_h);
+    let mut sums = vec![0u32; out_w];
+    for out_y in 0..out_h {
+        sums.iter_mut().for_each(|s| *s = 0);
+        for y in out_y * factor..(out_y + 1) * factor {
+            add_row(y, &mut sums);
+        }
+        plane.extend(sums.iter().map(|&s| ((s + area / 2) / area) as u8));
+    }
+    plane
 }
 
 /// The pipeline restricted to some stages (the benchmark measures what each
@@ -502,16 +515,12 @@ fn averaged_down(g: &GrayImage, max_side: u32) -> std::borrow::Cow<'_, GrayImage
         return Cow::Borrowed(g);
     }
     let (out_w, out_h) = (w / factor, h / factor);
-    let mut sums = vec![0u32; out_w * out_h];
     let src = g.as_raw();
-    for y in 0..out_h * factor {
-        let out_row = &mut sums[(y / factor) * out_w..(y / factor + 1) * out_w];
+    let plane = box_averaged(out_w, out_h, factor, |y, sums| {
         for (x, &v) in src[y * w..y * w + out_w * factor].iter().enumerate() {
-            out_row[x / factor] += v as u32;
+            sums[x / factor] += v as u32;
         }
-    }
-    let area = (factor * factor) as u32;
-    let plane = sums.into_iter().map(|s| ((s + area / 2) / area) as u8).collect();
+    });
     Cow::Owned(GrayImage::from_raw(out_w as u32, out_h as u32, plane).unwrap_or_default())
 }
 
