@@ -89,7 +89,7 @@ fn scan_four_ways(dir: &Path, name: &str) -> (usize, Vec<String>) {
     for turns in 0..4 {
         let started = Instant::now();
         let result = scan_picture_with(&picture.rotated(turns), &Stage::ALL, started + budget);
-        assert!(started.elapsed() < budget + Duration::from_millis(500), "{name} took {:?}", started.elapsed());
+        assert!(started.elapsed() < budget + Duration::from_secs(1), "{name} took {:?}", started.elapsed());
         if let Ok(found) = result {
             if found.iter().all(|f| f.bytes == expected) {
                 reads += 1;

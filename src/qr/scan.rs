@@ -174,10 +174,6 @@ impl Stage {
         let g = &picture.gray;
         let longest = g.width().max(g.height());
         match self {
-            Stage::Sharpened => Some(Cow::Owned(match &picture.brightest {
-                Some(brightest) => sharpened(brightest),
-                None => sharpened(&averaged_down(g, SHARPEN_MAX_SIDE)),
-            })),
             Stage::Halved => (longest > HALVE_ABOVE_SIDE).then(|| Cow::Owned(halve(g))),
             Stage::AsGiven => Some(Cow::Borrowed(g)),
             Stage::EnlargedSmoothed => {
@@ -188,6 +184,10 @@ impl Stage {
             // brings them back to one pixel.
             Stage::SeamsClosed if longest > HALVE_ABOVE_SIDE => Some(Cow::Owned(close_seams(&halve(g)))),
             Stage::SeamsClosed => Some(Cow::Owned(close_seams(g))),
+            Stage::Sharpened => Some(Cow::Owned(match &picture.brightest {
+                Some(brightest) => sharpened(brightest),
+                None => sharpened(&averaged_down(g, SHARPEN_MAX_SIDE)),
+            })),
         }
     }
 }
