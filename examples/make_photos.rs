@@ -45,13 +45,6 @@ impl Rng {
     fn between(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
-    fn sign(&mut self) -> f64 {
-        if self.next() % 2 == 0 {
-            1.0
-        } else {
-            -1.0
-        }
-    }
     /// Roughly normal, mean 0, deviation 1.
     fn gauss(&mut self) -> f64 {
         (0..4).map(|_| self.unit()).sum::<f64>() * 3f64.sqrt() - 2.0 * 3f64.sqrt()
@@ -366,7 +359,7 @@ fn line_distance(p: (f64, f64), a: (f64, f64), d: (f64, f64)) -> f64 {
 
 fn make(rng: &mut Rng, spec: Spec, index: usize) -> (RgbImage, Vec<u8>, bool) {
     // Content and EC level: logo codes use H or Q, as real logo codes do.
-    let (bytes, binary) = if index % 3 == 0 {
+    let (bytes, binary) = if index.is_multiple_of(3) {
         let answer = rng.range(0, 3) == 0;
         let candidates = rng.range(1, 4) as usize;
         (qrpair_payload(rng, candidates, answer), true)

@@ -61,7 +61,13 @@ def main():
         total += reads
         wrong += bad
         lines.append(f"{image.relative_to(folder)} {reads} {bad}")
-    print(f"corpus: {folder} ({n} images), zxing-cpp {zxingcpp.__version__ if hasattr(zxingcpp, '__version__') else '3.x'}")
+    try:
+        from importlib.metadata import version
+
+        release = version("zxing-cpp")
+    except Exception:
+        release = "?"
+    print(f"corpus: {folder} ({n} images), zxing-cpp {release}")
     print(f"reads upright {upright}/{n}, 4 rotations {total}/{4 * n}, wrong reads {wrong}")
     if record:
         with open(record, "w") as f:
