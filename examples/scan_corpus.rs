@@ -7,9 +7,9 @@
 //! With a folder of `*.png` + `*.bin` (expected bytes; the screenshot
 //! fixtures), the same figures are printed per image size. `--without N`
 //! leaves stage N of the pipeline out (`qr::scan::Stage::ALL`), to measure
-//! what each stage adds.
+//! what each stage adds. SHOW_MISSES=1 lists the misses, SHOW_SLOWEST=1
+//! the five slowest pictures.
 
-use image::GrayImage;
 use qrpair::qr::scan::Stage;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,15 +31,6 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>) {
                 }
             }
         }
-    }
-}
-
-fn rotate(img: &GrayImage, quarter_turns: u32) -> GrayImage {
-    match quarter_turns % 4 {
-        0 => img.clone(),
-        1 => image::imageops::rotate90(img),
-        2 => image::imageops::rotate180(img),
-        _ => image::imageops::rotate270(img),
     }
 }
 
@@ -77,20 +68,24 @@ fn main() {
     let mut by_size: BTreeMap<String, (usize, usize, Vec<Duration>)> = BTreeMap::new();
     let mut misses = Vec::new();
     let mut wrong: Vec<String> = Vec::new();
+    let mut slowest: Vec<(Duration, String)> = Vec::new();
     for (image_path, expected_path) in &pairs {
         let expected = std::fs::read(expected_path).unwrap_or_default();
         let Ok(img) = image::open(image_path) else {
             misses.push(format!("{} (unreadable image)", image_path.display()));
             continue;
         };
-        let gray = img.to_luma8();
-        let size = format!("{}×{}", gray.width(), gray.height());
+        // As qrpair loads pictures: BT.601 luma, plus a colour plane for
+        // coloured ones.
+        let picture = qrpair::qr::scan::Picture::from_image(&img);
+        let size = format!("{}×{}", picture.gray.width(), picture.gray.height());
         for turns in 0..4 {
-            let rotated = rotate(&gray, turns);
+            let rotated = picture.rotated(turns);
             let start = Instant::now();
-            let result = qrpair::qr::scan::scan_gray_with(&rotated, &stages, start + qrpair::qr::scan::SCAN_BUDGET);
+            let result = qrpair::qr::scan::scan_picture_with(&rotated, &stages, start + qrpair::qr::scan::SCAN_BUDGET);
             let took = start.elapsed();
             times.push(took);
+            slowest.push((took, format!("{} rotated {}°", image_path.display(), turns * 90)));
             let ok = match &result {
                 Ok(found) if found.iter().any(|f| f.bytes == expected) => true,
                 // A read that is not the code's content is worse than a miss.
@@ -141,6 +136,12 @@ fn main() {
                 median(&mut t).as_secs_f64() * 1e3,
                 max.as_secs_f64() * 1e3
             );
+        }
+    }
+    if std::env::var_os("SHOW_SLOWEST").is_some() {
+        slowest.sort();
+        for (took, what) in slowest.iter().rev().take(5) {
+            println!("slow: {:.1} ms {what}", took.as_secs_f64() * 1e3);
         }
     }
     if std::env::var_os("SHOW_MISSES").is_some() {

@@ -1,7 +1,7 @@
 //! Picture → QR payload bytes, for screenshots, photos and saved PNGs.
 
 use super::EcLevel;
-use image::{imageops, GrayImage, ImageReader, Limits, Luma};
+use image::{imageops, DynamicImage, GrayImage, ImageReader, Limits, Luma};
 use std::cell::Cell;
 use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
@@ -30,6 +30,22 @@ const RQRR_MAX_PIXELS: u64 = 4_000_000;
 const HALVE_ABOVE_SIDE: u32 = 1800;
 /// Up to this, enlarging a picture is cheap and helps blurred photos.
 const SMALL_IMAGE_SIDE: u32 = 1000;
+/// The colour plane and the sharpened copies are averaged down (2×2, 4×4,
+/// …) until their longest side is at most this: each of their passes costs
+/// no more than the halved copy's, whatever the picture's size.
+const SHARPEN_MAX_SIDE: u32 = 1600;
+/// Unsharp masking: the picture plus this many times its difference from
+/// a blurred copy (three box blurs, radius `SHARPEN_RADIUS`: a Gaussian of
+/// σ ≈ 3.5 px).
+const SHARPEN_AMOUNT: i32 = 2;
+const SHARPEN_RADIUS: usize = 3;
+/// A blurred code shows at most a few finder-like shapes as given (every
+/// photo the sharpened copy read showed 0–3). With more than this and
+/// nothing read, the picture is texture: sharpening it is not tried.
+const SHARPEN_MAX_PATTERNS: usize = 16;
+/// A picture is coloured when at least 1 % of its pixels have channels this
+/// far apart.
+const COLOURFUL_SPREAD: u8 = 40;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -101,9 +117,9 @@ pub fn scan_image_bytes_by(bytes: Vec<u8>, what: &str, deadline: Instant) -> Res
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ScanError::TooLong { what: what.to_string() });
     }
-    let gray = load_gray(&bytes, what)?;
+    let picture = load_picture(&bytes, what)?;
     drop(bytes);
-    scan_named(&gray, what, deadline)
+    scan_named(&picture, what, deadline)
 }
 
 /// One step of the scanning pipeline: a transformation of the picture and
@@ -128,19 +144,34 @@ pub enum Stage {
     /// terminal that draws half blocks from its font leaves a thin seam at
     /// the edge of every cell, which cuts finder patterns apart.
     SeamsClosed,
+    /// Unsharp-masked, averaged down to at most 1600 px first: a blurred
+    /// photo's modules get their edges back, and finder patterns whose
+    /// rings had run together separate again. A coloured picture is
+    /// sharpened in each pixel's brightest channel rather than in luma: a
+    /// code printed in two shades of one colour, red on maroon, differs
+    /// there twice as much. Skipped when the picture as given showed more
+    /// than 16 finder-like shapes (texture, not a blurred code).
+    Sharpened,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] =
-        [Stage::Halved, Stage::AsGiven, Stage::EnlargedSmoothed, Stage::ThreeQuarters, Stage::SeamsClosed];
+    pub const ALL: [Stage; 6] = [
+        Stage::Halved,
+        Stage::AsGiven,
+        Stage::EnlargedSmoothed,
+        Stage::ThreeQuarters,
+        Stage::SeamsClosed,
+        Stage::Sharpened,
+    ];
 
     fn runs_rqrr(self) -> bool {
         matches!(self, Stage::EnlargedSmoothed | Stage::ThreeQuarters)
     }
 
     /// The transformed picture, or `None` when the stage does not apply.
-    fn apply(self, g: &GrayImage) -> Option<std::borrow::Cow<'_, GrayImage>> {
+    fn apply(self, picture: &Picture) -> Option<std::borrow::Cow<'_, GrayImage>> {
         use std::borrow::Cow;
+        let g = &picture.gray;
         let longest = g.width().max(g.height());
         match self {
             Stage::Halved => (longest > HALVE_ABOVE_SIDE).then(|| Cow::Owned(halve(g))),
@@ -153,6 +184,10 @@ impl Stage {
             // brings them back to one pixel.
             Stage::SeamsClosed if longest > HALVE_ABOVE_SIDE => Some(Cow::Owned(close_seams(&halve(g)))),
             Stage::SeamsClosed => Some(Cow::Owned(close_seams(g))),
+            Stage::Sharpened => Some(Cow::Owned(match &picture.brightest {
+                Some(brightest) => sharpened(brightest),
+                None => sharpened(&averaged_down(g, SHARPEN_MAX_SIDE)),
+            })),
         }
     }
 }
@@ -168,9 +203,116 @@ pub enum Miss {
     OutOfTime,
 }
 
+/// A picture as the pipeline sees it.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    /// ITU-R BT.601 luma, as zxing-cpp computes it.
+    pub gray: GrayImage,
+    /// Coloured pictures only: each pixel's brightest channel, averaged down
+    /// to at most `SHARPEN_MAX_SIDE` (what `Stage::Sharpened` sharpens).
+    pub brightest: Option<GrayImage>,
+}
+
+impl Picture {
+    /// A grey picture (no colour plane).
+    pub fn gray(gray: GrayImage) -> Picture {
+        Picture { gray, brightest: None }
+    }
+
+    /// From a decoded picture. 8-bit RGB(A) is converted here without a
+    /// copy; other layouts (16-bit, float) go through `to_luma8` and get no
+    /// colour plane, so their conversion costs no more memory than before.
+    pub fn from_image(img: &DynamicImage) -> Picture {
+        match img {
+            DynamicImage::ImageRgb8(rgb) => Picture::from_interleaved(rgb.width(), rgb.height(), rgb.as_raw(), 3),
+            DynamicImage::ImageRgba8(rgba) => Picture::from_interleaved(rgba.width(), rgba.height(), rgba.as_raw(), 4),
+            DynamicImage::ImageLuma8(gray) => Picture::gray(gray.clone()),
+            other => Picture::gray(other.to_luma8()),
+        }
+    }
+
+    /// From 8-bit pixels with `channels` bytes each (R, G, B first).
+    pub fn from_interleaved(w: u32, h: u32, data: &[u8], channels: usize) -> Picture {
+        let pixels = w as usize * h as usize;
+        let luma: Vec<u8> = data
+            .chunks_exact(channels)
+            .take(pixels)
+            .map(|p| ((p[0] as u32 * 306 + p[1] as u32 * 601 + p[2] as u32 * 117 + 0x200) >> 10) as u8)
+            .collect();
+        let gray = GrayImage::from_raw(w, h, luma).unwrap_or_default();
+        let brightest = brightest_channel(w, h, data, channels);
+        Picture { gray, brightest }
+    }
+
+    /// Turned by quarter turns clockwise (the corpus benchmark's rotations).
+    pub fn rotated(&self, quarter_turns: u32) -> Picture {
+        let turn = |g: &GrayImage| match quarter_turns % 4 {
+            0 => g.clone(),
+            1 => imageops::rotate90(g),
+            2 => imageops::rotate180(g),
+            _ => imageops::rotate270(g),
+        };
+        Picture { gray: turn(&self.gray), brightest: self.brightest.as_ref().map(turn) }
+    }
+}
+
+/// Each pixel's brightest channel, box-averaged by the smallest power of
+/// two that brings the longest side to `SHARPEN_MAX_SIDE`, in one pass and
+/// without a full-size copy. `None` for a picture that is (nearly) grey.
+fn brightest_channel(w: u32, h: u32, data: &[u8], channels: usize) -> Option<GrayImage> {
+    let (w, h) = (w as usize, h as usize);
+    if w == 0 || h == 0 || data.len() < w * h * channels {
+        return None;
+    }
+    let mut factor = 1usize;
+    while w.max(h) / factor > SHARPEN_MAX_SIDE as usize {
+        factor *= 2;
+    }
+    let (out_w, out_h) = (w / factor, h / factor);
+    if out_w == 0 || out_h == 0 {
+        return None;
+    }
+    let mut colourful = 0usize;
+    let plane = box_averaged(out_w, out_h, factor, |y, sums| {
+        let row = &data[y * w * channels..(y + 1) * w * channels];
+        for (x, p) in row.chunks_exact(channels).take(sums.len() * factor).enumerate() {
+            let (hi, lo) = (p[0].max(p[1]).max(p[2]), p[0].min(p[1]).min(p[2]));
+            colourful += (hi - lo >= COLOURFUL_SPREAD) as usize;
+            sums[x / factor] += hi as u32;
+        }
+    });
+    if colourful * 100 < w * h {
+        return None;
+    }
+    GrayImage::from_raw(out_w as u32, out_h as u32, plane)
+}
+
+/// An `out_w`×`out_h` plane, each pixel the average of a `factor`×`factor`
+/// block: `add_row(y, sums)` adds source row y into one output row's sums.
+/// Only one row of sums is held, not a plane of them.
+fn box_averaged(out_w: usize, out_h: usize, factor: usize, mut add_row: impl FnMut(usize, &mut [u32])) -> Vec<u8> {
+    let area = (factor * factor) as u32;
+    let mut plane = Vec::with_capacity(out_w * out_h);
+    let mut sums = vec![0u32; out_w];
+    for out_y in 0..out_h {
+        sums.iter_mut().for_each(|s| *s = 0);
+        for y in out_y * factor..(out_y + 1) * factor {
+            add_row(y, &mut sums);
+        }
+        plane.extend(sums.iter().map(|&s| ((s + area / 2) / area) as u8));
+    }
+    plane
+}
+
 /// The pipeline restricted to some stages (the benchmark measures what each
 /// one adds), stopping at `deadline`.
 pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage], deadline: Instant) -> Result<Vec<Found>, Miss> {
+    scan_picture_with(&Picture::gray(gray.clone()), stages, deadline)
+}
+
+/// The same on a picture with its colour plane.
+pub fn scan_picture_with(picture: &Picture, stages: &[Stage], deadline: Instant) -> Result<Vec<Found>, Miss> {
+    let gray = &picture.gray;
     let mut saw_code = false;
     let mut busy = None;
     // Finder patterns on the picture as given: what rqrr would face.
@@ -180,7 +322,10 @@ pub fn scan_gray_with(gray: &GrayImage, stages: &[Stage], deadline: Instant) -> 
             return Err(Miss::OutOfTime);
         }
         let started = Instant::now();
-        let Some(img) = stage.apply(gray) else { continue };
+        if stage == Stage::Sharpened && patterns.is_some_and(|n| n > SHARPEN_MAX_PATTERNS) {
+            continue;
+        }
+        let Some(img) = stage.apply(picture) else { continue };
         let pass = super::finder::read(&img, deadline);
         tracing::debug!("scan stage {stage:?}: {} finder patterns", pass.finder_patterns);
         saw_code |= pass.saw_code;
@@ -234,9 +379,9 @@ fn check_dimensions(w: u32, h: u32, what: &str) -> Result<(), ScanError> {
 }
 
 /// The pipeline, with its failure named for a person.
-fn scan_named(gray: &GrayImage, what: &str, deadline: Instant) -> Result<Vec<Found>, ScanError> {
+fn scan_named(picture: &Picture, what: &str, deadline: Instant) -> Result<Vec<Found>, ScanError> {
     let what = what.to_string();
-    scan_gray_with(gray, &Stage::ALL, deadline).map_err(|miss| match miss {
+    scan_picture_with(picture, &Stage::ALL, deadline).map_err(|miss| match miss {
         Miss::NoCode => ScanError::NoCode { what },
         Miss::Unreadable => ScanError::Unreadable { what },
         Miss::TooBusy(patterns) => ScanError::TooBusy { what, patterns },
@@ -252,19 +397,12 @@ pub fn scan_rgba(w: u32, h: u32, rgba: &[u8], what: &str) -> Result<Vec<Found>, 
     if rgba.len() < pixels * 4 {
         return Err(ScanError::Corrupt { what: what.to_string(), detail: "fewer pixels than its size says".into() });
     }
-    // ITU-R BT.601 luma, as image's to_luma8 computes it.
-    let luma: Vec<u8> = rgba
-        .chunks_exact(4)
-        .take(pixels)
-        .map(|p| ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114) / 1000) as u8)
-        .collect();
-    let gray = GrayImage::from_raw(w, h, luma)
-        .ok_or_else(|| ScanError::Corrupt { what: what.to_string(), detail: "bad dimensions".into() })?;
-    scan_named(&gray, what, Instant::now() + SCAN_BUDGET)
+    let picture = Picture::from_interleaved(w, h, rgba, 4);
+    scan_named(&picture, what, Instant::now() + SCAN_BUDGET)
 }
 
-fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
-    use image::{DynamicImage, ImageDecoder, ImageError};
+fn load_picture(bytes: &[u8], what: &str) -> Result<Picture, ScanError> {
+    use image::{ImageDecoder, ImageError};
     let not_image = |detail: String| ScanError::NotAnImage { what: what.to_string(), detail };
     let open = || ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| not_image(format!(": {e}")));
     let mut probe = open()?;
@@ -300,7 +438,7 @@ fn load_gray(bytes: &[u8], what: &str) -> Result<GrayImage, ScanError> {
         ImageError::Limits(_) => ScanError::TooDeep { what: what.to_string(), w, h },
         e => failed(e),
     })?;
-    Ok(img.to_luma8())
+    Ok(Picture::from_image(&img))
 }
 
 /// Scaled to 3/4 by area averaging (each 4 pixels become 3, weights
@@ -362,6 +500,69 @@ fn close_seams(g: &GrayImage) -> GrayImage {
         }
     }
     GrayImage::from_raw(g.width(), g.height(), across).unwrap_or_else(|| g.clone())
+}
+
+/// Box-averaged by the smallest power of two that brings the longest side
+/// to at most `max_side` (borrowed when it already is).
+fn averaged_down(g: &GrayImage, max_side: u32) -> std::borrow::Cow<'_, GrayImage> {
+    use std::borrow::Cow;
+    let (w, h) = (g.width() as usize, g.height() as usize);
+    let mut factor = 1usize;
+    while w.max(h) / factor > max_side as usize {
+        factor *= 2;
+    }
+    if factor == 1 {
+        return Cow::Borrowed(g);
+    }
+    let (out_w, out_h) = (w / factor, h / factor);
+    let src = g.as_raw();
+    let plane = box_averaged(out_w, out_h, factor, |y, sums| {
+        for (x, &v) in src[y * w..y * w + out_w * factor].iter().enumerate() {
+            sums[x / factor] += v as u32;
+        }
+    });
+    Cow::Owned(GrayImage::from_raw(out_w as u32, out_h as u32, plane).unwrap_or_default())
+}
+
+/// Unsharp masking with integer box blurs (running sums, rows then
+/// columns, three times): linear in the pixels, no float buffers.
+fn sharpened(g: &GrayImage) -> GrayImage {
+    let (w, h) = (g.width() as usize, g.height() as usize);
+    if w == 0 || h == 0 {
+        return g.clone();
+    }
+    // One box blur of radius r along lines of `len` pixels `step` apart,
+    // edges clamped.
+    fn box_line(src: &[u16], dst: &mut [u16], start: usize, step: usize, len: usize, r: usize) {
+        let at = |i: isize| src[start + (i.clamp(0, len as isize - 1) as usize) * step] as u32;
+        let mut sum: u32 = (-(r as isize)..=r as isize).map(at).sum();
+        let width = 2 * r as u32 + 1;
+        for i in 0..len {
+            dst[start + i * step] = ((sum + width / 2) / width) as u16;
+            sum += at(i as isize + r as isize + 1);
+            sum -= at(i as isize - r as isize);
+        }
+    }
+    let original: Vec<u16> = g.as_raw().iter().map(|&v| v as u16).collect();
+    let mut a = original.clone();
+    let mut b = vec![0u16; w * h];
+    for _ in 0..3 {
+        for y in 0..h {
+            box_line(&a, &mut b, y * w, 1, w, SHARPEN_RADIUS);
+        }
+        for x in 0..w {
+            box_line(&b, &mut a, x, w, h, SHARPEN_RADIUS);
+        }
+    }
+    let plane = original
+        .iter()
+        .zip(&a)
+        .map(|(&v, &blurred)| {
+            let v = v as i32;
+            (v + SHARPEN_AMOUNT * (v - blurred as i32)).clamp(0, 255) as u8
+        })
+        .collect();
+    GrayImage::from_raw(g.width(), g.height(), plane).unwrap_or_else(|| g.clone())
 }
 
 /// 2×2 box average: much cheaper than a filtered resize on a 4K picture.

@@ -215,3 +215,39 @@ fn atomic_write_leaves_no_temporary_files() {
     assert_eq!(std::fs::read(&path).unwrap(), b"second");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+/// Red on maroon (WCAG contrast 2.7:1), blurred with σ 3 px on 5 px
+/// modules: what the photo corpus's `blur-logo` pictures hold. Read through
+/// the brightest channel, sharpened; luma halves the contrast.
+#[test]
+fn a_blurred_red_on_maroon_code_is_read_in_colour() {
+    let payload = b"https://example.org/red-on-maroon".to_vec();
+    let code = render_qr(&payload, EcLevel::Q).unwrap().to_image(5);
+    let rgb = image::RgbImage::from_fn(code.width(), code.height(), |x, y| {
+        image::Rgb(if code.get_pixel(x, y).0[0] < 128 { [128, 0, 0] } else { [255, 0, 0] })
+    });
+    let blurred = image::imageops::blur(&rgb, 3.0);
+    let rgba: Vec<u8> = blurred.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect();
+    let found = scan::scan_rgba(blurred.width(), blurred.height(), &rgba, "red on maroon").unwrap();
+    assert_eq!(found[0].bytes, payload);
+
+    let picture = scan::Picture::from_interleaved(blurred.width(), blurred.height(), &rgba, 4);
+    assert!(picture.brightest.is_some(), "a red picture is coloured");
+    let without_sharpening: Vec<scan::Stage> =
+        scan::Stage::ALL.iter().copied().filter(|s| *s != scan::Stage::Sharpened).collect();
+    let deadline = std::time::Instant::now() + scan::SCAN_BUDGET;
+    assert!(
+        scan::scan_picture_with(&picture, &without_sharpening, deadline).is_err(),
+        "if this reads without the sharpened stage, the test no longer shows what the stage is for"
+    );
+}
+
+/// BT.601 luma, as zxing-cpp computes it; grey pictures get no colour plane.
+#[test]
+fn grey_is_bt601_luma_and_grey_pictures_have_no_colour_plane() {
+    let rgb = [255u8, 0, 0, 0, 255, 0, 0, 0, 255, 200, 200, 200];
+    let picture = scan::Picture::from_interleaved(4, 1, &rgb, 3);
+    assert_eq!(picture.gray.as_raw(), &[76, 150, 29, 200]);
+    let grey = [90u8; 3 * 64];
+    assert!(scan::Picture::from_interleaved(8, 8, &grey, 3).brightest.is_none());
+}
