@@ -7,6 +7,10 @@
 //!     QRPAIR_BENCH_MIB=256 cargo bench --bench speed
 //!     QRPAIR_BENCH_FILES=98000 cargo bench --bench speed    # also a tree of small files (99 079 entries with its folders; 100 000 is the limit)
 //!     QRPAIR_BENCH_BASELINE=/path/to/older/qrpair cargo bench --bench speed   # the same file with another build, alternating, for a before/after ratio
+//!
+//! As root, the rows between non-loopback addresses run in a network
+//! namespace the benchmark makes (a dummy interface): default packets,
+//! --mtu 1500 and --mtu 9000, each with the CPU seconds both sides spent.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,10 +24,20 @@ const BIN: &str = env!("CARGO_BIN_EXE_qrpair");
 thread_local! {
     /// The build under measurement: this one, or the baseline for a moment.
     static UNDER_TEST: std::cell::Cell<&'static str> = const { std::cell::Cell::new(BIN) };
+    /// The network namespace both processes run in, when not this one.
+    static INSIDE: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
 }
 
 fn qrpair(dir: &Path, args: &[&str], log: &Path) -> std::process::Child {
-    Command::new(UNDER_TEST.get())
+    let mut command = match INSIDE.get() {
+        Some(namespace) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", namespace, UNDER_TEST.get()]);
+            c
+        }
+        None => Command::new(UNDER_TEST.get()),
+    };
+    command
         .args(args)
         .current_dir(dir)
         .env("QRPAIR_LOG", "qrpair=info")
@@ -78,7 +92,38 @@ fn make_file(path: &Path, mib: usize) -> String {
     digest
 }
 
-fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i64, i64, PathBuf) {
+/// A namespace of the benchmark's own with one non-loopback address (on a
+/// veth pair whose two ends stay inside it, MTU 9000): two processes bound
+/// to it use the packet size two machines on a LAN get, on the same kernel
+/// path as loopback.
+struct LanNamespace(&'static str);
+
+const LAN_ADDRESS: &str = "10.203.0.1";
+
+impl LanNamespace {
+    fn create() -> Option<LanNamespace> {
+        let name: &'static str = Box::leak(format!("qrpbench{}", std::process::id()).into_boxed_str());
+        let ip =
+            |args: &[&str]| Command::new("ip").args(args).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let made = ip(&["netns", "add", name])
+            && ip(&["-n", name, "link", "set", "lo", "up"])
+            && ip(&["-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+            && ip(&["-n", name, "link", "set", "v0", "mtu", "9000", "up"])
+            && ip(&["-n", name, "link", "set", "v1", "mtu", "9000", "up"])
+            && ip(&["-n", name, "addr", "add", &format!("{LAN_ADDRESS}/24"), "dev", "v0"]);
+        let namespace = LanNamespace(name);
+        made.then_some(namespace)
+    }
+}
+
+impl Drop for LanNamespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", self.0]).status();
+    }
+}
+
+/// (seconds, sender RSS KiB, receiver RSS KiB, CPU seconds of both, the received file)
+fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i64, i64, f64, PathBuf) {
     for f in ["offer.png", "answer.png"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
@@ -86,6 +131,7 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i
     let _ = std::fs::remove_dir_all(&inbox);
     std::fs::create_dir(&inbox).unwrap();
     let start = Instant::now();
+    let bind = if INSIDE.get().is_some() { LAN_ADDRESS } else { "127.0.0.1" };
     let file_arg = file.to_str().unwrap();
     let with_extra = |args: &[&'a str]| [args, extra].concat();
     let sender = qrpair(
@@ -93,7 +139,7 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i
         &with_extra(&[
             "offer",
             "--bind",
-            "127.0.0.1",
+            bind,
             "--qr-out",
             "offer.png",
             "--answer",
@@ -111,7 +157,7 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i
             "answer",
             "offer.png",
             "--bind",
-            "127.0.0.1",
+            bind,
             "--qr-out",
             "answer.png",
             "--quiet",
@@ -121,10 +167,10 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i
         ]),
         &dir.join("r.log"),
     );
-    let (rc_r, rss_r) = common::wait_with_rss(receiver);
-    let (rc_s, rss_s) = common::wait_with_rss(sender);
+    let (rc_r, rss_r, cpu_r) = common::wait_with_usage(receiver);
+    let (rc_s, rss_s, cpu_s) = common::wait_with_usage(sender);
     assert_eq!((rc_s, rc_r), (0, 0), "transfer failed; see {}", dir.display());
-    (start.elapsed().as_secs_f64(), rss_s, rss_r, inbox.join(file.file_name().unwrap()))
+    (start.elapsed().as_secs_f64(), rss_s, rss_r, cpu_s + cpu_r, inbox.join(file.file_name().unwrap()))
 }
 
 /// The yardstick: the same bytes over a loopback TCP socket, each side
@@ -201,7 +247,26 @@ fn main() {
     let file = dir.path().join("payload.bin");
     let digest = make_file(&file, mib);
     // Alternating runs, so a burst of load on this shared machine hits all.
-    let (mut tcp, mut ours, mut lan, mut rss_s, mut rss_r) = (Vec::new(), Vec::new(), Vec::new(), 0, 0);
+    let lan = LanNamespace::create();
+    if lan.is_none() {
+        println!("| (rows between non-loopback addresses skipped: they need root and `ip` for a namespace) | |");
+    }
+    let routes: Vec<(String, Option<&'static str>, &[&str])> = [
+        (format!("{mib} MiB file, qrpair --send/--receive on loopback (16 KiB packets), pairing included"), None, &[][..]),
+        ("same, between two non-loopback addresses, default settings (1.2 KB packets: what two machines on a LAN get)".to_string(), Some(()), &[][..]),
+        ("same, non-loopback, --mtu 1500 (Ethernet)".to_string(), Some(()), &["--mtu", "1500"][..]),
+        ("same, non-loopback, --mtu 9000 (jumbo frames)".to_string(), Some(()), &["--mtu", "9000"][..]),
+    ]
+    .into_iter()
+    .filter_map(|(what, inside, extra)| match (inside, &lan) {
+        (None, _) => Some((what, None, extra)),
+        (Some(()), Some(namespace)) => Some((what, Some(namespace.0), extra)),
+        (Some(()), None) => None,
+    })
+    .collect();
+    let (mut tcp, mut rss_s, mut rss_r) = (Vec::new(), 0, 0);
+    let mut rates = vec![Vec::new(); routes.len()];
+    let mut cpu = vec![Vec::new(); routes.len()];
     let baseline: Option<&'static str> =
         std::env::var("QRPAIR_BENCH_BASELINE").ok().map(|path| &*Box::leak(path.into_boxed_str()));
     let mut before = Vec::new();
@@ -209,29 +274,38 @@ fn main() {
         tcp.push(mib as f64 / tcp_copy(dir.path(), &file));
         if let Some(older) = baseline {
             UNDER_TEST.set(older);
-            let (secs, _, _, received) = qrpair_transfer(dir.path(), &file, &[]);
+            let (secs, _, _, _, received) = qrpair_transfer(dir.path(), &file, &[]);
             UNDER_TEST.set(BIN);
             assert_eq!(blake3_of(&received), digest, "received file differs (baseline)");
             before.push(mib as f64 / secs);
         }
-        for (extra, rates) in [(&[][..], &mut ours), (&["--mtu", "1500"][..], &mut lan)] {
-            let (secs, s, r, received) = qrpair_transfer(dir.path(), &file, extra);
+        for (i, (_, inside, extra)) in routes.iter().enumerate() {
+            INSIDE.set(*inside);
+            let (secs, s, r, seconds, received) = qrpair_transfer(dir.path(), &file, extra);
+            INSIDE.set(None);
             assert_eq!(blake3_of(&received), digest, "received file differs");
-            rates.push(mib as f64 / secs);
+            rates[i].push(mib as f64 / secs);
+            cpu[i].push(seconds * 1024.0 / mib as f64);
             (rss_s, rss_r) = (rss_s.max(s), rss_r.max(r));
         }
     }
     let runs = |v: &[f64]| v.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
-    for (what, rates) in [
-        (format!("{mib} MiB file, qrpair --send/--receive on loopback, pairing included"), &ours),
-        ("same, with --mtu 1500: packets sized for an Ethernet LAN".to_string(), &lan),
-        ("same file, plain TCP copy hashing on both sides, disk write + fsync".to_string(), &tcp),
-    ] {
-        println!("| {what} ({RUNS} runs) | median {:.0} MiB/s ({}) |", median(rates.clone()), runs(rates));
+    for (i, (what, ..)) in routes.iter().enumerate() {
+        println!(
+            "| {what} ({RUNS} runs) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB, both sides |",
+            median(rates[i].clone()),
+            runs(&rates[i]),
+            median(cpu[i].clone())
+        );
     }
+    println!(
+        "| same file, plain TCP copy hashing on both sides, disk write + fsync ({RUNS} runs) | median {:.0} MiB/s ({}) |",
+        median(tcp.clone()),
+        runs(&tcp)
+    );
     if let Some(older) = baseline {
-        let ratio = median(ours.clone()) / median(before.clone());
-        println!("| same as the first row with {older} (baseline) | median {:.0} MiB/s ({}); this build / baseline = {ratio:.2} |", median(before.clone()), runs(&before));
+        let ratio = median(rates[0].clone()) / median(before.clone());
+        println!("| the first qrpair row with {older} (baseline) | median {:.0} MiB/s ({}); this build / baseline = {ratio:.2} |", median(before.clone()), runs(&before));
     }
     println!("| peak RSS, sender / receiver (largest of the runs) | {} MiB / {} MiB |", rss_s / 1024, rss_r / 1024);
     let files: usize = std::env::var("QRPAIR_BENCH_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -256,7 +330,7 @@ fn many_files(dir: &Path, count: usize) {
         std::fs::write(&path, &body).unwrap();
         sent.push((path.strip_prefix(dir).unwrap().to_path_buf(), blake3::hash(body.as_bytes())));
     }
-    let (secs, rss_s, rss_r, received) = qrpair_transfer(dir, &tree, &[]);
+    let (secs, rss_s, rss_r, _, received) = qrpair_transfer(dir, &tree, &[]);
     let inbox = received.parent().unwrap();
     for (path, digest) in &sent {
         assert_eq!(blake3::hash(&std::fs::read(inbox.join(path)).unwrap()), *digest, "{} differs", path.display());

@@ -25,6 +25,14 @@ pub fn write_pseudo_random(out: &mut impl Write, mib: u64, seed: u64) -> String 
 /// Runs to the end and returns (exit code, peak RSS in KiB) from wait4.
 #[allow(dead_code)]
 pub fn wait_with_rss(child: std::process::Child) -> (i32, i64) {
+    let (code, rss, _) = wait_with_usage(child);
+    (code, rss)
+}
+
+/// Runs to the end and returns (exit code, peak RSS in KiB, CPU seconds in
+/// user and kernel mode) from wait4.
+#[allow(dead_code)]
+pub fn wait_with_usage(child: std::process::Child) -> (i32, i64, f64) {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value to be overwritten.
@@ -32,5 +40,6 @@ pub fn wait_with_rss(child: std::process::Child) -> (i32, i64) {
     // SAFETY: wait4 on our own child with valid out-pointers.
     unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     std::mem::forget(child);
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (libc::WEXITSTATUS(status), usage.ru_maxrss, seconds(usage.ru_utime) + seconds(usage.ru_stime))
 }
