@@ -17,10 +17,15 @@ fn main() {
         None => env!("CARGO_PKG_VERSION").to_string(),
     };
     println!("cargo:rustc-env=QRPAIR_VERSION={version}");
-    // A new commit moves HEAD or the branch it names.
-    for watched in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
-        if std::path::Path::new(watched).exists() {
-            println!("cargo:rerun-if-changed={watched}");
+    // A new commit moves HEAD or the branch it names. Asking git where
+    // those live also covers worktrees, whose `.git` is a file.
+    for name in ["HEAD", "refs/heads", "packed-refs"] {
+        let located = Command::new("git").args(["rev-parse", "--git-path", name]).output().ok();
+        if let Some(path) = located.filter(|o| o.status.success()).and_then(|o| String::from_utf8(o.stdout).ok()) {
+            let path = path.trim();
+            if std::path::Path::new(path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
     println!("cargo:rerun-if-changed=build.rs");

@@ -23,8 +23,13 @@ fn hostile_pictures_are_read_or_refused_in_bounded_time_and_memory() {
         if picture.codes.is_empty() {
             assert_eq!(run.code(), 3, "{}: {}", picture.name, run.stderr);
             assert_eq!(run.stderr.lines().count(), 1, "{}: one line, got {}", picture.name, run.stderr);
+            // On a loaded machine a big noise picture can reach the
+            // scanner's budget before it has looked everywhere: giving up,
+            // saying so, is as bounded an answer as "no code".
             assert!(
-                run.stderr.contains("too many code-like shapes") || run.stderr.contains("no QR code found"),
+                run.stderr.contains("too many code-like shapes")
+                    || run.stderr.contains("no QR code found")
+                    || run.stderr.contains("gave up reading"),
                 "{}: {}",
                 picture.name,
                 run.stderr
