@@ -275,7 +275,7 @@ impl Peer {
             // rtc-ice holds a working pair through a NAT for 500 ms before
             // nominating it (server-reflexive) in case a better one answers;
             // through two NATs only these pairs ever work, so waiting only
-            // delays the channel (open 516 ms → 25 ms after the answer, tests/nat.rs).
+            // delays the channel (open 516 ms → 25 ms after the answer, tests/integration/nat.rs).
             .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             // A third of the UDP receive buffer the kernel grants: the
@@ -637,7 +637,10 @@ fn nat_obstacle(ours: &[crate::signal::Candidate], theirs: &[crate::signal::Cand
         (false, true) => "the other side is behind a NAT that changes ports per destination",
         (false, false) => return None,
     };
-    Some(format!("{who}, which a direct connection cannot cross: a relay is needed; see --turn"))
+    Some(format!(
+        "{who}, which a direct connection cannot cross: a relay (TURN server) is needed, which qrpair cannot use \
+         yet; pair the two machines on one network instead (e.g. one joins the other's Wi-Fi or phone hotspot)"
+    ))
 }
 
 /// `Some(true)` when no public (server-reflexive) port equals one of our

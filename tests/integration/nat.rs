@@ -101,7 +101,7 @@ fn behind_two_nats_an_answer_applied_45_seconds_late_still_connects() {
 }
 
 #[test]
-#[ignore = "three minutes of waiting: run by hand (cargo test --release --test nat -- --ignored)"]
+#[ignore = "three minutes of waiting: run by hand (cargo test --release --test integration nat:: -- --ignored)"]
 fn behind_two_nats_an_answer_applied_3_minutes_late_still_connects() {
     answer_applied_late_across_nats(102, Duration::from_secs(180));
 }
@@ -194,7 +194,7 @@ fn behind_two_symmetric_nats_without_a_relay_both_sides_name_the_cause() {
         assert_eq!(run.code(), 4, "{tag}:\n{}", run.stderr);
         assert!(run.stdout.is_empty(), "{tag} received something");
         let last = run.stderr.lines().last().unwrap_or_default();
-        assert!(last.contains(cause) && last.contains("a relay is needed; see --turn"), "{tag}:\n{}", run.stderr);
+        assert!(last.contains(cause) && last.contains("a relay (TURN server) is needed"), "{tag}:\n{}", run.stderr);
         assert!(!run.stderr.contains("offering side to read this answer"), "{tag} blames the offerer:\n{}", run.stderr);
     }
     assert!(took < Duration::from_secs(30), "both sides took {took:?} to give up (--timeout 20s)");
