@@ -25,12 +25,16 @@ fn open_ms(stderr: &str) -> f64 {
     value.parse().unwrap()
 }
 
-/// The candidates `decode --json` reports for a code, as (type, address).
-fn candidates(sb: &Sandbox, code: &str) -> Vec<(String, String)> {
+/// What `decode --json` reports for a code.
+fn decoded(sb: &Sandbox, code: &str) -> serde_json::Value {
     let decoded = sb.run(&["decode", "--json", code], b"", LIMIT);
     assert_eq!(decoded.code(), 0, "{}", decoded.stderr);
-    let v: serde_json::Value = serde_json::from_slice(&decoded.stdout).unwrap();
-    v["candidates"]
+    serde_json::from_slice(&decoded.stdout).unwrap()
+}
+
+/// The candidates `decode --json` reports for a code, as (type, address).
+fn candidates(sb: &Sandbox, code: &str) -> Vec<(String, String)> {
+    decoded(sb, code)["candidates"]
         .as_array()
         .unwrap()
         .iter()
@@ -77,6 +81,9 @@ fn behind_two_port_preserving_nats_stun_pairs_and_moves_16_mib_each_way() {
     assert!(offer.contains(&("srflx".into(), "198.51.100.1".into())), "{offer:?}");
     let answer = candidates(&sb, "answer.png");
     assert!(answer.contains(&("srflx".into(), "198.51.100.2".into())), "{answer:?}");
+    // The public address still fits the smallest code qrpair makes.
+    let code = decoded(&sb, "offer.png");
+    assert_eq!((code["qr_version"].as_u64(), code["ec_level"].as_str()), (Some(4), Some("M")), "{code}");
 
     let open = open_ms(&off.stderr);
     eprintln!(
