@@ -31,6 +31,12 @@ const MAX_SCTP_MTU: u32 = 16 * 1024;
 /// A lost link shows as `Disconnected` after ~5 s; allow this much more for it
 /// to come back before calling the peer gone.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(10);
+/// How often the ports named in our description are refreshed while a
+/// person carries a code over. A NAT forgets a UDP mapping that saw no
+/// reply after about 30 s (Linux conntrack's default, and most home
+/// routers'); refreshing at half that keeps both our public address and the
+/// hole towards the other side's open for as long as it takes.
+const MAPPING_REFRESH: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,6 +52,8 @@ pub enum Error {
     ConnectTimeout(Duration, String),
     #[error("connection to the peer was lost")]
     Lost,
+    #[error("could not connect: {0}")]
+    NeedsRelay(String),
 }
 
 /// How a peer binds and gathers.
@@ -144,8 +152,16 @@ pub struct Peer {
     /// The offerer creates the channel; the answerer receives it.
     channel: Option<Arc<dyn DataChannel>>,
     remote_addrs: String,
+    /// Our candidates and the other side's, to name the cause when ICE
+    /// cannot connect.
+    local_candidates: Vec<crate::signal::Candidate>,
+    remote_candidates: Vec<crate::signal::Candidate>,
     /// SHA-256 of our certificate, as our description carries it.
     fingerprint: [u8; 32],
+    runtime: Arc<runtime::BufferedRuntime>,
+    /// Where our mapping refreshes go while we wait: the other side's
+    /// candidates, once known.
+    refresh_targets: watch::Sender<Vec<SocketAddr>>,
 }
 
 impl Peer {
@@ -163,6 +179,8 @@ impl Peer {
     pub async fn answer(opts: &PeerOptions, offer: &Payload) -> Result<(Peer, String), Error> {
         let mut peer = Peer::build(opts).await?;
         peer.remote_addrs = describe_candidates(&offer.summary.candidates);
+        peer.remote_candidates = offer.summary.candidates.clone();
+        peer.refresh_targets.send_replace(udp_addrs(&offer.summary.candidates));
         let offer = RTCSessionDescription::offer(offer.sdp.clone()).map_err(refused)?;
         peer.pc.set_remote_description(offer).await.map_err(refused)?;
         let answer = peer.pc.create_answer(None).await.map_err(setup)?;
@@ -179,6 +197,7 @@ impl Peer {
     /// Applies the answer on the offering side.
     pub async fn accept_answer(&mut self, answer: &Payload) -> Result<(), Error> {
         self.remote_addrs = describe_candidates(&answer.summary.candidates);
+        self.remote_candidates = answer.summary.candidates.clone();
         let answer = RTCSessionDescription::answer(answer.sdp.clone()).map_err(refused)?;
         self.pc.set_remote_description(answer).await.map_err(refused)
     }
@@ -188,16 +207,15 @@ impl Peer {
     pub async fn open(mut self, limit: Duration) -> Result<Channel, Error> {
         let remote = self.remote_addrs.clone();
         let opened = tokio::time::timeout(limit, self.wait_open()).await;
-        match opened {
-            Ok(Ok(channel)) => Ok(channel),
-            Ok(Err(e)) => {
-                let _ = self.pc.close().await;
-                Err(e)
-            }
-            Err(_) => {
-                let _ = self.pc.close().await;
-                Err(Error::ConnectTimeout(limit, remote))
-            }
+        let failure = match opened {
+            Ok(Ok(channel)) => return Ok(channel),
+            Ok(Err(e)) => e,
+            Err(_) => Error::ConnectTimeout(limit, remote),
+        };
+        let _ = self.pc.close().await;
+        match (&failure, nat_obstacle(&self.local_candidates, &self.remote_candidates)) {
+            (Error::ConnectFailed(_) | Error::ConnectTimeout(..), Some(cause)) => Err(Error::NeedsRelay(cause)),
+            _ => Err(failure),
         }
     }
 
@@ -254,6 +272,12 @@ impl Peer {
             // Checks every 20 ms instead of 200 ms: the channel opens
             // hundreds of milliseconds sooner (about 600 ms → 220 ms measured).
             .with_ice_connection_attempts(Some(Duration::from_millis(20)), None)
+            // rtc-ice holds a working pair through a NAT for 500 ms before
+            // nominating it (server-reflexive) in case a better one answers;
+            // through two NATs only these pairs ever work, so waiting only
+            // delays the channel (open 516 ms → 25 ms after the answer, tests/integration/nat.rs).
+            .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             // A third of the UDP receive buffer the kernel grants: the
             // window then never overruns it (loss would stall the stream).
             .with_sctp_max_receive_buffer_size(sctp_receive_window());
@@ -269,17 +293,30 @@ impl Peer {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
+        let runtime = Arc::new(runtime::BufferedRuntime::new());
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config.build())
             .with_setting_engine(settings)
             .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
-            .with_runtime(Arc::new(runtime::BufferedRuntime::new()))
+            .with_runtime(runtime.clone())
             .with_udp_addrs(bind)
             .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
             .await
             .map_err(|e| Error::Setup(format!("{e} (could not bind any of the chosen addresses? see --bind)")))?;
-        Ok(Peer { pc: Arc::new(pc), events, state, channel: None, remote_addrs: String::new(), fingerprint })
+        let (refresh_targets, _) = watch::channel(Vec::new());
+        Ok(Peer {
+            pc: Arc::new(pc),
+            events,
+            state,
+            channel: None,
+            remote_addrs: String::new(),
+            local_candidates: Vec::new(),
+            remote_candidates: Vec::new(),
+            fingerprint,
+            runtime,
+            refresh_targets,
+        })
     }
 
     async fn set_local_and_gather(&mut self, desc: RTCSessionDescription, opts: &PeerOptions) -> Result<String, Error> {
@@ -304,6 +341,14 @@ impl Peer {
         }
         let desc = self.pc.local_description().await.ok_or_else(|| Error::Setup("no local description".into()))?;
         tracing::debug!(sdp = %desc.sdp, "local description");
+        self.local_candidates = crate::signal::SdpSummary::parse(&desc.sdp).candidates;
+        let servers = resolve_stun_servers(&opts.stun).await;
+        tokio::spawn(keep_mappings(
+            self.runtime.udp_sockets(),
+            servers,
+            self.refresh_targets.subscribe(),
+            self.state.clone(),
+        ));
         Ok(desc.sdp)
     }
 
@@ -488,6 +533,125 @@ async fn wait_lost(mut state: watch::Receiver<RTCPeerConnectionState>) {
     }
 }
 
+/// Where the STUN servers are, for refreshing the mapping they saw.
+async fn resolve_stun_servers(urls: &[String]) -> Vec<SocketAddr> {
+    let mut found = Vec::new();
+    for url in urls {
+        let Some(host_port) = stun_host_port(url) else { continue };
+        let resolved = tokio::net::lookup_host(host_port).await;
+        if let Ok(addrs) = resolved {
+            found.extend(addrs);
+        }
+    }
+    found
+}
+
+/// `stun:HOST[:PORT][?query]` → `HOST:PORT` (3478 by default); `None` for
+/// other schemes.
+fn stun_host_port(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("stun:")?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if let Some(v6) = rest.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = after.strip_prefix(':').unwrap_or("3478");
+        return Some(format!("[{host}]:{port}"));
+    }
+    Some(match rest.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => format!("{host}:{port}"),
+        _ => format!("{rest}:3478"),
+    })
+}
+
+/// The UDP addresses among candidates.
+fn udp_addrs(candidates: &[crate::signal::Candidate]) -> Vec<SocketAddr> {
+    candidates
+        .iter()
+        .filter(|c| c.protocol == "udp")
+        .filter_map(|c| Some(SocketAddr::new(c.address.parse().ok()?, c.port)))
+        .collect()
+}
+
+/// A STUN message with no attributes: a Binding request (a server answers
+/// it, refreshing our mapping both ways) or a Binding indication (RFC 8445
+/// §11's keepalive: nobody answers, ICE agents ignore it).
+fn bare_stun(message_type: u16) -> [u8; 20] {
+    let mut m = [0u8; 20];
+    m[..2].copy_from_slice(&message_type.to_be_bytes());
+    m[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
+    let _ = getrandom::getrandom(&mut m[8..]);
+    m
+}
+
+/// Until the connection is up (or gone), refreshes every `MAPPING_REFRESH`
+/// from each of our sockets: the mapping the STUN server reported (so our
+/// public address in the code stays ours) and the one towards each of the
+/// other side's addresses (so its checks, once it has our answer, are let in
+/// as replies rather than dropped as strangers).
+async fn keep_mappings(
+    sockets: Vec<std::net::UdpSocket>,
+    servers: Vec<SocketAddr>,
+    targets: watch::Receiver<Vec<SocketAddr>>,
+    mut state: watch::Receiver<RTCPeerConnectionState>,
+) {
+    if sockets.is_empty() {
+        return;
+    }
+    let settled = |s: &RTCPeerConnectionState| {
+        matches!(s, RTCPeerConnectionState::Connected | RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(MAPPING_REFRESH) => {}
+            _ = state.wait_for(settled) => return,
+        }
+        let peers = targets.borrow().clone();
+        let mut sent = 0;
+        for socket in &sockets {
+            let Ok(local) = socket.local_addr() else { continue };
+            let family = |a: &&SocketAddr| a.is_ipv4() == local.is_ipv4();
+            for server in servers.iter().filter(family) {
+                sent += usize::from(socket.send_to(&bare_stun(0x0001), server).is_ok());
+            }
+            for peer in peers.iter().filter(family) {
+                sent += usize::from(socket.send_to(&bare_stun(0x0011), peer).is_ok());
+            }
+        }
+        tracing::debug!(sent, "refreshed NAT mappings while waiting");
+    }
+}
+
+/// When both descriptions say why direct connection cannot work: a NAT
+/// that gave our socket a different public port than its own is very
+/// likely one that picks a port per destination ("symmetric"), and the
+/// other side's checks then go to a port that was never opened for it.
+/// Only a relay gets through; with one on either side there is nothing to
+/// add.
+fn nat_obstacle(ours: &[crate::signal::Candidate], theirs: &[crate::signal::Candidate]) -> Option<String> {
+    if ours.iter().chain(theirs).any(|c| c.kind == "relay") {
+        return None;
+    }
+    let (we, they) = (translated_ports(ours)?, translated_ports(theirs)?);
+    let who = match (we, they) {
+        (true, true) => "both sides are behind NATs that change ports per destination",
+        (true, false) => "this side is behind a NAT that changes ports per destination",
+        (false, true) => "the other side is behind a NAT that changes ports per destination",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "{who}, which a direct connection cannot cross: a relay (TURN server) is needed, which qrpair cannot use \
+         yet; pair the two machines on one network instead (e.g. one joins the other's Wi-Fi or phone hotspot)"
+    ))
+}
+
+/// `Some(true)` when no public (server-reflexive) port equals one of our
+/// own ports; `None` without a public address to compare.
+fn translated_ports(candidates: &[crate::signal::Candidate]) -> Option<bool> {
+    let mut public = candidates.iter().filter(|c| c.kind == "srflx").peekable();
+    public.peek()?;
+    let own: Vec<u16> = candidates.iter().filter(|c| c.kind == "host").map(|c| c.port).collect();
+    Some(public.all(|c| !own.contains(&c.port)))
+}
+
 fn describe_candidates(candidates: &[crate::signal::Candidate]) -> String {
     if candidates.is_empty() {
         return "no address (the description lists no candidates)".into();
@@ -510,6 +674,49 @@ mod tests {
     fn options(bind: &[&str], mtu: Option<u32>) -> PeerOptions {
         let bind = bind.iter().map(|ip| ip.parse().unwrap()).collect();
         PeerOptions { bind, stun: vec![], patience: Duration::from_secs(1), mtu }
+    }
+
+    fn cand(addr: &str, kind: &str) -> crate::signal::Candidate {
+        let sa: SocketAddr = addr.parse().unwrap();
+        crate::signal::Candidate {
+            address: sa.ip().to_string(),
+            port: sa.port(),
+            protocol: "udp".into(),
+            kind: kind.into(),
+        }
+    }
+
+    #[test]
+    fn a_nat_that_changes_ports_is_named_on_the_right_side() {
+        let preserving = [cand("10.1.0.2:41000", "host"), cand("198.51.100.1:41000", "srflx")];
+        let changing = [cand("10.2.0.2:42000", "host"), cand("198.51.100.2:23712", "srflx")];
+        let lan_only = [cand("10.2.0.2:42000", "host")];
+        assert_eq!(nat_obstacle(&preserving, &preserving), None);
+        let both = nat_obstacle(&changing, &changing).unwrap();
+        assert!(both.starts_with("both sides are behind NATs that change ports per destination"), "{both}");
+        assert!(nat_obstacle(&changing, &preserving).unwrap().starts_with("this side"));
+        assert!(nat_obstacle(&preserving, &changing).unwrap().starts_with("the other side"));
+        // Without a public address on both sides there is nothing to compare.
+        assert_eq!(nat_obstacle(&changing, &lan_only), None);
+        // A relay gets through any NAT: not the cause.
+        let relayed = [changing[0].clone(), changing[1].clone(), cand("198.51.100.100:50000", "relay")];
+        assert_eq!(nat_obstacle(&relayed, &changing), None);
+    }
+
+    #[test]
+    fn stun_urls_name_the_server_to_refresh() {
+        assert_eq!(stun_host_port("stun:198.51.100.100:3479").as_deref(), Some("198.51.100.100:3479"));
+        assert_eq!(stun_host_port("stun:stun.example.org").as_deref(), Some("stun.example.org:3478"));
+        assert_eq!(stun_host_port("stun:[2001:db8::1]:3479?transport=udp").as_deref(), Some("[2001:db8::1]:3479"));
+        assert_eq!(stun_host_port("stun:[2001:db8::1]").as_deref(), Some("[2001:db8::1]:3478"));
+        assert_eq!(stun_host_port("turn:198.51.100.100:3478"), None);
+    }
+
+    #[test]
+    fn keepalives_are_well_formed_stun() {
+        let m = bare_stun(0x0011);
+        assert_eq!(&m[..4], &[0x00, 0x11, 0, 0]);
+        assert_eq!(&m[4..8], &[0x21, 0x12, 0xA4, 0x42]);
     }
 
     #[test]

@@ -20,11 +20,20 @@ pub const REQUESTED_SOCKET_BUFFER: usize = 4 << 20;
 #[derive(Debug)]
 pub struct BufferedRuntime {
     inner: TokioRuntime,
+    /// A second handle on each UDP socket webrtc binds, so qrpair can keep
+    /// NAT mappings alive from the very ports its candidates name.
+    sockets: std::sync::Mutex<Vec<std::net::UdpSocket>>,
 }
 
 impl BufferedRuntime {
     pub fn new() -> Self {
-        BufferedRuntime { inner: TokioRuntime }
+        BufferedRuntime { inner: TokioRuntime, sockets: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// The UDP sockets bound so far (shared descriptors, non-blocking).
+    pub fn udp_sockets(&self) -> Vec<std::net::UdpSocket> {
+        let held = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        held.iter().filter_map(|s| s.try_clone().ok()).collect()
     }
 }
 
@@ -57,6 +66,9 @@ impl Runtime for BufferedRuntime {
         // Best effort: a smaller grant only costs speed.
         let _ = sock.set_recv_buffer_size(REQUESTED_SOCKET_BUFFER);
         let _ = sock.set_send_buffer_size(REQUESTED_SOCKET_BUFFER);
+        if let Ok(clone) = socket.try_clone() {
+            self.sockets.lock().unwrap_or_else(|e| e.into_inner()).push(clone);
+        }
         self.inner.wrap_udp_socket(socket)
     }
     fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {

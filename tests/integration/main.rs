@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod hostile;
 mod inputs;
 mod layers;
+mod nat;
 mod network;
 mod screen;
 mod screenshots;

@@ -1,0 +1,228 @@
+//! Two private LANs, each behind a NAT router, on a shared "internet"
+//! segment with a STUN/TURN server (coturn) on it: the topology people meet
+//! when pairing a home with an office. Everything lives in network
+//! namespaces the test creates and removes on drop.
+//!
+//! ```text
+//!  <tag>pa 10.1.0.2 ── lan│<tag>ra│wan 198.51.100.1 ─┐
+//!                                                    ├─ br0 <tag>w 198.51.100.100 (coturn)
+//!  <tag>pb 10.2.0.2 ── lan│<tag>rb│wan 198.51.100.2 ─┘
+//! ```
+//!
+//! Each router masquerades what leaves its WAN side (nftables) and, like a
+//! home router, drops what arrives there unasked. `Nat::EndpointIndependent`
+//! keeps the source port (`masquerade`: one public port per socket, whatever
+//! the destination); `Nat::Symmetric` picks a random port per destination
+//! (`masquerade random,fully-random`, as carrier-grade NATs do). Conntrack's
+//! UDP timeouts are set inside each router to realistic values: 30 s for a
+//! mapping that saw no reply, 120 s once it carried traffic both ways.
+
+use super::netns::{ip, is_root};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nat {
+    /// Port-preserving, endpoint-independent mapping (most home routers).
+    EndpointIndependent,
+    /// A new random port per destination ("symmetric").
+    Symmetric,
+}
+
+pub const SERVER_ADDR: &str = "198.51.100.100";
+pub const UNREPLIED_TIMEOUT_S: u32 = 30;
+pub const ASSURED_TIMEOUT_S: u32 = 120;
+
+pub struct NatLab {
+    /// The internet segment (bridge and server).
+    pub internet: String,
+    pub routers: [String; 2],
+    /// The two peers' namespaces, `a` behind `routers[0]`.
+    pub peers: [String; 2],
+    /// The server on the internet segment, when started.
+    server: Option<Child>,
+    pub server_port: u16,
+    pub server_log: std::path::PathBuf,
+}
+
+fn run(prefix: &[&str], program: &str, args: &[&str], input: Option<&str>) -> Result<(), String> {
+    let mut cmd = Command::new(prefix.first().copied().unwrap_or(program));
+    if !prefix.is_empty() {
+        cmd.args(&prefix[1..]).arg(program);
+    }
+    cmd.args(args).stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    if let Some(text) = input {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+impl NatLab {
+    /// The lab for one test, or `None` after printing why the test is skipped
+    /// (not root, or no nft/coturn outside CI). Under CI a failure is fatal.
+    pub fn for_test(offset: u32, test: &str, nats: [Nat; 2]) -> Option<NatLab> {
+        if !is_root() {
+            eprintln!("SKIPPED {test} test: creating network namespaces needs root (CI runs as root)");
+            return None;
+        }
+        let tag = (std::process::id() + offset) % 250;
+        match NatLab::create(tag, nats) {
+            Ok(lab) => Some(lab),
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("SKIPPED {test} test: {e}");
+                None
+            }
+            Err(e) => panic!("CI must be able to build the NAT lab (ip, nft, conntrack, coturn): {e}"),
+        }
+    }
+
+    fn create(tag: u32, nats: [Nat; 2]) -> Result<NatLab, String> {
+        let name = |what: &str| format!("qn{tag}{what}");
+        let lab = NatLab {
+            internet: name("w"),
+            routers: [name("ra"), name("rb")],
+            peers: [name("pa"), name("pb")],
+            server: None,
+            server_port: 3478 + (tag as u16 % 100),
+            server_log: std::env::temp_dir().join(format!("qrpair-coturn-{tag}.log")),
+        };
+        // From here on, Drop removes whatever was made.
+        for ns in lab.all() {
+            let _ = ip(&["netns", "del", &ns]);
+            ip(&["netns", "add", &ns])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        let w = lab.internet.clone();
+        ip(&["-n", &w, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &w, "link", "set", "br0", "up"])?;
+        ip(&["-n", &w, "addr", "add", &format!("{SERVER_ADDR}/24"), "dev", "br0"])?;
+        for (i, nat) in nats.iter().enumerate() {
+            let (router, peer, n) = (&lab.routers[i], &lab.peers[i], i + 1);
+            let port = format!("p{n}");
+            // Created inside the namespaces: no name is ever taken in the
+            // root namespace, so tests run side by side.
+            ip(&["link", "add", "wan", "netns", router, "type", "veth", "peer", "name", &port, "netns", &w])?;
+            ip(&["-n", &w, "link", "set", &port, "master", "br0", "up"])?;
+            ip(&["-n", router, "addr", "add", &format!("198.51.100.{n}/24"), "dev", "wan"])?;
+            ip(&["-n", router, "link", "set", "wan", "up"])?;
+            ip(&["link", "add", "lan", "netns", router, "type", "veth", "peer", "name", "eth0", "netns", peer])?;
+            ip(&["-n", router, "addr", "add", &format!("10.{n}.0.1/24"), "dev", "lan"])?;
+            ip(&["-n", router, "link", "set", "lan", "up"])?;
+            ip(&["-n", peer, "addr", "add", &format!("10.{n}.0.2/24"), "dev", "eth0"])?;
+            ip(&["-n", peer, "link", "set", "eth0", "up"])?;
+            ip(&["-n", peer, "route", "add", "default", "via", &format!("10.{n}.0.1")])?;
+            let in_router = ["ip", "netns", "exec", router.as_str()];
+            run(&in_router, "sysctl", &["-qw", "net.ipv4.ip_forward=1"], None)?;
+            let masquerade = match nat {
+                Nat::EndpointIndependent => "masquerade",
+                Nat::Symmetric => "masquerade random,fully-random",
+            };
+            let rules = format!(
+                "table ip qrpair {{\n\
+                 chain postrouting {{ type nat hook postrouting priority srcnat; oifname \"wan\" {masquerade}; }}\n\
+                 chain inbound {{ type filter hook input priority filter; iifname \"wan\" ct state new drop; }}\n\
+                 chain forward {{ type filter hook forward priority filter; iifname \"wan\" ct state new drop; }}\n\
+                 }}\n"
+            );
+            run(&in_router, "nft", &["-f", "-"], Some(&rules))?;
+            // Per namespace since Linux 4.x: the host's own values stay as they are.
+            run(
+                &in_router,
+                "sysctl",
+                &[
+                    "-qw",
+                    &format!("net.netfilter.nf_conntrack_udp_timeout={UNREPLIED_TIMEOUT_S}"),
+                    &format!("net.netfilter.nf_conntrack_udp_timeout_stream={ASSURED_TIMEOUT_S}"),
+                ],
+                None,
+            )?;
+        }
+        Ok(lab)
+    }
+
+    fn all(&self) -> Vec<String> {
+        let mut v = vec![self.internet.clone()];
+        v.extend(self.routers.iter().cloned());
+        v.extend(self.peers.iter().cloned());
+        v
+    }
+
+    /// `ip netns exec <peer i>`, for `Sandbox::cmd_with`.
+    pub fn exec(&self, i: usize) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.peers[i]]
+    }
+
+    /// Starts coturn on the internet segment as a STUN server only (no
+    /// credentials, no relaying) and waits until it answers.
+    pub fn start_stun(&mut self) -> Result<String, String> {
+        self.start_server(&["--stun-only", "--no-auth"])?;
+        Ok(format!("stun:{SERVER_ADDR}:{}", self.server_port))
+    }
+
+    fn start_server(&mut self, mode: &[&str]) -> Result<(), String> {
+        let port = self.server_port.to_string();
+        let log = self.server_log.to_string_lossy().to_string();
+        let _ = std::fs::remove_file(&self.server_log);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.internet, "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls"])
+            .args(["--listening-ip", SERVER_ADDR, "--listening-port", &port, "--log-file", &log, "--simple-log"])
+            .args(["--no-software-attribute", "--pidfile", "/dev/null"])
+            .args(mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.server = Some(cmd.spawn().map_err(|e| format!("cannot start turnserver (apt-get install coturn): {e}"))?);
+        self.wait_listening()
+    }
+
+    /// Until the server's UDP port is bound in its namespace.
+    fn wait_listening(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        let needle = format!("{SERVER_ADDR}:{}", self.server_port);
+        loop {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.internet, "ss", "-Hlun"])
+                .output()
+                .map_err(|e| format!("cannot run ss: {e}"))?;
+            if String::from_utf8_lossy(&out.stdout).contains(&needle) {
+                return Ok(());
+            }
+            if let Some(status) = self.server.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(&self.server_log).unwrap_or_default();
+                return Err(format!("turnserver exited ({status}): {log}"));
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(format!("turnserver is not listening on {needle} after 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The router's UDP conntrack entries, for a failure message.
+    pub fn conntrack(&self, i: usize) -> String {
+        let out = Command::new("ip").args(["netns", "exec", &self.routers[i], "conntrack", "-L", "-p", "udp"]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default()
+    }
+}
+
+impl Drop for NatLab {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        // Removing a namespace ends its veth pairs and rules with it.
+        for ns in self.all() {
+            let _ = ip(&["netns", "del", &ns]);
+        }
+        let _ = std::fs::remove_file(&self.server_log);
+    }
+}
