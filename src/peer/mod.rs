@@ -245,6 +245,12 @@ impl Peer {
             // Checks every 20 ms instead of 200 ms: the channel opens
             // hundreds of milliseconds sooner (DESIGN.md).
             .with_ice_connection_attempts(Some(Duration::from_millis(20)), None)
+            // A browser hides its host addresses behind mDNS names qrpair
+            // does not resolve, so its only usable address is the one its
+            // checks come from: a peer-reflexive candidate. webrtc waits 1 s
+            // before nominating one (for a better pair to show up); host
+            // pairs wait 0, and so does this, which is the same address.
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             // A third of the UDP receive buffer the kernel grants: the
             // window then never overruns it (loss would stall the stream).
             .with_sctp_max_receive_buffer_size(sctp_receive_window());
