@@ -40,6 +40,25 @@ pub(crate) struct IceHandlerContext {
 /// flight and its retransmissions; the oldest go first).
 const MAX_EARLY_DTLS: usize = 8;
 
+/// qrpair patch: what an early DTLS datagram carries, for spotting a
+/// retransmission of it: the sender, and the epoch, message_seq and
+/// fragment_offset of the handshake fragment in its first record. `None`
+/// for anything else (kept as it is).
+fn early_dtls_key(msg: &TaggedRTCMessageInternal) -> Option<(std::net::SocketAddr, u16, u16, u32)> {
+    let RTCMessageInternal::Dtls(DTLSMessage::Raw(b)) = &msg.message else {
+        return None;
+    };
+    // Record header: type(1) version(2) epoch(2) sequence(6) length(2);
+    // handshake header: msg_type(1) length(3) message_seq(2) fragment_offset(3).
+    if b.len() < 13 + 12 || b[0] != 22 {
+        return None;
+    }
+    let epoch = u16::from_be_bytes([b[3], b[4]]);
+    let message_seq = u16::from_be_bytes([b[13 + 4], b[13 + 5]]);
+    let offset = u32::from_be_bytes([0, b[13 + 6], b[13 + 7], b[13 + 8]]);
+    Some((msg.transport.peer_addr, epoch, message_seq, offset))
+}
+
 impl IceHandlerContext {
     pub(crate) fn new(ice_transport: IceTransport) -> Self {
         Self {
@@ -120,6 +139,14 @@ impl<'a>
                 "keep dtls from {:?} to {:?} until ICE selects a pair",
                 msg.transport.peer_addr, msg.transport.local_addr
             );
+            // A retransmission replaces the copy it repeats: replayed, each
+            // copy of the ClientHello drew its own HelloVerifyRequest (6 for
+            // Chromium's usual 3 early flights of 2 datagrams).
+            if let Some(key) = early_dtls_key(&msg) {
+                self.ctx
+                    .early_dtls
+                    .retain(|kept| early_dtls_key(kept) != Some(key));
+            }
             if self.ctx.early_dtls.len() >= MAX_EARLY_DTLS {
                 self.ctx.early_dtls.pop_front();
             }
