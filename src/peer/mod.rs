@@ -143,6 +143,7 @@ pub struct Peer {
     /// The offerer creates the channel; the answerer receives it.
     channel: Option<Arc<dyn DataChannel>>,
     remote_addrs: String,
+    peer_port: Arc<runtime::PeerPort>,
 }
 
 impl Peer {
@@ -222,7 +223,13 @@ impl Peer {
                 return Err(Error::ConnectFailed(self.remote_addrs.clone()));
             }
         }
-        Ok(Channel { pc: self.pc.clone(), dc: channel, incoming: rx, state: self.state.clone() })
+        Ok(Channel {
+            pc: self.pc.clone(),
+            dc: channel,
+            incoming: rx,
+            state: self.state.clone(),
+            peer_port: self.peer_port.clone(),
+        })
     }
 
     async fn build(opts: &PeerOptions) -> Result<Peer, Error> {
@@ -266,17 +273,19 @@ impl Peer {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
+        let runtime = runtime::BufferedRuntime::new();
+        let peer_port = runtime.peer_port();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config.build())
             .with_setting_engine(settings)
             .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
-            .with_runtime(Arc::new(runtime::BufferedRuntime::new()))
+            .with_runtime(Arc::new(runtime))
             .with_udp_addrs(bind)
             .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
             .await
             .map_err(|e| Error::Setup(format!("{e} (could not bind any of the chosen addresses? see --bind)")))?;
-        Ok(Peer { pc: Arc::new(pc), events, state, channel: None, remote_addrs: String::new() })
+        Ok(Peer { pc: Arc::new(pc), events, state, channel: None, remote_addrs: String::new(), peer_port })
     }
 
     async fn set_local_and_gather(&mut self, desc: RTCSessionDescription, opts: &PeerOptions) -> Result<String, Error> {
@@ -374,13 +383,15 @@ pub struct Channel {
     dc: Arc<dyn DataChannel>,
     incoming: mpsc::Receiver<Incoming>,
     state: watch::Receiver<RTCPeerConnectionState>,
+    peer_port: Arc<runtime::PeerPort>,
 }
 
 /// What `Channel::recv` yields.
 #[derive(Debug)]
 pub enum Received {
     Message(Bytes),
-    /// The peer closed the channel.
+    /// The peer closed the channel, or its socket: a browser tab that
+    /// closes sends nothing, but its port then refuses our packets.
     Closed,
 }
 
@@ -409,6 +420,10 @@ impl Channel {
                 Some(Incoming::Closed) | None => Received::Closed,
             }),
             _ = wait_lost(self.state.clone()) => Err(Error::Lost),
+            _ = self.peer_port.closed() => {
+                tracing::info!("the peer's port refuses our packets (ICMP port unreachable): it has left");
+                Ok(Received::Closed)
+            }
         }
     }
 

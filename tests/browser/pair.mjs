@@ -6,7 +6,7 @@
 // checks that chat lines flow both ways. The page runs the plain code a
 // person would paste into a console, with the browser's default settings.
 //
-// usage: node pair.mjs <path-to-qrpair> <work-dir> [--browser chromium|firefox] [--late MS] [--only b-json,q-json,b-qr,q-qr]
+// usage: node pair.mjs <path-to-qrpair> <work-dir> [--browser chromium|firefox] [--late MS] [--only b-json,q-json,b-qr,q-qr] [--leave close|tab]
 //
 // Without --late: the four combinations, each answer applied at once.
 // With --late MS: the answer is carried back MS milliseconds after the
@@ -32,6 +32,9 @@ const option = (name, fallback) => {
 };
 const BROWSER = option('--browser', 'chromium');
 const LATE_MS = Number(option('--late', '0'));
+// How the browser leaves at the end: `close` (dc.close(), pc.close()) or
+// `tab` (the tab is closed, as a person leaves a page).
+const LEAVE = option('--leave', 'close');
 const STEP_MS = 30_000;
 const tag = (label) => `${BROWSER}: ${label}`;
 
@@ -254,12 +257,16 @@ async function expectChat(page, q, label, extra = '') {
     }
     await sleep(20);
   }
-  // The browser leaves; qrpair must notice and exit 0.
-  await page.evaluate(() => { window.dc.close(); window.pc.close(); });
+  // The browser leaves, by closing its connection or (--leave tab) the
+  // whole tab; qrpair must notice at once and end the chat with exit 0.
+  const left = Date.now();
+  if (LEAVE === 'tab') await page.close();
+  else await page.evaluate(() => { window.dc.close(); window.pc.close(); });
   const code = await within(q.exited, STEP_MS, 'timeout');
-  if (code !== 0) throw new Error(`${label}: qrpair ended with ${code} after the browser left:\n${q.stderr}`);
+  const gone = Date.now() - left;
+  if (code !== 0) throw new Error(`${label}: qrpair ended with ${code} ${gone} ms after the browser left (${LEAVE}):\n${q.stderr}`);
   if (!q.stdout.includes('-- the peer left the chat')) throw new Error(`${label}: no farewell in ${JSON.stringify(q.stdout)}`);
-  console.log(`ok - ${label}${extra}`);
+  console.log(`ok - ${label}${extra}; qrpair ended ${gone} ms after the browser left (${LEAVE === 'tab' ? 'tab closed' : 'pc.close()'})`);
 }
 
 // qrpair's own figure: `open_ms=…` once the channel opened after the answer.
@@ -296,7 +303,7 @@ async function browserOffers({ label, compact, delay = 0, timeout = '60s' }) {
   await browserApplies(page, answer);
   const open = await browserOpenMs(page);
   await expectChat(page, q, tag(label), ` (open ${open} ms after the browser applied the answer)`);
-  await page.close();
+  if (!page.isClosed()) await page.close();
   return open;
 }
 
@@ -332,7 +339,7 @@ async function qrpairOffers({ label, compact, delay = 0, timeout = '60s' }) {
   }
   const open = await qrpairOpenMs(q);
   await expectChat(page, q, tag(label), ` (open ${open} ms after qrpair applied the answer${waited})`);
-  await page.close();
+  if (!page.isClosed()) await page.close();
   return open;
 }
 
