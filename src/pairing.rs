@@ -80,6 +80,14 @@ fn show(kind: Kind, sdp: &str, tag: Option<[u8; signal::TAG_LEN]>, settings: &Se
     ui::present_code(&intro, &code, &signal::encode_token(&payload), &settings.qr_out, payload.len());
     if settings.sdp_json {
         ui::present_json(&signal::to_sdp_json(kind, sdp));
+        // The JSON is what a browser needs; the PNG was written anyway.
+        let png = std::path::absolute(&settings.qr_out).unwrap_or_else(|_| settings.qr_out.clone());
+        ui::note(&format!("the {kind} is also saved as a QR code in {} (for another qrpair)", png.display()));
+        if kind == Kind::Offer {
+            // Measured: Chromium answering fails its own DTLS handshake
+            // 222 s after it made its answer (vendor/QRPAIR-PATCH.md).
+            ui::note("a Chromium page that answers gives up 3.7 minutes after making its answer: bring the answer back before then");
+        }
     }
     Ok(())
 }
@@ -175,13 +183,29 @@ async fn connected(
         },
         Protocol::Plain => None,
     };
-    let code = signal::authentication_string(offer_sdp, answer_sdp, nonces);
-    let shown = code.as_deref().unwrap_or("(none: the other side has no SHA-256 fingerprint)");
-    ui::note(&format!("connected. Both screens must show the same code: {shown}"));
+    let question = match protocol {
+        Protocol::Framed => {
+            let code = signal::authentication_string(offer_sdp, answer_sdp, nonces);
+            let shown = code.as_deref().unwrap_or("(none: the other side has no SHA-256 fingerprint)");
+            ui::note(&format!("connected. Both screens must show the same code: {shown}"));
+            format!("Does the other screen show {shown}? [y/N] ")
+        }
+        Protocol::Plain => {
+            // A browser shows no code; what its page can show is its own
+            // certificate's fingerprint, which its description gave us.
+            let theirs = if we_offered { answer_sdp } else { offer_sdp };
+            let fingerprint = signal::SdpSummary::parse(theirs).fingerprint;
+            let fingerprint = fingerprint.as_deref().unwrap_or("(none given)");
+            ui::note(&format!(
+                "connected to a browser, which shows no code to compare. {}",
+                browser_check(fingerprint)
+            ));
+            format!("Does the page's certificate fingerprint read {fingerprint}? [y/N] ")
+        }
+    };
     if !verify {
         return Ok(channel);
     }
-    let question = format!("Does the other screen show {shown}? [y/N] ");
     let answer = tokio::task::spawn_blocking(move || ui::prompt_line(&question)).await;
     match answer {
         Ok(Some(Ok(line))) if matches!(line.trim(), "y" | "Y" | "yes" | "Yes") => Ok(channel),
@@ -194,6 +218,14 @@ async fn connected(
             Err(Error::Usage("--verify needs a terminal to ask on".into()))
         }
     }
+}
+
+/// What a person can compare with a browser peer instead of a code.
+pub fn browser_check(fingerprint: &str) -> String {
+    format!(
+        "To make sure it is your page: its own certificate's fingerprint must read {fingerprint} \
+         (in the page: the a=fingerprint line of pc.localDescription.sdp)"
+    )
 }
 
 async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Protocol) -> Result<Totals, Error> {
@@ -218,6 +250,13 @@ async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Prot
         None => {}
     }
     let mode = settings.mode;
+    if protocol == Protocol::Plain {
+        // What a page's onmessage gets (README, "With a browser").
+        ui::note(match mode {
+            Mode::Chat => "each line goes to the page as one string message; its messages are shown as lines",
+            Mode::Pipe => "the bytes go to the page as binary messages (an ArrayBuffer or Blob in onmessage); whatever it sends, string or binary, comes out here as bytes",
+        });
+    }
     if mode == Mode::Chat && ui::stdin_is_terminal() {
         ui::note("chat: type a line and press Enter to send it; Ctrl-D leaves");
     }

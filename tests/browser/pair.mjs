@@ -257,6 +257,11 @@ async function expectChat(page, q, label, extra = '') {
     }
     await sleep(20);
   }
+  // A browser shows no code: qrpair names what the page can check instead,
+  // its own certificate's fingerprint.
+  const fingerprint = await page.evaluate(() => window.pc.localDescription.sdp.match(/^a=fingerprint:(.*?)\r?$/m)[1]);
+  if (q.stderr.includes('Both screens must show the same code')) throw new Error(`${label}: qrpair asked to compare a code the browser does not show:\n${q.stderr}`);
+  if (!q.stderr.toUpperCase().includes(fingerprint.toUpperCase())) throw new Error(`${label}: qrpair did not name the page's fingerprint ${fingerprint}:\n${q.stderr}`);
   // The browser leaves, by closing its connection or (--leave tab) the
   // whole tab; qrpair must notice at once and end the chat with exit 0.
   const left = Date.now();
