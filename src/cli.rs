@@ -81,14 +81,17 @@ pub enum Command {
         #[arg(long, conflicts_with = "raw")]
         json: bool,
         /// List every QR code in the picture, qrpair's or not
-        #[arg(long, conflicts_with_all = ["raw", "sdp"])]
+        #[arg(long, conflicts_with_all = ["raw", "sdp", "sdp_json"])]
         all: bool,
         /// Write the exact bytes of the first QR code found to stdout (any QR code, not only qrpair's)
-        #[arg(long, conflicts_with = "sdp")]
+        #[arg(long, conflicts_with_all = ["sdp", "sdp_json"])]
         raw: bool,
         /// Print the full session description the code stands for (rebuilt from the compact form)
-        #[arg(long, conflicts_with = "json")]
+        #[arg(long, conflicts_with_all = ["json", "sdp_json"])]
         sdp: bool,
+        /// Print it as a browser's JSON on one line ({"type":"offer","sdp":"..."}), ready to paste into setRemoteDescription
+        #[arg(long, conflicts_with = "json")]
+        sdp_json: bool,
     },
     /// Turn a description (a browser's JSON, a token, an image) into a qrpair QR code and token
     #[command(after_help = EXIT_CODES_HELP)]

@@ -134,8 +134,21 @@ async fn run(command: Command) -> Result<(), Error> {
             };
             pairing::answer(&settings(common, qr_out), from).await?;
         }
-        Command::Decode { source, json, raw, sdp, all: true } => decode_all(&source, json, raw || sdp)?,
-        Command::Decode { source, json, raw, sdp, all: false } => decode(&source, json, raw, sdp)?,
+        Command::Decode { source, json, raw, sdp, sdp_json, all: true } => {
+            decode_all(&source, json, raw || sdp || sdp_json)?
+        }
+        Command::Decode { source, json, raw, sdp, sdp_json, all: false } => {
+            let form = if sdp_json {
+                DecodeAs::SdpJson
+            } else if sdp {
+                DecodeAs::Sdp
+            } else if json {
+                DecodeAs::Json
+            } else {
+                DecodeAs::Text
+            };
+            decode(&source, raw, form)?
+        }
         Command::Encode { source, qr_out, ec } => {
             let (kind, code, token, len) = pairing::encode(&source, &qr_out, ec)?;
             let title = format!("{kind}:");
@@ -160,15 +173,27 @@ async fn run(command: Command) -> Result<(), Error> {
     Ok(())
 }
 
-fn decode(source: &str, json: bool, raw: bool, sdp: bool) -> Result<(), Error> {
+/// What `decode` prints about a code.
+#[derive(PartialEq)]
+enum DecodeAs {
+    Text,
+    Json,
+    Sdp,
+    SdpJson,
+}
+
+fn decode(source: &str, raw: bool, form: DecodeAs) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     let written = if raw {
         out.write_all(&pairing::decode_raw(source)?)
     } else {
         let (d, description) = pairing::decode(source)?;
-        if sdp {
+        if form == DecodeAs::Sdp {
             out.write_all(ui::printable_lines(&description.replace("\r\n", "\n")).replace('\n', "\r\n").as_bytes())
-        } else if json {
+        } else if form == DecodeAs::SdpJson {
+            // JSON escapes every control character: safe on any terminal.
+            writeln!(out, "{}", qrpair::signal::to_sdp_json(d.kind, &description))
+        } else if form == DecodeAs::Json {
             let line = serde_json::to_string(&d).map_err(|e| Error::Other(e.to_string()))?;
             writeln!(out, "{line}")
         } else {

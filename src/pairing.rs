@@ -90,6 +90,14 @@ fn show(kind: Kind, sdp: &str, tag: Option<[u8; signal::TAG_LEN]>, settings: &Se
     ui::present_code(&intro, &code, &signal::encode_token(&payload), &settings.qr_out, payload.len());
     if settings.sdp_json {
         ui::present_json(&signal::to_sdp_json(kind, sdp));
+        // The JSON is what a browser needs; the PNG was written anyway.
+        let png = std::path::absolute(&settings.qr_out).unwrap_or_else(|_| settings.qr_out.clone());
+        ui::note(&format!("the {kind} is also saved as a QR code in {} (for another qrpair)", png.display()));
+        if kind == Kind::Offer {
+            // Measured: Chromium answering fails its own DTLS handshake
+            // 222 s after it made its answer (vendor/QRPAIR-PATCH.md).
+            ui::note("a Chromium page that answers gives up 3.7 minutes after making its answer: bring the answer back before then");
+        }
     }
     Ok(())
 }
@@ -127,7 +135,7 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
     let channel = peer.open(CONNECT_LIMIT.min(remaining(deadline))).await?;
     tracing::info!(open_ms = applied.elapsed().as_secs_f64() * 1e3, "data channel open after the answer was applied");
     let protocol = protocol_for(&answer.payload);
-    let channel = connected(channel, Some(ours), answer.payload.sha256, settings.verify, protocol, true).await?;
+    let channel = connected(channel, ours, &answer.payload, settings.verify, protocol, true).await?;
     run_session(channel, settings, protocol).await
 }
 
@@ -163,7 +171,7 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
         other => other.into(),
     })?;
     let protocol = protocol_for(&offer.payload);
-    let channel = connected(channel, offer.payload.sha256, Some(ours), settings.verify, protocol, false).await?;
+    let channel = connected(channel, ours, &offer.payload, settings.verify, protocol, false).await?;
     run_session(channel, settings, protocol).await
 }
 
@@ -171,8 +179,8 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
 /// compare it with the other screen before anything is read or written.
 async fn connected(
     mut channel: peer::Channel,
-    offer_fingerprint: Option<[u8; signal::FINGERPRINT_LEN]>,
-    answer_fingerprint: Option<[u8; signal::FINGERPRINT_LEN]>,
+    ours: [u8; signal::FINGERPRINT_LEN],
+    theirs: &signal::Payload,
     verify: bool,
     protocol: Protocol,
     we_offered: bool,
@@ -187,16 +195,31 @@ async fn connected(
         },
         Protocol::Plain => None,
     };
-    let code = match (offer_fingerprint, answer_fingerprint) {
-        (Some(offer), Some(answer)) => Some(signal::authentication_string(&offer, &answer, nonces)),
-        _ => None,
+    let question = match protocol {
+        Protocol::Framed => {
+            let (offer, answer) = if we_offered { (Some(ours), theirs.sha256) } else { (theirs.sha256, Some(ours)) };
+            let code = match (offer, answer) {
+                (Some(offer), Some(answer)) => Some(signal::authentication_string(&offer, &answer, nonces)),
+                _ => None,
+            };
+            let shown = code.as_deref().unwrap_or("(none: the other side has no SHA-256 fingerprint)");
+            ui::note(&format!("connected. Both screens must show the same code: {shown}"));
+            format!("Does the other screen show {shown}? [y/N] ")
+        }
+        Protocol::Plain => {
+            // A browser shows no code; what its page can show is its own
+            // certificate's fingerprint, which its description gave us.
+            let fingerprint = theirs.summary.fingerprint.as_deref().unwrap_or("(none given)");
+            ui::note(&format!(
+                "connected to a browser, which shows no code to compare. {}",
+                browser_check(fingerprint)
+            ));
+            format!("Does the page's certificate fingerprint read {fingerprint}? [y/N] ")
+        }
     };
-    let shown = code.as_deref().unwrap_or("(none: the other side has no SHA-256 fingerprint)");
-    ui::note(&format!("connected. Both screens must show the same code: {shown}"));
     if !verify {
         return Ok(channel);
     }
-    let question = format!("Does the other screen show {shown}? [y/N] ");
     let answer = tokio::task::spawn_blocking(move || ui::prompt_line(&question)).await;
     match answer {
         Ok(Some(Ok(line))) if matches!(line.trim(), "y" | "Y" | "yes" | "Yes") => Ok(channel),
@@ -209,6 +232,14 @@ async fn connected(
             Err(Error::Usage("--verify needs a terminal to ask on".into()))
         }
     }
+}
+
+/// What a person can compare with a browser peer instead of a code.
+pub fn browser_check(fingerprint: &str) -> String {
+    format!(
+        "To make sure it is your page: its own certificate's fingerprint must read {fingerprint} \
+         (in the page: the a=fingerprint line of pc.localDescription.sdp)"
+    )
 }
 
 async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Protocol) -> Result<Totals, Error> {
@@ -235,6 +266,13 @@ async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Prot
         None => {}
     }
     let mode = settings.mode;
+    if protocol == Protocol::Plain {
+        // What a page's onmessage gets (README, "With a browser").
+        ui::note(match mode {
+            Mode::Chat => "each line goes to the page as one string message; its messages are shown as lines",
+            Mode::Pipe => "the bytes go to the page as binary messages (an ArrayBuffer or Blob in onmessage); whatever it sends, string or binary, comes out here as bytes",
+        });
+    }
     if mode == Mode::Chat && ui::stdin_is_terminal() {
         ui::note("chat: type a line and press Enter to send it; Ctrl-D leaves");
     }

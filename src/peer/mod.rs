@@ -162,6 +162,7 @@ pub struct Peer {
     /// Where our mapping refreshes go while we wait: the other side's
     /// candidates, once known.
     refresh_targets: watch::Sender<Vec<SocketAddr>>,
+    peer_port: Arc<runtime::PeerPort>,
 }
 
 impl Peer {
@@ -249,7 +250,13 @@ impl Peer {
                 return Err(Error::ConnectFailed(self.remote_addrs.clone()));
             }
         }
-        Ok(Channel { pc: self.pc.clone(), dc: channel, incoming: rx, state: self.state.clone() })
+        Ok(Channel {
+            pc: self.pc.clone(),
+            dc: channel,
+            incoming: rx,
+            state: self.state.clone(),
+            peer_port: self.peer_port.clone(),
+        })
     }
 
     async fn build(opts: &PeerOptions) -> Result<Peer, Error> {
@@ -277,6 +284,11 @@ impl Peer {
             // through two NATs only these pairs ever work, so waiting only
             // delays the channel (open 516 ms → 25 ms after the answer, tests/integration/nat.rs).
             .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
+            // A browser hides its host addresses behind mDNS names qrpair
+            // does not resolve, so its only usable address is the one its
+            // checks come from: a peer-reflexive candidate. webrtc waits 1 s
+            // before nominating one (for a better pair to show up); host
+            // pairs wait 0, and so does this, which is the same address.
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             // A third of the UDP receive buffer the kernel grants: the
             // window then never overruns it (loss would stall the stream).
@@ -294,6 +306,7 @@ impl Peer {
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
         let runtime = Arc::new(runtime::BufferedRuntime::new());
+        let peer_port = runtime.peer_port();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config.build())
             .with_setting_engine(settings)
@@ -316,6 +329,7 @@ impl Peer {
             fingerprint,
             runtime,
             refresh_targets,
+            peer_port,
         })
     }
 
@@ -422,13 +436,15 @@ pub struct Channel {
     dc: Arc<dyn DataChannel>,
     incoming: mpsc::Receiver<Incoming>,
     state: watch::Receiver<RTCPeerConnectionState>,
+    peer_port: Arc<runtime::PeerPort>,
 }
 
 /// What `Channel::recv` yields.
 #[derive(Debug)]
 pub enum Received {
     Message(Bytes),
-    /// The peer closed the channel.
+    /// The peer closed the channel, or its socket: a browser tab that
+    /// closes sends nothing, but its port then refuses our packets.
     Closed,
 }
 
@@ -457,6 +473,10 @@ impl Channel {
                 Some(Incoming::Closed) | None => Received::Closed,
             }),
             _ = wait_lost(self.state.clone()) => Err(Error::Lost),
+            _ = self.peer_port.closed() => {
+                tracing::info!("the peer's port refuses our packets (ICMP port unreachable): it has left");
+                Ok(Received::Closed)
+            }
         }
     }
 

@@ -345,13 +345,17 @@ fn unusual_but_packable_values_survive() {
              a=candidate:10 1 tcp 1518280447 192.0.2.2 9 typ host tcptype active\r\n\
              a=candidate:11 1 udp 41885439 198.51.100.9 3478 typ relay raddr 203.0.113.7 rport 61000\r\n\
              a=candidate:12 1 udp 2113937151 ccdff8af-8bc3-4aac-91f0-6b00ca20c25c.local 41717 typ host\r\n\
+             a=candidate:13 1 tcp 1518280446 192.0.2.2 50123 typ host tcptype passive\r\n\
              a=end-of-candidates",
         );
     let original = Description::from_sdp(&sdp).unwrap();
+    // The active TCP candidate (port 9, never checked) is left out.
     assert_eq!(original.candidates.len(), 7);
+    assert!(original.candidates.iter().all(|c| c.transport != compact::Transport::TcpActive));
     let bytes = encode_compact(Kind::Offer, &sdp, None).expect("packable");
     let payload = decode(&bytes).unwrap();
     assert_eq!(Description::from_sdp(&payload.sdp).unwrap(), original);
+    assert!(payload.sdp.contains(" tcptype passive\r\n") && !payload.sdp.contains("tcptype active"), "{}", payload.sdp);
 }
 
 #[test]
@@ -457,6 +461,12 @@ mod properties {
         fn generated_descriptions_round_trip(d in description(), answer in any::<bool>(), tag in proptest::option::of(any::<[u8; 4]>())) {
             let kind = if answer { Kind::Answer } else { Kind::Offer };
             let sdp = d.to_sdp();
+            // What survives: every candidate but those no peer can use.
+            let mut d = d;
+            let generated = d.candidates.len();
+            d.candidates.retain(|c| c.usable_by_a_peer());
+            let active_tcp = sdp.matches("tcptype active").count();
+            prop_assert_eq!(generated - d.candidates.len(), active_tcp);
             prop_assert_eq!(Description::from_sdp(&sdp).unwrap(), d.clone());
             let bytes = encode(kind, &sdp, tag);
             let named = d.candidates.iter().any(|c| matches!(&c.address, compact::Address::Name(n) if !n.ends_with(".local")));
@@ -555,4 +565,25 @@ fn descriptions_that_can_never_connect_are_refused_on_decode() {
     }
     let mdns = base.replace("a=end-of-candidates", "a=candidate:9 1 udp 2113937151 ccdff8af-8bc3-4aac-91f0-6b00ca20c25c.local 5000 typ host\r\na=end-of-candidates");
     decode(&encode(Kind::Offer, &mdns, None)).expect("an mDNS name is usable");
+}
+
+/// A real Firefox ESR 153 offer (headless, default settings): one mDNS UDP
+/// host candidate and its active TCP twin (port 9). The twin is left out,
+/// 19 bytes less: 110 B (QR version 7 at EC M) before, 91 B (version 6) now.
+#[test]
+fn a_firefox_offer_packs_without_its_active_tcp_candidate() {
+    let json = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/firefox_offer_mdns_1.json"))
+        .unwrap();
+    let (kind, sdp) = parse_sdp_json(&json).unwrap();
+    assert_eq!(kind, Kind::Offer);
+    assert!(sdp.contains("tcptype active"));
+    let bytes = encode(kind, &sdp, None);
+    assert_eq!(bytes.len(), 91);
+    assert!(bytes.len() <= 106, "QR version 6 at EC M holds 106 bytes");
+    let payload = decode(&bytes).unwrap();
+    assert_eq!(payload.form, Form::Compact);
+    let description = Description::from_sdp(&payload.sdp).unwrap();
+    assert_eq!(description.candidates.len(), 1);
+    assert_eq!(description.candidates[0].transport, compact::Transport::Udp);
+    assert_eq!(description.max_message_size, 1073741823);
 }

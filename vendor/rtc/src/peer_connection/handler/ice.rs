@@ -1,7 +1,7 @@
 use crate::peer_connection::event::RTCPeerConnectionEvent;
 use crate::peer_connection::event::{RTCEventInternal, TaggedRTCEventInternal};
 use crate::peer_connection::message::internal::{
-    RTCMessageInternal, STUNMessage, TaggedRTCMessageInternal,
+    DTLSMessage, RTCMessageInternal, STUNMessage, TaggedRTCMessageInternal,
 };
 use crate::peer_connection::transport::ice::IceTransport;
 use crate::statistics::accumulator::RTCStatsAccumulator;
@@ -25,6 +25,38 @@ pub(crate) struct IceHandlerContext {
     /// accumulator up with this key instead of re-`format!`ing it on every packet
     /// — that formatting was a heap allocation on the hot path in both directions.
     pub(crate) selected_pair_key: Option<String>,
+
+    /// qrpair patch: DTLS datagrams that arrived before ICE selected a pair,
+    /// most recent last. A browser answering our offer is the DTLS client
+    /// (a=setup:active) and sends its ClientHello as soon as its own checks
+    /// succeed, which, now that we answer checks before the answer reaches
+    /// us, can be minutes before we select a pair. Dropped, the handshake
+    /// waited for the browser's next retransmission, backed off to tens of
+    /// seconds; kept, it is replayed the moment a pair is selected.
+    pub(crate) early_dtls: VecDeque<TaggedRTCMessageInternal>,
+}
+
+/// qrpair patch: how many early DTLS datagrams are kept (a ClientHello
+/// flight and its retransmissions; the oldest go first).
+const MAX_EARLY_DTLS: usize = 8;
+
+/// qrpair patch: what an early DTLS datagram carries, for spotting a
+/// retransmission of it: the sender, and the epoch, message_seq and
+/// fragment_offset of the handshake fragment in its first record. `None`
+/// for anything else (kept as it is).
+fn early_dtls_key(msg: &TaggedRTCMessageInternal) -> Option<(std::net::SocketAddr, u16, u16, u32)> {
+    let RTCMessageInternal::Dtls(DTLSMessage::Raw(b)) = &msg.message else {
+        return None;
+    };
+    // Record header: type(1) version(2) epoch(2) sequence(6) length(2);
+    // handshake header: msg_type(1) length(3) message_seq(2) fragment_offset(3).
+    if b.len() < 13 + 12 || b[0] != 22 {
+        return None;
+    }
+    let epoch = u16::from_be_bytes([b[3], b[4]]);
+    let message_seq = u16::from_be_bytes([b[13 + 4], b[13 + 5]]);
+    let offset = u32::from_be_bytes([0, b[13 + 6], b[13 + 7], b[13 + 8]]);
+    Some((msg.transport.peer_addr, epoch, message_seq, offset))
 }
 
 impl IceHandlerContext {
@@ -37,6 +69,8 @@ impl IceHandlerContext {
             event_outs: VecDeque::new(),
 
             selected_pair_key: None,
+
+            early_dtls: VecDeque::new(),
         }
     }
 }
@@ -99,6 +133,24 @@ impl<'a>
             // Use default for transport to make DTLS tunneled
             msg.transport = TransportContext::default();
             self.ctx.read_outs.push_back(msg);
+        } else if matches!(msg.message, RTCMessageInternal::Dtls(DTLSMessage::Raw(_))) {
+            // qrpair patch: kept for when a pair is selected (see `early_dtls`).
+            debug!(
+                "keep dtls from {:?} to {:?} until ICE selects a pair",
+                msg.transport.peer_addr, msg.transport.local_addr
+            );
+            // A retransmission replaces the copy it repeats: replayed, each
+            // copy of the ClientHello drew its own HelloVerifyRequest (6 for
+            // Chromium's usual 3 early flights of 2 datagrams).
+            if let Some(key) = early_dtls_key(&msg) {
+                self.ctx
+                    .early_dtls
+                    .retain(|kept| early_dtls_key(kept) != Some(key));
+            }
+            if self.ctx.early_dtls.len() >= MAX_EARLY_DTLS {
+                self.ctx.early_dtls.pop_front();
+            }
+            self.ctx.early_dtls.push_back(msg);
         } else {
             trace!(
                 "drop message from {:?} to {:?} before ICE connection is connected",
@@ -216,6 +268,17 @@ impl<'a>
                         now,
                         event: RTCEventInternal::ICESelectedCandidatePairChange,
                     });
+
+                    // qrpair patch: replay what the selected peer sent over
+                    // DTLS before the pair was selected; the rest is dropped.
+                    let peer_addr = remote.addr();
+                    for mut early in std::mem::take(&mut self.ctx.early_dtls) {
+                        if early.transport.peer_addr == peer_addr {
+                            debug!("replay early dtls from {:?}", peer_addr);
+                            early.transport = TransportContext::default();
+                            self.ctx.read_outs.push_back(early);
+                        }
+                    }
                 }
                 ::ice::Event::RoleChange(is_controlling) => {
                     self.stats.transport.on_ice_role_changed(is_controlling);
