@@ -630,14 +630,30 @@ async fn keep_mappings(
             let Ok(local) = socket.local_addr() else { continue };
             let family = |a: &&SocketAddr| a.is_ipv4() == local.is_ipv4();
             for server in servers.iter().filter(family) {
-                sent += usize::from(socket.send_to(&bare_stun(0x0001), server).is_ok());
+                sent += usize::from(send_despite_reports(socket, &bare_stun(0x0001), *server));
             }
             for peer in peers.iter().filter(family) {
-                sent += usize::from(socket.send_to(&bare_stun(0x0011), peer).is_ok());
+                sent += usize::from(send_despite_reports(socket, &bare_stun(0x0011), *peer));
             }
         }
         tracing::debug!(sent, "refreshed NAT mappings while waiting");
     }
+}
+
+/// Sends one datagram. Our sockets ask for ICMP reports (runtime.rs: a
+/// closed browser tab is noticed so), and the kernel hands a pending report
+/// (say, a router that cannot reach the other side's private address) to
+/// the next send instead of sending it: that send is tried again, or the
+/// mapping it should refresh would lapse.
+fn send_despite_reports(socket: &std::net::UdpSocket, bytes: &[u8], to: SocketAddr) -> bool {
+    for _ in 0..4 {
+        match socket.send_to(bytes, to) {
+            Ok(_) => return true,
+            Err(e) if runtime::reported_by_icmp(&e) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// When both descriptions say why direct connection cannot work: a NAT

@@ -38,7 +38,11 @@ pub struct BufferedRuntime {
 
 impl BufferedRuntime {
     pub fn new() -> Self {
-        BufferedRuntime { inner: TokioRuntime, peer: Arc::new(PeerPort::default()), sockets: std::sync::Mutex::new(Vec::new()) }
+        BufferedRuntime {
+            inner: TokioRuntime,
+            peer: Arc::new(PeerPort::default()),
+            sockets: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// The UDP sockets bound so far (shared descriptors, non-blocking).
@@ -127,20 +131,33 @@ impl WatchedSocket {
     }
 }
 
+/// Errors that are ICMP reports about an earlier packet (IP_RECVERR hands
+/// them to the next send or receive), not failures of this one: a port
+/// refusing, and a host or network a router says it cannot reach (the
+/// private address of a peer behind a NAT, say). Passed up, they would
+/// stop webrtc reading the socket.
+pub(crate) fn reported_by_icmp(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN | libc::ENETDOWN)
+    )
+}
+
 impl AsyncUdpSocket for WatchedSocket {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        self.drain_errors();
-        match self.inner.poll_send(cx, transmit) {
-            // A pending error reported instead of sending: read it, send again.
-            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                self.drain_errors();
-                self.inner.poll_send(cx, transmit)
+        // A pending error is reported instead of sending: read it, send
+        // again (several ICMP reports may be waiting, one per attempt).
+        for _ in 0..4 {
+            self.drain_errors();
+            match self.inner.poll_send(cx, transmit) {
+                Poll::Ready(Err(e)) if reported_by_icmp(&e) => continue,
+                other => return other,
             }
-            other => other,
         }
+        self.inner.poll_send(cx, transmit)
     }
     fn poll_recv(
         &self,
@@ -151,7 +168,7 @@ impl AsyncUdpSocket for WatchedSocket {
         loop {
             self.drain_errors();
             match self.inner.poll_recv(cx, bufs, meta) {
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Poll::Ready(Err(e)) if reported_by_icmp(&e) => continue,
                 Poll::Ready(Ok(n)) => {
                     if let Some(m) = meta[..n].last() {
                         self.peer.heard_from(m.addr);
