@@ -25,20 +25,12 @@
 
 use image::{ImageEncoder, Rgb, RgbImage};
 use qrpair::qr::{render_qr, EcLevel};
-use qrpair::signal::{self, Kind};
 use std::path::Path;
 
-struct Rng(u64);
+mod common;
+use common::{qrpair_payload, Rng};
+
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: u32, hi: u32) -> u32 {
-        lo + (self.next() % (hi - lo + 1) as u64) as u32
-    }
     fn unit(&mut self) -> f64 {
         (self.next() % 1_000_000) as f64 / 1_000_000.0
     }
@@ -49,30 +41,6 @@ impl Rng {
     fn gauss(&mut self) -> f64 {
         (0..4).map(|_| self.unit()).sum::<f64>() * 3f64.sqrt() - 2.0 * 3f64.sqrt()
     }
-}
-
-/// A qrpair offer (n IPv4 host candidates) or its answer, as real payload bytes.
-fn qrpair_payload(rng: &mut Rng, n: usize, answer: bool) -> Vec<u8> {
-    let fingerprint: [u8; 32] = std::array::from_fn(|_| rng.next() as u8);
-    let (ufrag, pwd) = signal::derive_credentials(&fingerprint);
-    let hex: Vec<String> = fingerprint.iter().map(|b| format!("{b:02X}")).collect();
-    let mut sdp = format!(
-        "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 {}\r\na=group:BUNDLE 0\r\n\
-         m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=setup:{}\r\na=mid:0\r\n\
-         a=sctp-port:5000\r\na=max-message-size:65536\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n",
-        hex.join(":"),
-        if answer { "active" } else { "actpass" }
-    );
-    for i in 0..n {
-        let port = 30000 + (rng.next() % 30000) as u16;
-        sdp.push_str(&format!(
-            "a=candidate:{i} 1 udp 2130706431 192.168.{}.{} {port} typ host\r\n",
-            rng.range(0, 9),
-            rng.range(2, 250)
-        ));
-    }
-    let kind = if answer { Kind::Answer } else { Kind::Offer };
-    signal::encode(kind, &sdp, answer.then(|| [rng.next() as u8, 1, 2, 3]))
 }
 
 fn word(rng: &mut Rng, len: u32) -> String {

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -18,23 +18,8 @@ struct Xvfb {
 
 impl Xvfb {
     fn start() -> Option<Xvfb> {
-        let n = 50 + std::process::id() % 400;
-        let display = format!(":{n}");
-        let child = Command::new("Xvfb")
-            .args([display.as_str(), "-nolisten", "tcp", "-screen", "0", "1280x720x24"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let socket = format!("/tmp/.X11-unix/X{n}");
-        let start = Instant::now();
-        while !std::path::Path::new(&socket).exists() {
-            if start.elapsed() > Duration::from_secs(10) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Xvfb { child, display })
+        let (child, number) = start_xvfb("1280x720x24")?;
+        Some(Xvfb { child, display: format!(":{number}") })
     }
 }
 

@@ -213,3 +213,48 @@ impl Sandbox {
         (run, rss)
     }
 }
+
+/// Starts Xvfb on a display it finds free itself (`-displayfd`), so two
+/// test runs, or tests running side by side, never take the same display
+/// (picking a number and waiting for its socket could find another
+/// server's). Returns the server and its display number; `None` when Xvfb
+/// is missing or did not start.
+pub fn start_xvfb(geometry: &str) -> Option<(Child, u32)> {
+    use std::io::BufRead;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return None;
+    }
+    // SAFETY: both descriptors were just made and are owned here.
+    let (read_end, write_end) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+    let write_fd = fds[1];
+    let mut command = Command::new("Xvfb");
+    command
+        .args(["-displayfd", &write_fd.to_string(), "-screen", "0", geometry, "-nolisten", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Only Xvfb inherits the write end, and only across its own exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            if libc::fcntl(write_fd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command.spawn().ok();
+    drop(write_end);
+    let mut child = child?;
+    let mut line = String::new();
+    let read = std::io::BufReader::new(read_end).read_line(&mut line);
+    match (read, line.trim().parse::<u32>()) {
+        (Ok(_), Ok(number)) => Some((child, number)),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
+        }
+    }
+}

@@ -26,22 +26,8 @@ struct Display {
 }
 
 impl Display {
-    fn start(seed: u32) -> Display {
-        let mut number = 200 + (std::process::id() + seed * 7) % 500;
-        while Path::new(&format!("/tmp/.X{number}-lock")).exists() {
-            number += 1;
-        }
-        let server = Command::new("Xvfb")
-            .args([format!(":{number}").as_str(), "-screen", "0", "900x560x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb starts");
-        let start = Instant::now();
-        while !Path::new(&format!("/tmp/.X11-unix/X{number}")).exists() {
-            assert!(start.elapsed() < LIMIT, "Xvfb :{number} did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    fn start() -> Display {
+        let (server, number) = crate::common::start_xvfb("900x560x24").expect("Xvfb starts");
         Display { number, server }
     }
 
@@ -103,11 +89,11 @@ fn two_dark_xterms_pair_through_screenshots_of_each_other() {
             return;
         }
     }
-    for (round, font_px) in [8, 10, 12, 16].into_iter().enumerate() {
+    for font_px in [8, 10, 12, 16] {
         let sb = Sandbox::new();
         let dir = sb.dir.path();
         let bin = crate::common::bin();
-        let (a_screen, b_screen) = (Display::start(2 * round as u32), Display::start(2 * round as u32 + 1));
+        let (a_screen, b_screen) = (Display::start(), Display::start());
         let mut a = xterm(
             &a_screen,
             dir,
