@@ -2,7 +2,7 @@
 //! in the folder given or its subfolders): exact reads upright and over the
 //! four 90° rotations, and median / max decode time per image.
 //!
-//!     cargo run --release --example scan_corpus -- ../shared/corpus/zxing-blackbox
+//!     cargo run --release --example scan_corpus -- DIR    # e.g. the ZXing project's blackbox/qrcode-1..6 photos (github.com/zxing/zxing, core/src/test/resources)
 //!
 //! With a folder of `*.png` + `*.bin` (expected bytes; the screenshot
 //! fixtures), the same figures are printed per image size. `--without N`
