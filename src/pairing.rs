@@ -1,6 +1,9 @@
 //! The offer, answer, decode and demo commands: glue between the source of
 //! a code, the peer, the QR on screen and the session. Kept out of `main.rs`
 //! so the demo and tests drive the same code the binary runs.
+//! Each command is a few steps in order, and they share the helpers here
+//! (showing a code, waiting for the other's, the authentication code), so
+//! one file of about 500 lines reads straight through.
 
 use crate::peer::{self, Peer, PeerOptions};
 use crate::qr::{self, EcLevel};

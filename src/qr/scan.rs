@@ -1,4 +1,9 @@
 //! Picture → QR payload bytes, for screenshots, photos and saved PNGs.
+//!
+//! The decoding limits, the stage pipeline and the two engines' adapters
+//! are one bounded search and share its deadline and budgets, so they stay
+//! together here (about 660 lines); the finder search of its own is in
+//! `finder.rs`, the hostile test pictures in `hostile.rs`.
 
 use super::EcLevel;
 use image::{imageops, DynamicImage, GrayImage, ImageReader, Limits, Luma};

@@ -2,6 +2,10 @@
 //! between data-channel peers, packed as bytes, and rebuilt into an SDP that
 //! webrtc-rs and browsers accept.
 //!
+//! One file on purpose (about 750 lines): the packer, the unpacker and the
+//! rebuilt SDP are three views of one byte layout, and a change to the
+//! layout has to touch all three; kept together they cannot drift apart.
+//!
 //! Body layout after the header byte (all integers big-endian):
 //!
 //! ```text
