@@ -464,7 +464,10 @@ impl Channel {
     /// Next message; `Err(Lost)` when the connection fails or stays
     /// disconnected past the grace period.
     pub async fn recv(&mut self) -> Result<Received, Error> {
+        // What has already arrived comes first: a peer that says why it
+        // stops and then closes must be heard, not taken for lost.
         tokio::select! {
+            biased;
             msg = self.incoming.recv() => Ok(match msg {
                 Some(Incoming::Message(b)) => Received::Message(b),
                 Some(Incoming::Closed) | None => Received::Closed,
