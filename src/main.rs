@@ -217,6 +217,7 @@ fn decode(source: &str, raw: bool, form: DecodeAs) -> Result<(), Error> {
             for c in &d.candidates {
                 text.push_str(&format!("  {c}\n"));
             }
+            text.push_str(&format!("reachable: {}\n", d.reach));
             out.write_all(ui::printable_lines(&text).as_bytes())
         }
     };

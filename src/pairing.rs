@@ -359,6 +359,8 @@ pub struct Decoded {
     pub made_by_qrpair: bool,
     pub fingerprint: Option<String>,
     pub candidates: Vec<signal::Candidate>,
+    /// Which networks the candidates can be reached from (`signal::reach`).
+    pub reach: &'static str,
     pub sdp_bytes: usize,
 }
 
@@ -382,6 +384,7 @@ pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
         answers_offer: obtained.payload.tag.map(|t| t.iter().map(|b| format!("{b:02x}")).collect()),
         made_by_qrpair: obtained.payload.made_by_qrpair,
         fingerprint: obtained.payload.summary.fingerprint,
+        reach: signal::reach(&obtained.payload.summary.candidates),
         candidates: obtained.payload.summary.candidates,
         sdp_bytes: obtained.payload.sdp.len(),
     };

@@ -311,6 +311,17 @@ impl Description {
                 return Err(nope("unusual BUNDLE group"));
             }
         }
+        // A machine with a public address learns from STUN the address it
+        // already has: the server-reflexive candidate repeats the host one
+        // (RFC 8445 5.1.3 calls it redundant) and would cost 7-19 bytes of
+        // the code for nothing.
+        let hosts: Vec<(Address, u16, Transport)> = candidates
+            .iter()
+            .filter(|c| c.kind == CandidateType::Host)
+            .map(|c| (c.address.clone(), c.port, c.transport))
+            .collect();
+        candidates
+            .retain(|c| c.kind == CandidateType::Host || !hosts.contains(&(c.address.clone(), c.port, c.transport)));
         if candidates.len() > MAX_CANDIDATES {
             return Err(nope("too many candidates"));
         }

@@ -12,7 +12,7 @@ pub mod token;
 pub use compact::{derive_credentials, offer_tag, Description, FINGERPRINT_LEN, TAG_LEN};
 pub use json::{looks_like_json, parse_sdp_json, to_sdp_json, JsonError};
 
-pub use sdp::{minimize_sdp, Candidate, SdpSummary};
+pub use sdp::{minimize_sdp, reach, Candidate, SdpSummary};
 pub use token::{decode_token, encode_token, find_token, looks_like_token, TokenError, TOKEN_PREFIX};
 
 use flate2::{write::DeflateEncoder, Compression, Decompress, FlushDecompress, Status};

@@ -71,6 +71,46 @@ pub struct Candidate {
     pub kind: String,
 }
 
+/// Which networks a code's candidates can be reached from, in words, so a
+/// person can tell before pairing whether a code made at home will work from
+/// the office (it will not with host addresses alone).
+pub fn reach(candidates: &[Candidate]) -> &'static str {
+    let has = |kind: &str| candidates.iter().any(|c| c.kind == kind);
+    let ips: Vec<std::net::IpAddr> = candidates.iter().filter_map(|c| c.address.parse().ok()).collect();
+    if has("relay") {
+        "through a TURN relay, so from any network, NATs of every kind included"
+    } else if candidates.iter().any(|c| c.kind == "host" && c.address.parse().is_ok_and(|ip| is_public(&ip))) {
+        "directly at a public address, from any network whose NAT lets it out"
+    } else if has("srflx") {
+        "across NATs that keep one port per socket (a public address learned from STUN), and on the same network"
+    } else if ips.is_empty() {
+        "nowhere: the code carries no address"
+    } else if ips.iter().all(|ip| ip.is_loopback()) {
+        "this machine only (loopback)"
+    } else {
+        "the same network only (private addresses); to cross NATs, make the code with --stun"
+    }
+}
+
+/// Routable on the internet: not loopback, private (RFC 1918, ULA),
+/// link-local or CGNAT shared space.
+fn is_public(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
 impl std::fmt::Display for Candidate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let host = if self.address.contains(':') { format!("[{}]", self.address) } else { self.address.clone() };
@@ -130,4 +170,30 @@ fn parse_candidate(value: &str) -> Option<Candidate> {
         protocol: fields[2].to_ascii_lowercase(),
         kind: fields[7].to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(address: &str, kind: &str) -> Candidate {
+        Candidate { address: address.into(), port: 9, protocol: "udp".into(), kind: kind.into() }
+    }
+
+    #[test]
+    fn reach_names_what_the_candidates_allow() {
+        let lan = candidate("192.168.1.4", "host");
+        assert!(reach(&[lan.clone(), candidate("fd00::2", "host")]).starts_with("the same network only"));
+        assert!(reach(&[candidate("100.80.1.2", "host")]).starts_with("the same network only"), "CGNAT space");
+        assert!(reach(&[candidate("fe80::1", "host")]).starts_with("the same network only"));
+        assert_eq!(reach(&[candidate("127.0.0.1", "host"), candidate("::1", "host")]), "this machine only (loopback)");
+        assert!(reach(&[lan.clone(), candidate("2001:db8:a::2", "host")]).starts_with("directly at a public address"));
+        assert!(reach(&[candidate("203.0.113.7", "host")]).starts_with("directly at a public address"));
+        assert!(reach(&[lan.clone(), candidate("203.0.113.7", "srflx")]).starts_with("across NATs that keep"));
+        assert!(reach(&[candidate("203.0.113.7", "host"), candidate("203.0.113.7", "srflx")])
+            .starts_with("directly at a public address"));
+        assert!(reach(&[lan, candidate("203.0.113.7", "srflx"), candidate("203.0.113.9", "relay")])
+            .starts_with("through a TURN relay"));
+        assert_eq!(reach(&[]), "nowhere: the code carries no address");
+    }
 }

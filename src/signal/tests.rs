@@ -587,3 +587,25 @@ fn a_firefox_offer_packs_without_its_active_tcp_candidate() {
     assert_eq!(description.candidates[0].transport, compact::Transport::Udp);
     assert_eq!(description.max_message_size, 1073741823);
 }
+
+#[test]
+fn a_server_reflexive_candidate_repeating_a_host_one_is_left_out() {
+    let sdp =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_offer_3cands.sdp")).unwrap();
+    let public = sdp.replace(
+        "a=end-of-candidates",
+        "a=candidate:8 1 udp 2130706431 203.0.113.7 61000 typ host\r\n\
+         a=candidate:9 1 udp 1694498815 203.0.113.7 61000 typ srflx raddr 203.0.113.7 rport 61000\r\n\
+         a=candidate:10 1 udp 1694498815 203.0.113.7 61001 typ srflx raddr 192.0.2.2 rport 36342\r\n\
+         a=end-of-candidates",
+    );
+    let plain = Description::from_sdp(&sdp).unwrap();
+    let with_public = Description::from_sdp(&public).unwrap();
+    let added: Vec<_> = with_public.candidates[plain.candidates.len()..].iter().map(|c| (c.kind, c.port)).collect();
+    // The host and the srflx on another port stay; the repeat goes.
+    assert_eq!(added, vec![(compact::CandidateType::Host, 61000), (compact::CandidateType::Srflx, 61001)]);
+    let shorter = encode_compact(Kind::Offer, &public, None).unwrap().len();
+    let unpruned =
+        encode_compact(Kind::Offer, &public.replace("61000 typ srflx", "61002 typ srflx"), None).unwrap().len();
+    assert!(shorter < unpruned, "{shorter} B with the repeat left out, {unpruned} B with a distinct srflx");
+}

@@ -9,6 +9,9 @@
 //!  <tag>pb 10.2.0.2 ── lan│<tag>rb│wan 198.51.100.2 ─┘
 //! ```
 //!
+//! A side with `Nat::None` has no router: its peer sits on the bridge itself
+//! at 198.51.100.11 (side a) or .12 (side b).
+//!
 //! Each router masquerades what leaves its WAN side (nftables) and, like a
 //! home router, drops what arrives there unasked. `Nat::EndpointIndependent`
 //! keeps the source port (`masquerade`: one public port per socket, whatever
@@ -27,9 +30,17 @@ pub enum Nat {
     EndpointIndependent,
     /// A new random port per destination ("symmetric").
     Symmetric,
+    /// No NAT at all: the machine sits on the internet segment with a public
+    /// address (198.51.100.1x), as a server or a university desktop does.
+    /// Its side's router namespace stays empty.
+    None,
 }
 
 pub const SERVER_ADDR: &str = "198.51.100.100";
+/// The address of side `i`'s machine when it has no NAT (`Nat::None`).
+pub fn public_addr(i: usize) -> String {
+    format!("198.51.100.1{}", i + 1)
+}
 pub const UNREPLIED_TIMEOUT_S: u32 = 30;
 pub const ASSURED_TIMEOUT_S: u32 = 120;
 
@@ -107,6 +118,13 @@ impl NatLab {
         for (i, nat) in nats.iter().enumerate() {
             let (router, peer, n) = (&lab.routers[i], &lab.peers[i], i + 1);
             let port = format!("p{n}");
+            if *nat == Nat::None {
+                ip(&["link", "add", "eth0", "netns", peer, "type", "veth", "peer", "name", &port, "netns", &w])?;
+                ip(&["-n", &w, "link", "set", &port, "master", "br0", "up"])?;
+                ip(&["-n", peer, "addr", "add", &format!("{}/24", public_addr(i)), "dev", "eth0"])?;
+                ip(&["-n", peer, "link", "set", "eth0", "up"])?;
+                continue;
+            }
             // Created inside the namespaces: no name is ever taken in the
             // root namespace, so tests run side by side.
             ip(&["link", "add", "wan", "netns", router, "type", "veth", "peer", "name", &port, "netns", &w])?;
@@ -124,6 +142,7 @@ impl NatLab {
             let masquerade = match nat {
                 Nat::EndpointIndependent => "masquerade",
                 Nat::Symmetric => "masquerade random,fully-random",
+                Nat::None => unreachable!("a side without NAT has no router"),
             };
             let rules = format!(
                 "table ip qrpair {{\n\

@@ -20,4 +20,5 @@ mod network;
 mod screen;
 mod screenshots;
 mod terminal_pairing;
+mod topologies;
 mod transfer;

@@ -13,27 +13,27 @@ use std::time::{Duration, Instant};
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// Sets the log level that prints `open_ms` and returns the command.
-fn logged(mut cmd: Command) -> Command {
+pub(crate) fn logged(mut cmd: Command) -> Command {
     cmd.env("QRPAIR_LOG", "qrpair=info");
     cmd
 }
 
 /// The `open_ms=` figure the offerer logs once the channel is open.
-fn open_ms(stderr: &str) -> f64 {
+pub(crate) fn open_ms(stderr: &str) -> f64 {
     let line = stderr.lines().find(|l| l.contains("open_ms=")).unwrap_or_else(|| panic!("no open_ms in:\n{stderr}"));
     let value = line.split("open_ms=").nth(1).unwrap().split_whitespace().next().unwrap();
     value.parse().unwrap()
 }
 
 /// What `decode --json` reports for a code.
-fn decoded(sb: &Sandbox, code: &str) -> serde_json::Value {
+pub(crate) fn decoded(sb: &Sandbox, code: &str) -> serde_json::Value {
     let decoded = sb.run(&["decode", "--json", code], b"", LIMIT);
     assert_eq!(decoded.code(), 0, "{}", decoded.stderr);
     serde_json::from_slice(&decoded.stdout).unwrap()
 }
 
 /// The candidates `decode --json` reports for a code, as (type, address).
-fn candidates(sb: &Sandbox, code: &str) -> Vec<(String, String)> {
+pub(crate) fn candidates(sb: &Sandbox, code: &str) -> Vec<(String, String)> {
     decoded(sb, code)["candidates"]
         .as_array()
         .unwrap()

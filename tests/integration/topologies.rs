@@ -1,0 +1,88 @@
+//! The topologies besides two NATs (tests/integration/nat.rs): one machine
+//! with a public address, and two machines that have only IPv6. Both pair
+//! without any relay; these tests prove it and measure the open time.
+
+use crate::common::ipv6::{Ipv6Lab, PEER_ADDRS};
+use crate::common::nat::{public_addr, Nat, NatLab};
+use crate::common::*;
+use crate::nat::{candidates, logged, open_ms};
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(120);
+const MIB: usize = 4 << 20;
+
+/// Runs an offerer in namespace `exec[0]` and an answerer in `exec[1]`,
+/// each piping `MIB` random bytes to the other, and checks both streams
+/// arrived whole. Returns the sandbox (holding offer.png and answer.png)
+/// and the channel open time the offerer logged.
+fn pair_and_pipe(exec: [[&str; 4]; 2], extra: [&[&str]; 2], seed: u64) -> (Sandbox, f64) {
+    let sb = Sandbox::new();
+    let (a, b) = (random_bytes(MIB, seed), random_bytes(MIB, seed + 1));
+    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png", "--timeout", "40s"];
+    offer_args.extend_from_slice(extra[0]);
+    let offerer = sb.spawn(logged(sb.cmd_with(Some(&exec[0]), &offer_args)), &a, "offerer");
+    sb.wait_for_file("offer.png", LIMIT);
+    let mut answer_args = vec!["answer", "offer.png", "--pipe", "--qr-out", "answer.png", "--timeout", "40s"];
+    answer_args.extend_from_slice(extra[1]);
+    let answerer = sb.spawn(sb.cmd_with(Some(&exec[1]), &answer_args), &b, "answerer");
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
+    assert_eq!(blake3::hash(&ans.stdout), blake3::hash(&a), "offerer → answerer: {} bytes arrived", ans.stdout.len());
+    assert_eq!(blake3::hash(&off.stdout), blake3::hash(&b), "answerer → offerer: {} bytes arrived", off.stdout.len());
+    let open = open_ms(&off.stderr);
+    (sb, open)
+}
+
+/// A machine with a public address (a server, a university desktop) and one
+/// behind the worst kind of NAT: the NATed side's checks reach the public
+/// address, the public side answers through the mapping those checks made,
+/// and no relay is needed. Both directions of who offers are tried.
+#[test]
+fn a_public_address_pairs_with_a_symmetric_nat_without_a_relay() {
+    for (offset, nats) in [(110, [Nat::None, Nat::Symmetric]), (111, [Nat::Symmetric, Nat::None])] {
+        let Some(mut lab) = NatLab::for_test(offset, "public address", nats) else { return };
+        let stun = lab.start_stun().expect("STUN server");
+        let started = Instant::now();
+        let with_stun: &[&str] = &["--stun", &stun];
+        let (sb, open) = pair_and_pipe([lab.exec(0), lab.exec(1)], [with_stun, with_stun], offset as u64);
+        let public = nats.iter().position(|n| *n == Nat::None).unwrap();
+        let code = ["offer.png", "answer.png"][public];
+        let kinds = candidates(&sb, code);
+        assert!(kinds.contains(&("host".into(), public_addr(public))), "{code}: {kinds:?}");
+        let text = sb.run(&["decode", code], b"", LIMIT);
+        assert!(
+            String::from_utf8_lossy(&text.stdout).contains("reachable: directly at a public address"),
+            "decode should say the code is reachable from anywhere:\n{}",
+            String::from_utf8_lossy(&text.stdout)
+        );
+        eprintln!(
+            "public address ({}) with a symmetric NAT, STUN: channel open {open:.0} ms, 4 MiB each way, all in {:.2} s",
+            ["offering", "answering"][public],
+            started.elapsed().as_secs_f64()
+        );
+        assert!(open < 400.0, "the channel opened {open} ms after the answer was applied");
+    }
+}
+
+/// Nothing but IPv6: the default addresses qrpair binds must include the
+/// global ones (not only link-local, which would not cross the router), and
+/// the code must carry them.
+#[test]
+fn two_machines_with_only_ipv6_pair_through_a_router() {
+    let Some(lab) = Ipv6Lab::for_test(112, "IPv6-only") else { return };
+    let none: &[&str] = &[];
+    let (sb, open) = pair_and_pipe([lab.exec(0), lab.exec(1)], [none, none], 112);
+    for (code, own) in [("offer.png", PEER_ADDRS[0]), ("answer.png", PEER_ADDRS[1])] {
+        let kinds = candidates(&sb, code);
+        assert_eq!(
+            kinds,
+            vec![("host".to_string(), own.to_string())],
+            "{code} should carry only its global IPv6 address"
+        );
+        let reach = &crate::nat::decoded(&sb, code)["reach"];
+        assert!(reach.as_str().unwrap().starts_with("directly at a public address"), "{code}: {reach}");
+    }
+    eprintln!("IPv6 only, through a router: channel open {open:.0} ms, 4 MiB each way");
+    assert!(open < 400.0, "the channel opened {open} ms after the answer was applied");
+}
