@@ -388,9 +388,8 @@ fn generate_certificate() -> Result<(RTCCertificate, [u8; 32]), Error> {
             .map_err(setup)?;
     let fingerprints = certificate.get_fingerprints(provider.crypto()).map_err(setup)?;
     let hex = fingerprints.first().map(|f| f.value.clone()).unwrap_or_default();
-    let bytes: Vec<u8> = hex.split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
-    let fingerprint: [u8; 32] =
-        bytes.try_into().map_err(|_| Error::Setup(format!("unexpected certificate fingerprint {hex:?}")))?;
+    let fingerprint = crate::signal::parse_fingerprint_hex(&hex)
+        .ok_or_else(|| Error::Setup(format!("unexpected certificate fingerprint {hex:?}")))?;
     Ok((certificate, fingerprint))
 }
 

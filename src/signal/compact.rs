@@ -275,7 +275,7 @@ impl Description {
                                 return Err(nope("fingerprint hash is not SHA-256"));
                             }
                             if fingerprint
-                                .replace(parse_fingerprint(hex).ok_or_else(|| nope("malformed fingerprint"))?)
+                                .replace(parse_fingerprint_hex(hex).ok_or_else(|| nope("malformed fingerprint"))?)
                                 .is_some()
                             {
                                 return Err(nope("several fingerprints"));
@@ -388,7 +388,9 @@ impl Description {
     }
 }
 
-fn parse_fingerprint(hex: &str) -> Option<[u8; FINGERPRINT_LEN]> {
+/// `AB:CD:…`, the 32 colon-separated hex bytes of a SHA-256 fingerprint, as
+/// SDP and webrtc's certificate both write it; nothing else is accepted.
+pub fn parse_fingerprint_hex(hex: &str) -> Option<[u8; FINGERPRINT_LEN]> {
     let mut out = [0u8; FINGERPRINT_LEN];
     let mut n = 0;
     for part in hex.trim().split(':') {

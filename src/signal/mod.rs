@@ -9,7 +9,7 @@ pub mod json;
 mod sdp;
 pub mod token;
 
-pub use compact::{derive_credentials, offer_tag, Description, FINGERPRINT_LEN, TAG_LEN};
+pub use compact::{derive_credentials, offer_tag, parse_fingerprint_hex, Description, FINGERPRINT_LEN, TAG_LEN};
 pub use json::{looks_like_json, parse_sdp_json, to_sdp_json, JsonError};
 
 pub use sdp::{minimize_sdp, reach, Candidate, SdpSummary};
@@ -286,8 +286,7 @@ fn sha256_bytes(fp: &str) -> Option<[u8; FINGERPRINT_LEN]> {
     if !hash.eq_ignore_ascii_case("sha-256") {
         return None;
     }
-    let bytes: Vec<u8> = hex.split(':').map(|h| u8::from_str_radix(h, 16)).collect::<Result<_, _>>().ok()?;
-    bytes.try_into().ok()
+    parse_fingerprint_hex(hex)
 }
 
 /// A short string both people can compare by voice or by eye: six digits
