@@ -251,3 +251,45 @@ fn grey_is_bt601_luma_and_grey_pictures_have_no_colour_plane() {
     let grey = [90u8; 3 * 64];
     assert!(scan::Picture::from_interleaved(8, 8, &grey, 3).brightest.is_none());
 }
+
+/// Issue 14's budget for codes that cross networks: one host and one
+/// server-reflexive candidate fit version 4 at EC M (what a phone camera
+/// reads from across a desk); with a relay candidate too, version 5.
+#[test]
+fn codes_with_stun_and_turn_candidates_stay_small() {
+    use crate::signal::compact::{Address, CandidateType, CompactCandidate, Description, Setup, Transport};
+    use crate::signal::{self, Kind};
+    let v4 = |a: [u8; 4]| Address::V4(std::net::Ipv4Addr::from(a));
+    let candidate = |address, port, kind, related| CompactCandidate {
+        address,
+        port,
+        kind,
+        transport: Transport::Udp,
+        related,
+    };
+    let host = candidate(v4([192, 168, 1, 10]), 40000, CandidateType::Host, None);
+    let srflx = candidate(v4([203, 0, 113, 7]), 40001, CandidateType::Srflx, Some((v4([192, 168, 1, 10]), 40000)));
+    let relay = candidate(v4([198, 51, 100, 9]), 49160, CandidateType::Relay, Some((v4([203, 0, 113, 7]), 40001)));
+    for (candidates, most) in [(vec![host.clone(), srflx.clone()], 4), (vec![host, srflx, relay], 5)] {
+        for answer in [false, true] {
+            let fingerprint: [u8; 32] = std::array::from_fn(|i| i as u8 ^ 0xa5);
+            let (ufrag, pwd) = signal::derive_credentials(&fingerprint);
+            let d = Description {
+                fingerprint,
+                ufrag,
+                pwd,
+                setup: if answer { Setup::Active } else { Setup::ActPass },
+                mid: "0".into(),
+                sctp_port: 5000,
+                max_message_size: 65536,
+                ice_lite: false,
+                candidates: candidates.clone(),
+            };
+            let kind = if answer { Kind::Answer } else { Kind::Offer };
+            let payload = signal::encode(kind, &d.to_sdp(), answer.then_some([1, 2, 3, 4]));
+            let version = render_qr(&payload, EcLevel::M).unwrap().version();
+            let kinds: Vec<_> = candidates.iter().map(|c| c.kind).collect();
+            assert!(version <= most, "{kind} with {kinds:?}: {} B, version {version} > {most}", payload.len());
+        }
+    }
+}
