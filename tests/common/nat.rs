@@ -20,7 +20,7 @@
 //! UDP timeouts are set inside each router to realistic values: 30 s for a
 //! mapping that saw no reply, 120 s once it carried traffic both ways.
 
-use super::netns::{ip, is_root};
+use super::netns::{ip, lab_for_test};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -80,19 +80,8 @@ impl NatLab {
     /// The lab for one test, or `None` after printing why the test is skipped
     /// (not root, or no nft/coturn outside CI). Under CI a failure is fatal.
     pub fn for_test(offset: u32, test: &str, nats: [Nat; 2]) -> Option<NatLab> {
-        if !is_root() {
-            eprintln!("SKIPPED {test} test: creating network namespaces needs root (CI runs as root)");
-            return None;
-        }
         let tag = (std::process::id() + offset) % 250;
-        match NatLab::create(tag, nats) {
-            Ok(lab) => Some(lab),
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED {test} test: {e}");
-                None
-            }
-            Err(e) => panic!("CI must be able to build the NAT lab (ip, nft, conntrack, coturn): {e}"),
-        }
+        lab_for_test(test, "build the NAT lab (ip, nft, conntrack, coturn)", || NatLab::create(tag, nats))
     }
 
     fn create(tag: u32, nats: [Nat; 2]) -> Result<NatLab, String> {

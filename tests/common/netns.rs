@@ -29,18 +29,7 @@ impl Lan {
     /// The namespaces for one test, or `None` after printing why the test is
     /// skipped (not root, outside CI). Under CI a failure is fatal.
     pub fn for_test(offset: u32, test: &str) -> Option<Lan> {
-        if !is_root() {
-            eprintln!("SKIPPED {test} test: creating network namespaces needs root (CI runs as root)");
-            return None;
-        }
-        match Lan::create_tagged(offset) {
-            Ok(lan) => Some(lan),
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED {test} test: {e}");
-                None
-            }
-            Err(e) => panic!("CI must be able to create network namespaces: {e}"),
-        }
+        lab_for_test(test, "create network namespaces", || Lan::create_tagged(offset))
     }
 
     fn create_tagged(offset: u32) -> Result<Lan, String> {
@@ -89,6 +78,25 @@ impl Drop for Lan {
     fn drop(&mut self) {
         let _ = ip(&["netns", "del", &self.a]);
         let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+/// A network made by `create` for one test, or `None` after printing why the
+/// test is skipped: not root, or (outside CI) `create` failed. Under CI a
+/// failure is fatal, so a machine that cannot build the network never
+/// passes by skipping.
+pub fn lab_for_test<T>(test: &str, needs: &str, create: impl FnOnce() -> Result<T, String>) -> Option<T> {
+    if !is_root() {
+        eprintln!("SKIPPED {test} test: creating network namespaces needs root (CI runs as root)");
+        return None;
+    }
+    match create() {
+        Ok(lab) => Some(lab),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED {test} test: {e}");
+            None
+        }
+        Err(e) => panic!("CI must be able to {needs}: {e}"),
     }
 }
 

@@ -33,11 +33,6 @@ const OPEN_LIMIT_MS: u64 = 500;
 /// known after two refused packets, and qrpair sends at least one a second.
 const LEAVE_LIMIT_MS: u64 = 3_000;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn skip_or_fail(why: &str) {
     if std::env::var_os("CI").is_some() {
         panic!("CI must run the browser test: {why}");
@@ -124,7 +119,7 @@ fn pair(browser: Browser, args: &[&str]) -> Option<String> {
     };
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let tag = format!("{}{}", &browser.name()[..2], RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let netns = if is_root() { IsolatedNet::create(&tag) } else { None };
+    let netns = if crate::common::netns::is_root() { IsolatedNet::create(&tag) } else { None };
     if netns.is_none() && browser == Browser::Firefox {
         skip_or_fail("Firefox needs the test's network namespace (root and iproute2): it does not check loopback");
         return None;
