@@ -111,4 +111,22 @@ impl CipherSuite for CipherSuiteAes128GcmSha256 {
         ))?;
         cg.decrypt(input)
     }
+
+    // qrpair patch (QRPAIR-PATCH.md 8): in-place sealing and opening.
+    fn seal_record(&mut self, pkt_rlh: &RecordLayerHeader, payload: &[u8]) -> Result<Vec<u8>> {
+        let cg = self.gcm.as_mut().ok_or(Error::Other(
+            "CipherSuite has not been initialized, unable to encrypt".to_owned(),
+        ))?;
+        cg.seal_record(pkt_rlh, payload)
+    }
+
+    fn open_record_in_place(
+        &mut self,
+        record: &mut [u8],
+    ) -> Result<Option<std::ops::Range<usize>>> {
+        let cg = self.gcm.as_mut().ok_or(Error::Other(
+            "CipherSuite has not been initialized, unable to decrypt".to_owned(),
+        ))?;
+        cg.open_record_in_place(record).map(Some)
+    }
 }

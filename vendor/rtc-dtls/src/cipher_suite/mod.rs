@@ -270,6 +270,34 @@ pub trait CipherSuite: Send {
     ///
     /// Fails if authentication fails, or the record is malformed.
     fn decrypt(&mut self, input: &[u8]) -> Result<Vec<u8>>;
+
+    /// qrpair patch (QRPAIR-PATCH.md 8): protects `payload` as one record
+    /// with header `pkt_rlh`, returning the datagram-ready record. A suite
+    /// that can seal in place overrides this to skip the staging copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`encrypt`](Self::encrypt).
+    fn seal_record(&mut self, pkt_rlh: &RecordLayerHeader, payload: &[u8]) -> Result<Vec<u8>> {
+        let mut raw = Vec::with_capacity(RECORD_LAYER_HEADER_SIZE + payload.len());
+        pkt_rlh.marshal(&mut raw)?;
+        raw.extend_from_slice(payload);
+        self.encrypt(pkt_rlh, &raw)
+    }
+
+    /// qrpair patch (QRPAIR-PATCH.md 8): unprotects the record in `record`
+    /// where it lies, returning where its plaintext now is; `None` when the
+    /// suite cannot, and the caller uses [`decrypt`](Self::decrypt).
+    ///
+    /// # Errors
+    ///
+    /// As [`decrypt`](Self::decrypt).
+    fn open_record_in_place(
+        &mut self,
+        _record: &mut [u8],
+    ) -> Result<Option<std::ops::Range<usize>>> {
+        Ok(None)
+    }
 }
 
 // Taken from https://www.iana.org/assignments/tls-parameters/tls-parameters.xml

@@ -216,8 +216,8 @@ impl DTLSConn {
         // straight into the datagram that carries it. The general path
         // below copied each payload four times (into the record, the
         // marshalled record, the sealed record, the compacted datagram) and
-        // made as many allocations; this one copies it twice (the second in
-        // `encrypt`). Same record, same sequence number, same datagram:
+        // made as many allocations; this one copies it once (`seal_record`,
+        // sealed in place where the suite can). Same record, same sequence number, same datagram:
         // compaction never joined a lone record with anything.
         if self.is_handshake_completed()
             && self.outgoing_queued_packets.is_empty()
@@ -244,12 +244,10 @@ impl DTLSConn {
                 sequence_number: seq,
                 content_len,
             };
-            let mut raw = Vec::with_capacity(RECORD_LAYER_HEADER_SIZE + p.len());
-            header.marshal(&mut raw)?;
-            raw.extend_from_slice(p);
-            if let Some(cipher_suite) = &mut self.state.cipher_suite {
-                raw = cipher_suite.encrypt(&header, &raw)?;
-            }
+            let Some(cipher_suite) = &mut self.state.cipher_suite else {
+                return Err(Error::Other("no cipher suite after the handshake".to_owned()));
+            };
+            let raw = cipher_suite.seal_record(&header, p)?;
             self.outgoing_compacted_raw_packets
                 .push_back(BytesMut::from(bytes::Bytes::from(raw)));
             return Ok(());
@@ -726,6 +724,29 @@ impl DTLSConn {
                     self.incoming_encrypted_packets.push_back(pkt);
                 }
                 return (false, None, None);
+            }
+
+            // qrpair patch (QRPAIR-PATCH.md 8): application data is opened
+            // where it lies and handed on in that buffer, no copy; a suite
+            // that cannot open in place answers None and takes `decrypt`.
+            if h.content_type == ContentType::ApplicationData
+                && let Some(cipher_suite) = &mut self.state.cipher_suite
+            {
+                match cipher_suite.open_record_in_place(&mut pkt) {
+                    Ok(Some(plaintext)) => {
+                        self.replay_detector[h.epoch as usize].accept();
+                        let mut data = BytesMut::from(bytes::Bytes::from(pkt));
+                        data.truncate(plaintext.end);
+                        bytes::Buf::advance(&mut data, plaintext.start);
+                        self.incoming_decrypted_packets.push_back(data);
+                        return (false, None, None);
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        debug!("{}: decrypt failed: {}", srv_cli_str(self.is_client), err);
+                        return (false, None, None);
+                    }
+                }
             }
 
             if let Some(cipher_suite) = &mut self.state.cipher_suite {

@@ -51,6 +51,86 @@ impl CryptoGcm {
         })
     }
 
+    /// qrpair patch (QRPAIR-PATCH.md 8): `encrypt` for a record not yet
+    /// marshalled: header, explicit nonce, payload and tag go into one
+    /// buffer of the final size and the payload is sealed where it lies,
+    /// so the payload is copied once instead of twice.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the cipher rejects the input.
+    pub fn seal_record(&mut self, pkt_rlh: &RecordLayerHeader, payload: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; CRYPTO_GCM_NONCE_LENGTH];
+        nonce[..4].copy_from_slice(&self.local_write_iv[..4]);
+        self.provider
+            .random()
+            .fill(&mut nonce[4..])
+            .map_err(crypto_error)?;
+
+        let additional_data = generate_aead_additional_data(pkt_rlh, payload.len());
+
+        let mut r = Vec::with_capacity(
+            RECORD_LAYER_HEADER_SIZE + 8 + payload.len() + CRYPTO_GCM_TAG_LENGTH,
+        );
+        pkt_rlh.marshal(&mut r)?;
+        r.extend_from_slice(&nonce[4..]);
+        r.extend_from_slice(payload);
+
+        let mut tag = [0; CRYPTO_GCM_TAG_LENGTH];
+        self.local_gcm
+            .seal_in_place(
+                &nonce,
+                &additional_data,
+                &mut r[RECORD_LAYER_HEADER_SIZE + 8..],
+                &mut tag,
+            )
+            .map_err(crypto_error)?;
+        r.extend_from_slice(&tag);
+
+        let r_len = (r.len() - RECORD_LAYER_HEADER_SIZE) as u16;
+        r[RECORD_LAYER_HEADER_SIZE - 2..RECORD_LAYER_HEADER_SIZE]
+            .copy_from_slice(&r_len.to_be_bytes());
+
+        Ok(r)
+    }
+
+    /// qrpair patch (QRPAIR-PATCH.md 8): `decrypt` without the copy: the
+    /// ciphertext is opened where it lies in `r` (a whole record, header
+    /// first); returns the plaintext's range in `r`. Same checks as
+    /// `decrypt`; a ChangeCipherSpec is not for this (the caller's record
+    /// is application data).
+    ///
+    /// # Errors
+    ///
+    /// Fails if authentication fails or the record is too short.
+    pub fn open_record_in_place(&mut self, r: &mut [u8]) -> Result<std::ops::Range<usize>> {
+        let h = RecordLayerHeader::unmarshal(&mut &r[..])?;
+        if r.len() <= (RECORD_LAYER_HEADER_SIZE + 8) {
+            return Err(Error::ErrNotEnoughRoomForNonce);
+        }
+
+        let mut nonce = [0u8; CRYPTO_GCM_NONCE_LENGTH];
+        nonce[..4].copy_from_slice(&self.remote_write_iv[..4]);
+        nonce[4..].copy_from_slice(&r[RECORD_LAYER_HEADER_SIZE..RECORD_LAYER_HEADER_SIZE + 8]);
+
+        let start = RECORD_LAYER_HEADER_SIZE + 8;
+        if r.len() - start < CRYPTO_GCM_TAG_LENGTH {
+            return Err(Error::Other(
+                "DTLS AES-GCM record too short for tag".to_string(),
+            ));
+        }
+        let tag_start = r.len() - CRYPTO_GCM_TAG_LENGTH;
+
+        let additional_data = generate_aead_additional_data(&h, tag_start - start);
+
+        let (body, tag) = r.split_at_mut(tag_start);
+        self.remote_gcm
+            .open_in_place(&nonce, &additional_data, &mut body[start..], tag)
+            .map_err(authentication_error)?;
+
+        Ok(start..tag_start)
+    }
+
     /// Protects one record, returning header plus ciphertext.
     ///
     /// # Errors
