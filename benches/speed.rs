@@ -299,9 +299,8 @@ fn in_namespace(namespace: &str, program: &Path) -> Command {
 fn wait_port(namespace: &str, port: u16) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", namespace, "ss", "-Hltn", &format!("sport = :{port}")])
-            .output();
+        let out =
+            Command::new("ip").args(["netns", "exec", namespace, "ss", "-Hltn", &format!("sport = :{port}")]).output();
         if out.is_ok_and(|o| !o.stdout.is_empty()) {
             return true;
         }
@@ -319,10 +318,9 @@ impl WormholeServers {
         let srv = dir.join("srv");
         std::fs::create_dir_all(&srv).ok()?;
         let mut children = Vec::new();
-        for (plugin, port, extra) in [
-            ("wormhole-mailbox", MAILBOX_PORT, Some("--channel-db=relay.sqlite")),
-            ("transitrelay", RELAY_PORT, None),
-        ] {
+        for (plugin, port, extra) in
+            [("wormhole-mailbox", MAILBOX_PORT, Some("--channel-db=relay.sqlite")), ("transitrelay", RELAY_PORT, None)]
+        {
             let mut c = in_namespace(namespace, &twistd);
             c.args(["-n", &format!("--pidfile={plugin}.pid"), &format!("--logfile={plugin}.log"), plugin])
                 .arg(format!("--port=tcp:{port}:interface={LAN_ADDRESS}"))
@@ -409,8 +407,17 @@ fn peer_transfer(peer: Peer, namespace: &str, dir: &Path, file: &Path) -> (f64, 
             let sender = s.spawn().unwrap();
             let code = wait_code(&dir.join("peer-s.err"));
             let mut r = in_namespace(namespace, &wormhole);
-            r.args(["--relay-url", &relay_url, "--transit-helper", &transit, "receive", "--accept-file", "--hide-progress", &code])
-                .current_dir(&inbox);
+            r.args([
+                "--relay-url",
+                &relay_url,
+                "--transit-helper",
+                &transit,
+                "receive",
+                "--accept-file",
+                "--hide-progress",
+                &code,
+            ])
+            .current_dir(&inbox);
             quiet(&mut r, "peer-r");
             (sender, r.spawn().unwrap())
         }
@@ -423,9 +430,17 @@ fn peer_transfer(peer: Peer, namespace: &str, dir: &Path, file: &Path) -> (f64, 
             let sender = s.spawn().unwrap();
             let code = wait_code(&dir.join("peer-s.out"));
             let mut r = in_namespace(namespace, &wrs);
-            r.args(["receive", "--rendezvous-server", &relay_url, "--relay-server", &relay, "--noconfirm", "--out-dir"])
-                .arg(&inbox)
-                .arg(&code);
+            r.args([
+                "receive",
+                "--rendezvous-server",
+                &relay_url,
+                "--relay-server",
+                &relay,
+                "--noconfirm",
+                "--out-dir",
+            ])
+            .arg(&inbox)
+            .arg(&code);
             quiet(&mut r, "peer-r");
             (sender, r.spawn().unwrap())
         }
