@@ -3,6 +3,7 @@
 //! output and files.
 #![allow(dead_code)]
 
+pub mod mtu;
 pub mod nat;
 pub mod netns;
 pub mod relay;
