@@ -95,8 +95,9 @@ pub fn pmtu_probe_sizes() -> Vec<u32> {
     sizes
 }
 
-/// The packet size for this pairing; `None` keeps webrtc's default (1191
-/// bytes, fits any path down to IPv6's 1280 minimum through a TURN relay).
+/// The packet size for this pairing; `None` starts at webrtc's default (1191
+/// bytes, fits any path down to IPv6's 1280 minimum through a TURN relay)
+/// and lets path MTU discovery raise it.
 fn sctp_mtu(opts: &PeerOptions) -> Option<u32> {
     match opts.mtu {
         Some(link) => Some(sctp_mtu_for_link(link)),
@@ -196,6 +197,7 @@ impl Peer {
     /// Builds a peer, applies the remote offer and returns our answer.
     pub async fn answer(opts: &PeerOptions, offer: &Payload) -> Result<(Peer, String), Error> {
         let mut peer = Peer::build(opts).await?;
+        peer.trust_large_probes(offer);
         peer.remote_addrs = describe_candidates(&offer.summary.candidates);
         peer.remote_candidates = offer.summary.candidates.clone();
         peer.refresh_targets.send_replace(udp_addrs(&offer.summary.candidates));
@@ -214,10 +216,20 @@ impl Peer {
 
     /// Applies the answer on the offering side.
     pub async fn accept_answer(&mut self, answer: &Payload) -> Result<(), Error> {
+        self.trust_large_probes(answer);
         self.remote_addrs = describe_candidates(&answer.summary.candidates);
         self.remote_candidates = answer.summary.candidates.clone();
         let answer = RTCSessionDescription::answer(answer.sdp.clone()).map_err(refused)?;
         self.pc.set_remote_description(answer).await.map_err(refused)
+    }
+
+    /// Another qrpair reads any datagram up to 64 KiB, so probes may go as
+    /// large as the path allows. Called before the remote description is
+    /// applied: the association, and so probing, can only start after.
+    fn trust_large_probes(&self, remote: &Payload) {
+        if remote.made_by_qrpair {
+            self.runtime.cap_datagrams(usize::MAX);
+        }
     }
 
     /// Waits until the data channel is open, or the connection fails, or
@@ -326,6 +338,11 @@ impl Peer {
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
         let runtime = Arc::new(runtime::BufferedRuntime::new());
+        if sctp_mtu(opts).is_none() {
+            // Probing is on: until the other side's description shows it
+            // is qrpair, it may be a browser that large probes would kill.
+            runtime.cap_datagrams(runtime::BROWSER_SAFE_DATAGRAM);
+        }
         let peer_port = runtime.peer_port();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config.build())

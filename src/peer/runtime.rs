@@ -15,6 +15,7 @@ use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,6 +28,13 @@ use webrtc::runtime::{
 /// What qrpair asks the kernel for; Linux grants at most `rmem_max`.
 pub const REQUESTED_SOCKET_BUFFER: usize = 4 << 20;
 
+/// The largest datagram a browser survives. Chromium reads each decrypted
+/// DTLS record into a 2048-byte buffer and fails the whole DTLS transport
+/// on a longer one (measured: a 16 KiB path MTU probe took the connection
+/// down within a second of opening); 29 bytes is the smallest record
+/// overhead (header and tag), so no record past this holds more than 2048.
+pub const BROWSER_SAFE_DATAGRAM: usize = 2048 + 13 + 16;
+
 #[derive(Debug)]
 pub struct BufferedRuntime {
     inner: TokioRuntime,
@@ -34,6 +42,9 @@ pub struct BufferedRuntime {
     /// A second handle on each UDP socket webrtc binds, so qrpair can keep
     /// NAT mappings alive from the very ports its candidates name.
     sockets: std::sync::Mutex<Vec<std::net::UdpSocket>>,
+    /// Datagrams longer than this are dropped instead of sent (see
+    /// `cap_datagrams`).
+    cap: Arc<AtomicUsize>,
 }
 
 impl BufferedRuntime {
@@ -42,7 +53,16 @@ impl BufferedRuntime {
             inner: TokioRuntime,
             peer: Arc::new(PeerPort::default()),
             sockets: std::sync::Mutex::new(Vec::new()),
+            cap: Arc::new(AtomicUsize::new(usize::MAX)),
         }
+    }
+
+    /// From now on, datagrams longer than `max` are lost before they leave,
+    /// as on a narrower path. While the peer may be a browser, path MTU
+    /// probes past `BROWSER_SAFE_DATAGRAM` must not reach it; DATA never
+    /// exceeds a size a probe proved, so only probes are ever dropped.
+    pub fn cap_datagrams(&self, max: usize) {
+        self.cap.store(max, Ordering::Relaxed);
     }
 
     /// The UDP sockets bound so far (shared descriptors, non-blocking).
@@ -122,6 +142,7 @@ struct WatchedSocket {
     /// The largest UDP payload the route to each destination carries
     /// whole, learnt once per destination (see `split_oversized`).
     route_payload: Mutex<Vec<(SocketAddr, usize)>>,
+    cap: Arc<AtomicUsize>,
 }
 
 impl WatchedSocket {
@@ -192,13 +213,17 @@ impl WatchedSocket {
     fn split_oversized(&self, transmit: &Transmit<'_>) -> bool {
         match transmit.segment_size {
             Some(segment) if segment < transmit.contents.len() => {
-                self.route_payload(transmit.destination).is_some_and(|payload| segment > payload)
+                segment > self.cap.load(Ordering::Relaxed)
+                    || self.route_payload(transmit.destination).is_some_and(|payload| segment > payload)
             }
             _ => false,
         }
     }
 
     fn poll_send_one(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        if transmit.contents.len() > self.cap.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(transmit.contents.len()));
+        }
         // A pending error is reported instead of sending: read it, send
         // again (several ICMP reports may be waiting, one per attempt).
         for _ in 0..4 {
@@ -405,7 +430,13 @@ impl Runtime for BufferedRuntime {
         };
         error_queue::enable(&errors, socket.local_addr().is_ok_and(|a| a.is_ipv6()));
         let inner = self.inner.wrap_udp_socket(socket)?;
-        Ok(Arc::new(WatchedSocket { inner, errors, peer: self.peer.clone(), route_payload: Mutex::new(Vec::new()) }))
+        Ok(Arc::new(WatchedSocket {
+            inner,
+            errors,
+            peer: self.peer.clone(),
+            route_payload: Mutex::new(Vec::new()),
+            cap: self.cap.clone(),
+        }))
     }
     fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
         self.inner.wrap_tcp_listener(listener)

@@ -3,8 +3,8 @@
 //! whose route between them carries less than either end's interface.
 //!
 //! ```text
-//!  direct:  <tag>a 10.78.T.1 ──── mtu M ──── 10.78.T.2 <tag>b
-//!  routed:  <tag>a 10.78.T.2 ─ mtu M ─ 10.78.T.1 <tag>r 10.78.T.129 ─ mtu M ─ 10.78.T.130 <tag>b
+//!  direct:  <tag>a 10.79.T.1 ──── mtu M ──── 10.79.T.2 <tag>b
+//!  routed:  <tag>a 10.79.T.2 ─ mtu M ─ 10.79.T.1 <tag>r 10.79.T.129 ─ mtu M ─ 10.79.T.130 <tag>b
 //!                                       (routes through the router: mtu N < M)
 //! ```
 //!
@@ -55,8 +55,8 @@ impl MtuPath {
         let (a, b) = (format!("qpm{tag}a"), format!("qpm{tag}b"));
         let router = narrow.map(|_| format!("qpm{tag}r"));
         let (addr_a, addr_b) = match narrow {
-            None => (format!("10.78.{tag}.1"), format!("10.78.{tag}.2")),
-            Some(_) => (format!("10.78.{tag}.2"), format!("10.78.{tag}.130")),
+            None => (format!("10.79.{tag}.1"), format!("10.79.{tag}.2")),
+            Some(_) => (format!("10.79.{tag}.2"), format!("10.79.{tag}.130")),
         };
         // Built before anything can fail, so Drop removes what was made.
         let path = MtuPath { a, b, router, addr_a, addr_b };
@@ -80,16 +80,16 @@ impl MtuPath {
         match (&path.router, narrow) {
             (Some(r), Some(narrow)) => {
                 let (ra, rb) = (format!("qpm{tag}ra"), format!("qpm{tag}rb"));
-                link((&path.a, &va, &format!("{}/25", path.addr_a)), (r, &ra, &format!("10.78.{tag}.1/25")))?;
-                link((&path.b, &vb, &format!("{}/25", path.addr_b)), (r, &rb, &format!("10.78.{tag}.129/25")))?;
-                ip(&["-n", &path.a, "route", "add", "default", "via", &format!("10.78.{tag}.1")])?;
-                ip(&["-n", &path.b, "route", "add", "default", "via", &format!("10.78.{tag}.129")])?;
+                link((&path.a, &va, &format!("{}/25", path.addr_a)), (r, &ra, &format!("10.79.{tag}.1/25")))?;
+                link((&path.b, &vb, &format!("{}/25", path.addr_b)), (r, &rb, &format!("10.79.{tag}.129/25")))?;
+                ip(&["-n", &path.a, "route", "add", "default", "via", &format!("10.79.{tag}.1")])?;
+                ip(&["-n", &path.b, "route", "add", "default", "via", &format!("10.79.{tag}.129")])?;
                 sysctl_in(r, "net.ipv4.ip_forward", "1")?;
                 // A forwarded packet is held to the route's MTU, not the
                 // interface's: the narrow hop in the middle of the path.
                 let narrow = narrow.to_string();
-                ip(&["-n", r, "route", "replace", &format!("10.78.{tag}.128/25"), "dev", &rb, "mtu", &narrow])?;
-                ip(&["-n", r, "route", "replace", &format!("10.78.{tag}.0/25"), "dev", &ra, "mtu", &narrow])?;
+                ip(&["-n", r, "route", "replace", &format!("10.79.{tag}.128/25"), "dev", &rb, "mtu", &narrow])?;
+                ip(&["-n", r, "route", "replace", &format!("10.79.{tag}.0/25"), "dev", &ra, "mtu", &narrow])?;
             }
             _ => link((&path.a, &va, &format!("{}/24", path.addr_a)), (&path.b, &vb, &format!("{}/24", path.addr_b)))?,
         }
