@@ -10,7 +10,9 @@
 //!
 //! The router forwards at most N bytes each way and answers a larger packet
 //! with ICMP "fragmentation needed", as a real one does (qrpair's datagrams
-//! carry DF). Everything is removed on drop.
+//! carry DF), or, `silent`, drops it without a word (a firewall eating ICMP:
+//! the black hole RFC 8899 is about; needs nft). Everything is removed on
+//! drop.
 
 use super::netns::{ip, is_root};
 
@@ -33,6 +35,18 @@ impl MtuPath {
     /// `narrow` bytes between them.
     pub fn routed(offset: u32, test: &str, mtu: u32, narrow: u32) -> Option<MtuPath> {
         MtuPath::for_test(offset, test, |tag| MtuPath::create(tag, mtu, Some(narrow)))
+    }
+
+    /// As `routed`, with the router sending no ICMP at all.
+    pub fn routed_silent(offset: u32, test: &str, mtu: u32, narrow: u32) -> Option<MtuPath> {
+        MtuPath::for_test(offset, test, |tag| {
+            let path = MtuPath::create(tag, mtu, Some(narrow))?;
+            let r = path.router.as_deref().unwrap_or_default();
+            nft(r, "add table ip qpm")?;
+            nft(r, "add chain ip qpm out { type filter hook output priority 0; }")?;
+            nft(r, "add rule ip qpm out icmp type destination-unreachable drop")?;
+            Ok(path)
+        })
     }
 
     fn for_test(offset: u32, test: &str, make: impl Fn(u32) -> Result<MtuPath, String>) -> Option<MtuPath> {
@@ -98,6 +112,18 @@ impl MtuPath {
 
     pub fn exec<'a>(&self, ns: &'a str) -> [&'a str; 4] {
         ["ip", "netns", "exec", ns]
+    }
+}
+
+fn nft(ns: &str, rule: &str) -> Result<(), String> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft", rule])
+        .output()
+        .map_err(|e| format!("cannot run nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("nft {rule}: {}", String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 

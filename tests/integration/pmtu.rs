@@ -125,6 +125,15 @@ fn probing_finds_a_narrower_hop_between_two_jumbo_links() {
     settles_on(&path, 1400);
 }
 
+/// The same narrow hop, but the router sends no ICMP (a firewall drops
+/// it): the larger probes just vanish, and each is given up after its
+/// third try. Data never waits on them.
+#[test]
+fn probing_finds_a_narrower_hop_that_sends_no_icmp() {
+    let Some(path) = MtuPath::routed_silent(25, "pmtu silent router", 9000, 1400) else { return };
+    settles_on(&path, 1400);
+}
+
 /// `--mtu` is an override: no probes, the stated size.
 #[test]
 fn a_stated_mtu_turns_probing_off() {
