@@ -38,6 +38,9 @@ const RAISE_AFTER: Duration = Duration::from_secs(600);
 /// acknowledgement queued behind a socket buffer of data still counts.
 const PROBE_TIMEOUT_MIN: Duration = Duration::from_millis(500);
 const PROBE_TIMEOUT_MAX: Duration = Duration::from_secs(3);
+/// How long after an acknowledgement the new size is logged, so the
+/// answers to one round make one line.
+const REPORT_AFTER: Duration = Duration::from_millis(10);
 /// HEARTBEAT information of a probe: magic, probe id, size.
 const MAGIC: &[u8; 4] = b"PMTU";
 const INFO_LEN: usize = 12;
@@ -70,6 +73,9 @@ pub(crate) struct Plpmtud {
     deadline: Option<Instant>,
     /// The deadline is the raise timer, not a probe timeout.
     raise_due: bool,
+    /// A raise not yet logged: the answers to one round of probes arrive
+    /// together, and only the largest is worth a line.
+    unreported: Option<Instant>,
     started: Option<Instant>,
 }
 
@@ -96,6 +102,7 @@ impl Plpmtud {
             next_id: 1,
             deadline: None,
             raise_due: false,
+            unreported: None,
             started: None,
         }
     }
@@ -113,6 +120,15 @@ impl Plpmtud {
         header: &CommonHeader,
         out: &mut Vec<Bytes>,
     ) {
+        if self.unreported.is_some_and(|at| now >= at + REPORT_AFTER) {
+            self.unreported = None;
+            log::info!(
+                "path MTU: {}-byte SCTP packets, {} ms after probing began",
+                self.confirmed,
+                self.started
+                    .map_or(0, |s| now.duration_since(s).as_millis())
+            );
+        }
         if self.candidates.is_empty() || self.deadline.is_some_and(|d| d > now) {
             return;
         }
@@ -160,6 +176,7 @@ impl Plpmtud {
         self.deadline = Some(now + RAISE_AFTER);
         self.raise_due = true;
         self.started = None;
+        self.unreported = None;
     }
 
     /// A HEARTBEAT-ACK arrived; returns the new packet size when it
@@ -180,6 +197,7 @@ impl Plpmtud {
             return None;
         }
         self.confirmed = size;
+        self.unreported = Some(now);
         log::debug!(
             "path MTU probe acknowledged: {size}-byte SCTP packets after {} ms",
             self.started
