@@ -31,6 +31,20 @@ impl MtuPath {
         MtuPath::for_test(offset, test, |tag| MtuPath::create(tag, mtu, None))
     }
 
+    /// As `direct`, bound to IPv6 addresses (fd00:79:T::1 and ::2): a
+    /// 40-byte IP header instead of 20.
+    pub fn direct_ipv6(offset: u32, test: &str, mtu: u32) -> Option<MtuPath> {
+        MtuPath::for_test(offset, test, |tag| {
+            let mut path = MtuPath::create(tag, mtu, None)?;
+            for (ns, dev, host) in [(&path.a, format!("qpm{tag}va"), 1), (&path.b, format!("qpm{tag}vb"), 2)] {
+                // nodad: usable at once, not after duplicate detection.
+                ip(&["-n", ns, "addr", "add", &format!("fd00:79:{tag}::{host}/64"), "dev", &dev, "nodad"])?;
+            }
+            (path.addr_a, path.addr_b) = (format!("fd00:79:{tag}::1"), format!("fd00:79:{tag}::2"));
+            Ok(path)
+        })
+    }
+
     /// `a` and `b` on `mtu`-byte links to a router that forwards at most
     /// `narrow` bytes between them.
     pub fn routed(offset: u32, test: &str, mtu: u32, narrow: u32) -> Option<MtuPath> {

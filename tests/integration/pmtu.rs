@@ -19,6 +19,11 @@ fn sctp_size(link: u32) -> u32 {
     (link - IPV4_UDP_DTLS) & !3
 }
 
+/// The same over IPv6, whose header is 20 bytes longer.
+fn sctp_size_ipv6(link: u32) -> u32 {
+    (link - IPV4_UDP_DTLS - 20) & !3
+}
+
 struct Settled {
     /// Largest size the sender's probes had acknowledged, and when.
     sender: (u32, u64),
@@ -81,8 +86,11 @@ fn send_across(path: &MtuPath, extra: &[&str]) -> Settled {
 /// Probing settles on what `link` carries, at once (the probes fit, so the
 /// first answers confirm them), and the file gets through in good time.
 fn settles_on(path: &MtuPath, link: u32) {
+    settles_at(path, link, sctp_size(link));
+}
+
+fn settles_at(path: &MtuPath, link: u32, want: u32) {
     let settled = send_across(path, &[]);
-    let want = sctp_size(link);
     assert_eq!(
         settled.sender.0, want,
         "sender's largest acknowledged probe on a {link}-byte path:\n{}",
@@ -113,6 +121,14 @@ fn probing_settles_on_an_ethernet_link() {
 fn probing_settles_on_jumbo_frames() {
     let Some(path) = MtuPath::direct(22, "pmtu 9000", 9000) else { return };
     settles_on(&path, 9000);
+}
+
+/// IPv6's longer header: the probe sized for IPv4 on Ethernet is lost,
+/// the one sized for IPv6 is the largest that fits.
+#[test]
+fn probing_settles_on_an_ethernet_link_over_ipv6() {
+    let Some(path) = MtuPath::direct_ipv6(26, "pmtu 1500 IPv6", 1500) else { return };
+    settles_at(&path, 1500, sctp_size_ipv6(1500));
 }
 
 /// Both ends have 9000-byte interfaces, the router between them forwards
