@@ -8,11 +8,17 @@
 //!     QRPAIR_BENCH_FILES=98000 cargo bench --bench speed    # also a tree of small files (99 079 entries with its folders; 100 000 is the limit)
 //!     QRPAIR_BENCH_BASELINE=/path/to/older/qrpair cargo bench --bench speed   # the same file with another build, alternating, for a before/after ratio
 //!
-//! As root, the rows between non-loopback addresses run in a network
-//! namespace the benchmark makes (a veth pair kept inside it): default
-//! packets, --mtu 1500 and --mtu 9000, each with the CPU seconds both sides
-//! spent. The same namespace then times, in the same rounds, whichever of
-//! these are installed (none is required):
+//! As root, the rows between non-loopback addresses run in network
+//! namespaces the benchmark makes, each with the CPU seconds both sides
+//! spent: in one namespace (packets take the loopback path) with --mtu 1500
+//! and --mtu 9000, and between two namespaces joined by a veth pair of MTU
+//! 1500 and of 9000 with default settings, where path MTU discovery has to
+//! find the size (the sender's log gives the size and when it was
+//! acknowledged). With QRPAIR_BENCH_BASELINE those two rows also run the
+//! older build, alternating.
+//!
+//! The same namespace then times, in the same rounds, whichever of these
+//! are installed (none is required):
 //!
 //!     socat                                   # a plain TCP copy, no hashing, no fsync
 //!     QRPAIR_BENCH_WORMHOLE_VENV=/tmp/perf/venv   # magic-wormhole: bin/wormhole and bin/twistd
@@ -36,9 +42,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_qrpair");
 thread_local! {
     /// The build under measurement: this one, or the baseline for a moment.
     static UNDER_TEST: std::cell::Cell<&'static str> = const { std::cell::Cell::new(BIN) };
-    /// The network namespace both processes run in, when not this one.
+    /// The network namespace the next process runs in, when not this one.
     static INSIDE: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
 }
+
+/// Where a transfer's two processes run (namespace) and what they bind.
+#[derive(Clone, Copy)]
+struct Place {
+    sender: (Option<&'static str>, &'static str),
+    receiver: (Option<&'static str>, &'static str),
+}
+
+const LOOPBACK: Place = Place { sender: (None, "127.0.0.1"), receiver: (None, "127.0.0.1") };
 
 fn qrpair(dir: &Path, args: &[&str], log: &Path) -> std::process::Child {
     let mut command = match INSIDE.get() {
@@ -52,7 +67,7 @@ fn qrpair(dir: &Path, args: &[&str], log: &Path) -> std::process::Child {
     command
         .args(args)
         .current_dir(dir)
-        .env("QRPAIR_LOG", "qrpair=info")
+        .env("QRPAIR_LOG", "qrpair=info,rtc_sctp::association::pmtud=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -134,8 +149,61 @@ impl Drop for LanNamespace {
     }
 }
 
+/// Two namespaces joined by a veth pair of `mtu`: packets cross a real
+/// (virtual) link of that size, so the path's MTU is what probing finds.
+struct VethPair {
+    place: Place,
+}
+
+impl VethPair {
+    fn create(mtu: u32, subnet: u8) -> Option<VethPair> {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let pid = std::process::id();
+        let (a, b) = (leak(format!("qrpbench{pid}m{mtu}a")), leak(format!("qrpbench{pid}m{mtu}b")));
+        let (addr_a, addr_b) = (leak(format!("10.204.{subnet}.1")), leak(format!("10.204.{subnet}.2")));
+        let (va, vb) = (format!("qrpb{pid}m{mtu}a"), format!("qrpb{pid}m{mtu}b"));
+        let (va, vb) = (va[va.len().saturating_sub(15)..].to_string(), vb[vb.len().saturating_sub(15)..].to_string());
+        let ip =
+            |args: &[&str]| Command::new("ip").args(args).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let pair = VethPair { place: Place { sender: (Some(a), addr_a), receiver: (Some(b), addr_b) } };
+        let mtu = mtu.to_string();
+        let made = ip(&["netns", "add", a])
+            && ip(&["netns", "add", b])
+            && ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])
+            && [(a, &va, addr_a), (b, &vb, addr_b)].iter().all(|(ns, dev, addr)| {
+                ip(&["link", "set", dev, "netns", ns])
+                    && ip(&["-n", ns, "link", "set", "lo", "up"])
+                    && ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])
+                    && ip(&["-n", ns, "link", "set", dev, "mtu", &mtu, "up"])
+            });
+        made.then_some(pair)
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        for ns in [self.place.sender.0, self.place.receiver.0].into_iter().flatten() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// From the last sender's log: the largest packet size its path MTU probes
+/// had acknowledged, and how many ms after the search began.
+fn settled_size(dir: &Path) -> Option<(u32, u64)> {
+    let log = std::fs::read_to_string(dir.join("s.log")).ok()?;
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.split("path MTU probe acknowledged: ").nth(1)?;
+            let size = rest.split('-').next()?.parse().ok()?;
+            let ms = rest.split("after ").nth(1)?.split(' ').next()?.parse().ok()?;
+            Some((size, ms))
+        })
+        .max()
+}
+
 /// (seconds, sender RSS KiB, receiver RSS KiB, CPU seconds of both, the received file)
-fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i64, i64, f64, PathBuf) {
+fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, place: Place, extra: &[&'a str]) -> (f64, i64, i64, f64, PathBuf) {
     for f in ["offer.png", "answer.png"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
@@ -143,9 +211,10 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i
     let _ = std::fs::remove_dir_all(&inbox);
     std::fs::create_dir(&inbox).unwrap();
     let start = Instant::now();
-    let bind = if INSIDE.get().is_some() { LAN_ADDRESS } else { "127.0.0.1" };
     let file_arg = file.to_str().unwrap();
     let with_extra = |args: &[&'a str]| [args, extra].concat();
+    let bind = place.sender.1;
+    INSIDE.set(place.sender.0);
     let sender = qrpair(
         dir,
         &with_extra(&[
@@ -163,6 +232,8 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i
         &dir.join("s.log"),
     );
     wait_for(&dir.join("offer.png"));
+    let bind = place.receiver.1;
+    INSIDE.set(place.receiver.0);
     let receiver = qrpair(
         dir,
         &with_extra(&[
@@ -179,6 +250,7 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, extra: &[&'a str]) -> (f64, i
         ]),
         &dir.join("r.log"),
     );
+    INSIDE.set(None);
     let (rc_r, rss_r, cpu_r) = common::wait_with_usage(receiver);
     let (rc_s, rss_s, cpu_s) = common::wait_with_usage(sender);
     assert_eq!((rc_s, rc_r), (0, 0), "transfer failed; see {}", dir.display());
@@ -477,32 +549,35 @@ fn main() {
     let digest = make_file(&file, mib);
     // Alternating runs, so a burst of load on this shared machine hits all.
     let lan = LanNamespace::create();
-    if lan.is_none() {
-        println!("| (rows between non-loopback addresses skipped: they need root and `ip` for a namespace) | |");
+    let (veth1500, veth9000) = (VethPair::create(1500, 15), VethPair::create(9000, 90));
+    if lan.is_none() || veth1500.is_none() || veth9000.is_none() {
+        println!("| (rows between non-loopback addresses skipped: they need root and `ip` for namespaces) | |");
     }
-    let routes: Vec<(String, Option<&'static str>, &[&str])> = [
-        (format!("{mib} MiB file, qrpair --send/--receive on loopback (16 KiB packets), pairing included"), None, &[][..]),
-        ("same, between two non-loopback addresses, default settings (1.2 KB packets: what two machines on a LAN get)".to_string(), Some(()), &[][..]),
-        ("same, non-loopback, --mtu 1500 (Ethernet)".to_string(), Some(()), &["--mtu", "1500"][..]),
-        ("same, non-loopback, --mtu 9000 (jumbo frames)".to_string(), Some(()), &["--mtu", "9000"][..]),
+    let one_namespace = lan.as_ref().map(|namespace| Place {
+        sender: (Some(namespace.0), LAN_ADDRESS),
+        receiver: (Some(namespace.0), LAN_ADDRESS),
+    });
+    // (what, where, extra arguments, also run the baseline build)
+    let routes: Vec<(String, Place, &[&str], bool)> = [
+        (format!("{mib} MiB file, qrpair --send/--receive on loopback (16 KiB packets), pairing included"), Some(LOOPBACK), &[][..], true),
+        ("same, two non-loopback addresses in one namespace (the loopback path), default settings: probing finds 16 KiB".to_string(), one_namespace, &[][..], false),
+        ("same, one namespace, --mtu 1280 (the 1.2 KB packets qrpair sends before probing proves more, or on a path nothing is known about)".to_string(), one_namespace, &["--mtu", "1280"][..], true),
+        ("same, one namespace, --mtu 1500 (Ethernet-sized packets, no probing)".to_string(), one_namespace, &["--mtu", "1500"][..], false),
+        ("same, one namespace, --mtu 9000 (jumbo-sized packets, no probing)".to_string(), one_namespace, &["--mtu", "9000"][..], false),
+        ("same, two namespaces over a veth pair with MTU 1500, default settings (path MTU discovery)".to_string(), veth1500.as_ref().map(|v| v.place), &[][..], true),
+        ("same, two namespaces over a veth pair with MTU 9000, default settings (path MTU discovery)".to_string(), veth9000.as_ref().map(|v| v.place), &[][..], true),
     ]
     .into_iter()
-    .filter_map(|(what, inside, extra)| match (inside, &lan) {
-        (None, _) => Some((what, None, extra)),
-        (Some(()), Some(namespace)) => Some((what, Some(namespace.0), extra)),
-        (Some(()), None) => None,
-    })
+    .filter_map(|(what, place, extra, compare)| Some((what, place?, extra, compare)))
     .collect();
     let (mut tcp, mut rss_s, mut rss_r) = (Vec::new(), 0, 0);
     let mut rates = vec![Vec::new(); routes.len()];
     let mut cpu = vec![Vec::new(); routes.len()];
+    let mut settled = vec![Vec::new(); routes.len()];
     let baseline: Option<&'static str> =
         std::env::var("QRPAIR_BENCH_BASELINE").ok().map(|path| &*Box::leak(path.into_boxed_str()));
-    // The baseline runs the loopback row and, when there is a namespace,
-    // the LAN default row: the one per-packet cost shows in.
-    let compared: Vec<usize> = (0..routes.len().min(2)).collect();
-    let mut before = vec![Vec::new(); compared.len()];
-    let mut before_cpu = vec![Vec::new(); compared.len()];
+    let mut before = vec![Vec::new(); routes.len()];
+    let mut before_cpu = vec![Vec::new(); routes.len()];
     let peers = match &lan {
         Some(namespace) => peers_installed().into_iter().map(|p| (p, namespace.0)).collect(),
         None => Vec::new(),
@@ -517,25 +592,20 @@ fn main() {
     let mut peer_cpu = vec![Vec::new(); peers.len()];
     for _ in 0..RUNS {
         tcp.push(mib as f64 / tcp_copy(dir.path(), &file));
-        if let Some(older) = baseline {
-            for (k, &i) in compared.iter().enumerate() {
+        for (i, (_, place, extra, compare)) in routes.iter().enumerate() {
+            if let (Some(older), true) = (baseline, compare) {
                 UNDER_TEST.set(older);
-                INSIDE.set(routes[i].1);
-                let (secs, _, _, seconds, received) = qrpair_transfer(dir.path(), &file, routes[i].2);
+                let (secs, _, _, seconds, received) = qrpair_transfer(dir.path(), &file, *place, extra);
                 UNDER_TEST.set(BIN);
-                INSIDE.set(None);
                 assert_eq!(blake3_of(&received), digest, "received file differs (baseline)");
-                before[k].push(mib as f64 / secs);
-                before_cpu[k].push(seconds * 1024.0 / mib as f64);
+                before[i].push(mib as f64 / secs);
+                before_cpu[i].push(seconds * 1024.0 / mib as f64);
             }
-        }
-        for (i, (_, inside, extra)) in routes.iter().enumerate() {
-            INSIDE.set(*inside);
-            let (secs, s, r, seconds, received) = qrpair_transfer(dir.path(), &file, extra);
-            INSIDE.set(None);
+            let (secs, s, r, seconds, received) = qrpair_transfer(dir.path(), &file, *place, extra);
             assert_eq!(blake3_of(&received), digest, "received file differs");
             rates[i].push(mib as f64 / secs);
             cpu[i].push(seconds * 1024.0 / mib as f64);
+            settled[i].extend(settled_size(dir.path()));
             (rss_s, rss_r) = (rss_s.max(s), rss_r.max(r));
         }
         for (k, (peer, namespace)) in peers.iter().enumerate() {
@@ -548,8 +618,15 @@ fn main() {
     drop(servers);
     let runs = |v: &[f64]| v.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
     for (i, (what, ..)) in routes.iter().enumerate() {
+        let probing = match settled[i].iter().max() {
+            Some((size, _)) => format!(
+                "; probing settled on {size}-byte SCTP packets, acknowledged {} ms after it began",
+                settled[i].iter().map(|(_, ms)| ms.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            None => String::new(),
+        };
         println!(
-            "| {what} ({RUNS} runs) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB, both sides |",
+            "| {what} ({RUNS} runs) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB, both sides{probing} |",
             median(rates[i].clone()),
             runs(&rates[i]),
             median(cpu[i].clone())
@@ -570,15 +647,14 @@ fn main() {
         );
     }
     if let Some(older) = baseline {
-        for (k, &i) in compared.iter().enumerate() {
-            let ratio = median(rates[i].clone()) / median(before[k].clone());
-            let cpu_ratio = median(cpu[i].clone()) / median(before_cpu[k].clone());
+        for (i, (what, ..)) in routes.iter().enumerate().filter(|(i, _)| !before[*i].is_empty()) {
+            let ratio = median(rates[i].clone()) / median(before[i].clone());
+            let cpu_ratio = median(cpu[i].clone()) / median(before_cpu[i].clone());
             println!(
-                "| row {} with {older} (baseline) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB; this build / baseline = {ratio:.2} (rate), {cpu_ratio:.2} (CPU) |",
-                i + 1,
-                median(before[k].clone()),
-                runs(&before[k]),
-                median(before_cpu[k].clone())
+                "| {what}, with {older} (baseline, alternating) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB; this build / baseline = {ratio:.2} (rate), {cpu_ratio:.2} (CPU) |",
+                median(before[i].clone()),
+                runs(&before[i]),
+                median(before_cpu[i].clone())
             );
         }
     }
@@ -605,7 +681,7 @@ fn many_files(dir: &Path, count: usize) {
         std::fs::write(&path, &body).unwrap();
         sent.push((path.strip_prefix(dir).unwrap().to_path_buf(), blake3::hash(body.as_bytes())));
     }
-    let (secs, rss_s, rss_r, _, received) = qrpair_transfer(dir, &tree, &[]);
+    let (secs, rss_s, rss_r, _, received) = qrpair_transfer(dir, &tree, LOOPBACK, &[]);
     let inbox = received.parent().unwrap();
     for (path, digest) in &sent {
         assert_eq!(blake3::hash(&std::fs::read(inbox.join(path)).unwrap()), *digest, "{} differs", path.display());

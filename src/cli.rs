@@ -133,10 +133,13 @@ pub struct Common {
     #[arg(long, value_name = "URL", value_parser = parse_stun)]
     pub stun: Vec<String>,
     /// Largest IP packet the path between the two machines carries, as
-    /// `ip link` shows it (e.g. 1500, 9000 for jumbo frames); default: sized
-    /// for any path (1.2 KB packets), or 16 KiB packets when every --bind
-    /// address is loopback. Above 1500 the peer must read large datagrams
-    /// (qrpair on Linux 5.0+, browsers)
+    /// `ip link` shows it (e.g. 1500, 9000 for jumbo frames), and no probing.
+    /// Default: found by itself: packets start at 1.2 KB (fit any path) and
+    /// grow to the largest size the peer acknowledges a probe of (1500,
+    /// 9000, ...: path MTU discovery, within a round trip on a LAN; -v
+    /// prints it); 16 KiB packets when every --bind address is loopback.
+    /// Above 1500 the peer must read large datagrams (qrpair on Linux 5.0+,
+    /// browsers)
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(576..=65535))]
     pub mtu: Option<u32>,
     /// How long to wait for the other side in all (e.g. 90s, 10m, 1h). An answer

@@ -38,9 +38,11 @@ fn main() {
 fn init_logging(verbose: u8) {
     // The webrtc stack warns about conditions that are normal here (a
     // closing peer, an unset TLS server name); only -vv shows them.
+    // The packet size path MTU discovery settles on (vendor/rtc-sctp) is
+    // the one line of the stack's own shown with -v.
     let level = match verbose {
         0 => "qrpair=warn",
-        1 => "qrpair=info",
+        1 => "qrpair=info,rtc_sctp::association::pmtud=info",
         _ => "qrpair=debug,info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("QRPAIR_LOG").unwrap_or_else(|_| level.into());

@@ -67,16 +67,37 @@ pub struct PeerOptions {
     pub mtu: Option<u32>,
 }
 
+/// UDP's header and a DTLS record's header, nonce and tag.
+const UDP_DTLS_OVERHEAD: u32 = 8 + 13 + 8 + 16;
+
 /// What one SCTP packet may hold on a link of `link_mtu` bytes: the IP
 /// packet less IPv6's header (the larger), UDP's, and a DTLS record's
 /// header, nonce and tag; never past one DTLS record's plaintext.
 pub fn sctp_mtu_for_link(link_mtu: u32) -> u32 {
-    const IP_UDP_DTLS_OVERHEAD: u32 = 40 + 8 + 13 + 8 + 16;
-    link_mtu.saturating_sub(IP_UDP_DTLS_OVERHEAD).min(MAX_SCTP_MTU)
+    link_mtu.saturating_sub(40 + UDP_DTLS_OVERHEAD).min(MAX_SCTP_MTU)
 }
 
-/// The packet size for this pairing; `None` keeps webrtc's default (1191
-/// bytes, fits any path down to IPv6's 1280 minimum through a TURN relay).
+/// Link MTUs worth a probe: IPv6's minimum, tunnels (WireGuard 1420, PPPoE
+/// 1492, IPsec and VXLAN around 1400-1480), Ethernet, jumbo frames, and
+/// loopback (which one DTLS record's 16 KiB caps).
+const PROBED_LINK_MTUS: [u32; 8] = [1280, 1400, 1420, 1480, 1492, 1500, 9000, 65535];
+
+/// The SCTP packet sizes path MTU discovery tries (RFC 8899 probes, in
+/// vendor/rtc-sctp): each probed link MTU with IPv6's header and with
+/// IPv4's, since the probe measures the real packet whichever it is.
+pub fn pmtu_probe_sizes() -> Vec<u32> {
+    let mut sizes: Vec<u32> = PROBED_LINK_MTUS
+        .iter()
+        .flat_map(|&link| [sctp_mtu_for_link(link), link.saturating_sub(20 + UDP_DTLS_OVERHEAD).min(MAX_SCTP_MTU)])
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+/// The packet size for this pairing; `None` starts at webrtc's default (1191
+/// bytes, fits any path down to IPv6's 1280 minimum through a TURN relay)
+/// and lets path MTU discovery raise it.
 fn sctp_mtu(opts: &PeerOptions) -> Option<u32> {
     match opts.mtu {
         Some(link) => Some(sctp_mtu_for_link(link)),
@@ -176,6 +197,7 @@ impl Peer {
     /// Builds a peer, applies the remote offer and returns our answer.
     pub async fn answer(opts: &PeerOptions, offer: &Payload) -> Result<(Peer, String), Error> {
         let mut peer = Peer::build(opts).await?;
+        peer.trust_large_probes(offer);
         peer.remote_addrs = describe_candidates(&offer.summary.candidates);
         peer.remote_candidates = offer.summary.candidates.clone();
         peer.refresh_targets.send_replace(udp_addrs(&offer.summary.candidates));
@@ -194,10 +216,20 @@ impl Peer {
 
     /// Applies the answer on the offering side.
     pub async fn accept_answer(&mut self, answer: &Payload) -> Result<(), Error> {
+        self.trust_large_probes(answer);
         self.remote_addrs = describe_candidates(&answer.summary.candidates);
         self.remote_candidates = answer.summary.candidates.clone();
         let answer = RTCSessionDescription::answer(answer.sdp.clone()).map_err(refused)?;
         self.pc.set_remote_description(answer).await.map_err(refused)
+    }
+
+    /// Another qrpair reads any datagram up to 64 KiB, so probes may go as
+    /// large as the path allows. Called before the remote description is
+    /// applied: the association, and so probing, can only start after.
+    fn trust_large_probes(&self, remote: &Payload) {
+        if remote.made_by_qrpair {
+            self.runtime.cap_datagrams(usize::MAX);
+        }
     }
 
     /// Waits until the data channel is open, or the connection fails, or
@@ -292,7 +324,10 @@ impl Peer {
             .with_sctp_max_receive_buffer_size(sctp_receive_window());
         let settings = match sctp_mtu(opts) {
             Some(mtu) => settings.with_sctp_mtu(mtu),
-            None => settings,
+            // Packets start at webrtc's 1.2 KB, which crosses any path, and
+            // grow to the largest probe the peer acknowledges (a few ms on a
+            // LAN): the link's real MTU without the user knowing it.
+            None => settings.with_sctp_pmtu_probe_sizes(pmtu_probe_sizes()),
         }
         .build();
         let mut config = RTCConfigurationBuilder::new().with_certificates(vec![certificate]);
@@ -303,6 +338,11 @@ impl Peer {
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
         let runtime = Arc::new(runtime::BufferedRuntime::new());
+        if sctp_mtu(opts).is_none() {
+            // Probing is on: until the other side's description shows it
+            // is qrpair, it may be a browser that large probes would kill.
+            runtime.cap_datagrams(runtime::BROWSER_SAFE_DATAGRAM);
+        }
         let peer_port = runtime.peer_port();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config.build())
@@ -633,6 +673,16 @@ mod tests {
         assert_eq!(sctp_mtu_for_link(1500), 1415);
         assert_eq!(sctp_mtu_for_link(9000), 8915);
         assert_eq!(sctp_mtu_for_link(65535), 16384);
+    }
+
+    #[test]
+    fn probes_cover_ethernet_and_jumbo_frames_over_either_ip() {
+        let sizes = pmtu_probe_sizes();
+        // 1500 over IPv4 and IPv6, 9000 likewise, loopback's cap.
+        for size in [1435, 1415, 8935, 8915, 16384] {
+            assert!(sizes.contains(&size), "{size} in {sizes:?}");
+        }
+        assert!(sizes.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

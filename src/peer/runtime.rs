@@ -15,6 +15,7 @@ use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,6 +28,13 @@ use webrtc::runtime::{
 /// What qrpair asks the kernel for; Linux grants at most `rmem_max`.
 pub const REQUESTED_SOCKET_BUFFER: usize = 4 << 20;
 
+/// The largest datagram a browser survives. Chromium reads each decrypted
+/// DTLS record into a 2048-byte buffer and fails the whole DTLS transport
+/// on a longer one (measured: a 16 KiB path MTU probe took the connection
+/// down within a second of opening); 29 bytes is the smallest record
+/// overhead (header and tag), so no record past this holds more than 2048.
+pub const BROWSER_SAFE_DATAGRAM: usize = 2048 + 13 + 16;
+
 #[derive(Debug)]
 pub struct BufferedRuntime {
     inner: TokioRuntime,
@@ -34,6 +42,9 @@ pub struct BufferedRuntime {
     /// A second handle on each UDP socket webrtc binds, so qrpair can keep
     /// NAT mappings alive from the very ports its candidates name.
     sockets: std::sync::Mutex<Vec<std::net::UdpSocket>>,
+    /// Datagrams longer than this are dropped instead of sent (see
+    /// `cap_datagrams`).
+    cap: Arc<AtomicUsize>,
 }
 
 impl BufferedRuntime {
@@ -42,7 +53,16 @@ impl BufferedRuntime {
             inner: TokioRuntime,
             peer: Arc::new(PeerPort::default()),
             sockets: std::sync::Mutex::new(Vec::new()),
+            cap: Arc::new(AtomicUsize::new(usize::MAX)),
         }
+    }
+
+    /// From now on, datagrams longer than `max` are lost before they leave,
+    /// as on a narrower path. While the peer may be a browser, path MTU
+    /// probes past `BROWSER_SAFE_DATAGRAM` must not reach it; DATA never
+    /// exceeds a size a probe proved, so only probes are ever dropped.
+    pub fn cap_datagrams(&self, max: usize) {
+        self.cap.store(max, Ordering::Relaxed);
     }
 
     /// The UDP sockets bound so far (shared descriptors, non-blocking).
@@ -119,6 +139,10 @@ struct WatchedSocket {
     /// The same socket (a duplicated descriptor), for the error queue.
     errors: std::net::UdpSocket,
     peer: Arc<PeerPort>,
+    /// The largest UDP payload the route to each destination carries
+    /// whole, learnt once per destination (see `split_oversized`).
+    route_payload: Mutex<Vec<(SocketAddr, usize)>>,
+    cap: Arc<AtomicUsize>,
 }
 
 impl WatchedSocket {
@@ -136,22 +160,74 @@ impl WatchedSocket {
 /// refusing, and a host or network a router says it cannot reach (the
 /// private address of a peer behind a NAT, say). Passed up, they would
 /// stop webrtc reading the socket.
+/// EMSGSIZE is a router's "fragmentation needed" (quinn-udp sets DF on
+/// every datagram): path MTU probes draw it on a narrower path, and passed
+/// up it made webrtc drop the socket and with it the connection.
 pub(crate) fn reported_by_icmp(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN | libc::ENETDOWN)
+        Some(
+            libc::ECONNREFUSED
+                | libc::EHOSTUNREACH
+                | libc::ENETUNREACH
+                | libc::EHOSTDOWN
+                | libc::ENETDOWN
+                | libc::EMSGSIZE
+        )
     )
 }
 
-impl AsyncUdpSocket for WatchedSocket {
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+/// A datagram larger than this host's interface takes fails with EMSGSIZE
+/// (DF is set): a path MTU probe too large to leave, lost as it would be on
+/// the wire.
+fn too_large(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EMSGSIZE)
+}
+
+impl WatchedSocket {
+    /// The largest UDP payload the route to `destination` carries (its
+    /// interface's MTU, or a smaller path MTU the kernel has learnt), or
+    /// `None` when it cannot be told.
+    fn route_payload(&self, destination: SocketAddr) -> Option<usize> {
+        let mut known = self.route_payload.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, n)) = known.iter().find(|(d, _)| *d == destination) {
+            return Some(*n);
+        }
+        let local = self.inner.local_addr().ok()?;
+        let probe = std::net::UdpSocket::bind(SocketAddr::new(local.ip(), 0)).ok()?;
+        probe.connect(destination).ok()?;
+        let mtu = route_mtu(&probe, destination.is_ipv6())?;
+        let payload = mtu.saturating_sub(if destination.is_ipv6() { 48 } else { 28 });
+        if known.len() >= 16 {
+            known.remove(0);
+        }
+        known.push((destination, payload));
+        Some(payload)
     }
+
+    /// Whether this batch (UDP GSO) holds a datagram larger than the route
+    /// carries: a path MTU probe followed by smaller DATA packets, which the
+    /// driver batches behind it. Sent as one, the kernel refuses the whole
+    /// batch (EINVAL) and quinn-udp then turns segmentation offload off for
+    /// good; sent one by one, only the probe is lost.
+    fn split_oversized(&self, transmit: &Transmit<'_>) -> bool {
+        match transmit.segment_size {
+            Some(segment) if segment < transmit.contents.len() => {
+                segment > self.cap.load(Ordering::Relaxed)
+                    || self.route_payload(transmit.destination).is_some_and(|payload| segment > payload)
+            }
+            _ => false,
+        }
+    }
+
     // The error queue is read only once a send or receive has failed with
     // an ICMP report: each report queued also fails the next socket call,
     // so none is missed, and the common path saves a recvmsg per call (on
     // a bulk transfer, one syscall in five).
-    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+    fn poll_send_one(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        if transmit.contents.len() > self.cap.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(transmit.contents.len()));
+        }
         // A pending error is reported instead of sending: read it, send
         // again (several ICMP reports may be waiting, one per attempt).
         for _ in 0..4 {
@@ -160,7 +236,51 @@ impl AsyncUdpSocket for WatchedSocket {
                 other => return other,
             }
         }
-        self.inner.poll_send(cx, transmit)
+        match self.inner.poll_send(cx, transmit) {
+            Poll::Ready(Err(e)) if too_large(&e) => Poll::Ready(Ok(transmit.contents.len())),
+            other => other,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn route_mtu(socket: &std::net::UdpSocket, v6: bool) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let (level, name) = if v6 { (libc::IPPROTO_IPV6, libc::IPV6_MTU) } else { (libc::IPPROTO_IP, libc::IP_MTU) };
+    let mut mtu: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid descriptor and a c_int-sized out parameter.
+    let rc =
+        unsafe { libc::getsockopt(socket.as_raw_fd(), level, name, (&mut mtu as *mut libc::c_int).cast(), &mut len) };
+    (rc == 0 && mtu > 0).then_some(mtu as usize)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn route_mtu(_: &std::net::UdpSocket, _: bool) -> Option<usize> {
+    None
+}
+
+impl AsyncUdpSocket for WatchedSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        if !self.split_oversized(transmit) {
+            return self.poll_send_one(cx, transmit);
+        }
+        let segment = transmit.segment_size.unwrap_or(transmit.contents.len()).max(1);
+        let mut sent = 0;
+        for datagram in transmit.contents.chunks(segment) {
+            let one = Transmit { segment_size: None, contents: datagram, ..*transmit };
+            match self.poll_send_one(cx, &one) {
+                Poll::Ready(Ok(_)) => sent += datagram.len(),
+                // What did not fit the socket buffer now is lost, as a full
+                // queue on the wire would lose it: SCTP resends.
+                Poll::Pending if sent > 0 => return Poll::Ready(Ok(transmit.contents.len())),
+                other => return other,
+            }
+        }
+        Poll::Ready(Ok(sent))
     }
     fn poll_recv(
         &self,
@@ -312,7 +432,13 @@ impl Runtime for BufferedRuntime {
         };
         error_queue::enable(&errors, socket.local_addr().is_ok_and(|a| a.is_ipv6()));
         let inner = self.inner.wrap_udp_socket(socket)?;
-        Ok(Arc::new(WatchedSocket { inner, errors, peer: self.peer.clone() }))
+        Ok(Arc::new(WatchedSocket {
+            inner,
+            errors,
+            peer: self.peer.clone(),
+            route_payload: Mutex::new(Vec::new()),
+            cap: self.cap.clone(),
+        }))
     }
     fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
         self.inner.wrap_tcp_listener(listener)

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ipv6;
+pub mod mtu;
 pub mod nat;
 pub mod netns;
 pub mod relay;

@@ -17,6 +17,7 @@ mod inputs;
 mod layers;
 mod nat;
 mod network;
+mod pmtu;
 mod screen;
 mod screenshots;
 mod terminal_pairing;

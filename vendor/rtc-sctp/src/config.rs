@@ -61,6 +61,9 @@ pub struct TransportConfig {
     max_num_outbound_streams: u16,
     max_num_inbound_streams: u16,
     timer_config: TimerConfig,
+    /// qrpair patch: SCTP packet sizes to probe for (path MTU discovery,
+    /// association/pmtud.rs); empty keeps the configured size for good.
+    pmtu_probe_sizes: Vec<u32>,
 }
 
 impl Default for TransportConfig {
@@ -72,6 +75,7 @@ impl Default for TransportConfig {
             max_num_outbound_streams: u16::MAX,
             max_num_inbound_streams: u16::MAX,
             timer_config: TimerConfig::default(),
+            pmtu_probe_sizes: Vec::new(),
         }
     }
 }
@@ -142,6 +146,19 @@ impl TransportConfig {
     /// The configured retransmission limits.
     pub fn timer_config(&self) -> TimerConfig {
         self.timer_config
+    }
+
+    /// qrpair patch: once the association is established, probe for larger
+    /// packets (RFC 8899 §6.2: HEARTBEAT padded with PAD) of these SCTP
+    /// packet sizes, and send DATA in the largest one acknowledged.
+    pub fn with_pmtu_probe_sizes(mut self, sizes: Vec<u32>) -> Self {
+        self.pmtu_probe_sizes = sizes;
+        self
+    }
+
+    /// qrpair patch: the packet sizes path MTU discovery tries.
+    pub fn pmtu_probe_sizes(&self) -> &[u32] {
+        &self.pmtu_probe_sizes
     }
 }
 

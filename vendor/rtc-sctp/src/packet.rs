@@ -6,6 +6,7 @@ use crate::chunk::chunk_error::ChunkError;
 use crate::chunk::chunk_forward_tsn::ChunkForwardTsn;
 use crate::chunk::chunk_header::*;
 use crate::chunk::chunk_heartbeat::ChunkHeartbeat;
+use crate::chunk::chunk_heartbeat_ack::ChunkHeartbeatAck;
 use crate::chunk::chunk_init::ChunkInit;
 use crate::chunk::chunk_payload_data::ChunkPayloadData;
 use crate::chunk::chunk_reconfig::ChunkReconfig;
@@ -144,6 +145,8 @@ impl PartialDecode {
                 CT_COOKIE_ECHO => Box::new(ChunkCookieEcho::unmarshal(&chunk_buf)?),
                 CT_COOKIE_ACK => Box::new(ChunkCookieAck::unmarshal(&chunk_buf)?),
                 CT_HEARTBEAT => Box::new(ChunkHeartbeat::unmarshal(&chunk_buf)?),
+                // qrpair patch: the answers to path MTU probes.
+                CT_HEARTBEAT_ACK => Box::new(ChunkHeartbeatAck::unmarshal(&chunk_buf)?),
                 CT_PAYLOAD_DATA => Box::new(ChunkPayloadData::unmarshal(&chunk_buf)?),
                 CT_SACK => Box::new(ChunkSelectiveAck::unmarshal(&chunk_buf)?),
                 CT_RECONFIG => Box::new(ChunkReconfig::unmarshal(&chunk_buf)?),
@@ -152,6 +155,13 @@ impl PartialDecode {
                 CT_SHUTDOWN => Box::new(ChunkShutdown::unmarshal(&chunk_buf)?),
                 CT_SHUTDOWN_ACK => Box::new(ChunkShutdownAck::unmarshal(&chunk_buf)?),
                 CT_SHUTDOWN_COMPLETE => Box::new(ChunkShutdownComplete::unmarshal(&chunk_buf)?),
+                // qrpair patch: RFC 9260 §3.2: an unknown chunk whose type
+                // has the top bit set is skipped and the rest of the packet
+                // processed (a PAD chunk, RFC 4820, padding a probe).
+                ct if ct.0 & 0x80 != 0 => {
+                    offset += chunk_buf.len() + get_padding_size(chunk_buf.len());
+                    continue;
+                }
                 _ => return Err(Error::ErrUnmarshalUnknownChunkType),
             };
 
@@ -241,6 +251,8 @@ impl Packet {
                 CT_COOKIE_ECHO => Box::new(ChunkCookieEcho::unmarshal(&chunk_buf)?),
                 CT_COOKIE_ACK => Box::new(ChunkCookieAck::unmarshal(&chunk_buf)?),
                 CT_HEARTBEAT => Box::new(ChunkHeartbeat::unmarshal(&chunk_buf)?),
+                // qrpair patch: the answers to path MTU probes.
+                CT_HEARTBEAT_ACK => Box::new(ChunkHeartbeatAck::unmarshal(&chunk_buf)?),
                 CT_PAYLOAD_DATA => Box::new(ChunkPayloadData::unmarshal(&chunk_buf)?),
                 CT_SACK => Box::new(ChunkSelectiveAck::unmarshal(&chunk_buf)?),
                 CT_RECONFIG => Box::new(ChunkReconfig::unmarshal(&chunk_buf)?),
@@ -249,6 +261,13 @@ impl Packet {
                 CT_SHUTDOWN => Box::new(ChunkShutdown::unmarshal(&chunk_buf)?),
                 CT_SHUTDOWN_ACK => Box::new(ChunkShutdownAck::unmarshal(&chunk_buf)?),
                 CT_SHUTDOWN_COMPLETE => Box::new(ChunkShutdownComplete::unmarshal(&chunk_buf)?),
+                // qrpair patch: RFC 9260 §3.2: an unknown chunk whose type
+                // has the top bit set is skipped and the rest of the packet
+                // processed (a PAD chunk, RFC 4820, padding a probe).
+                ct if ct.0 & 0x80 != 0 => {
+                    offset += chunk_buf.len() + get_padding_size(chunk_buf.len());
+                    continue;
+                }
                 _ => return Err(Error::ErrUnmarshalUnknownChunkType),
             };
 

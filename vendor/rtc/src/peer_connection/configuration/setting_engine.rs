@@ -374,6 +374,8 @@ pub struct SettingEngine {
     /// budget via rtc-sctp's `max_payload_size_for_mtu`. `None` uses the rtc-sctp
     /// default (`INITIAL_MTU`, 1191 — the TURN-relayed IPv6 minimum-MTU budget).
     pub(crate) sctp_mtu: Option<u32>,
+    /// qrpair patch: SCTP packet sizes to probe for (path MTU discovery).
+    pub(crate) sctp_pmtu_probe_sizes: Vec<u32>,
     pub(crate) ignore_rid_pause_for_recv: bool,
     pub(crate) write_ssrc_attributes_for_simulcast: bool,
 }
@@ -1400,6 +1402,17 @@ impl SettingEngineBuilder {
     /// default, leave this unset.
     pub fn with_sctp_mtu(mut self, mtu: u32) -> Self {
         self.0.sctp_mtu = Some(mtu);
+        self
+    }
+
+    /// qrpair patch: packetization-layer path MTU discovery (RFC 8899 §6.2).
+    /// Once the association is established, each of these SCTP packet sizes
+    /// above the `with_sctp_mtu` one is probed with a HEARTBEAT padded to it
+    /// (PAD chunk, RFC 4820); DATA then goes in the largest size the peer
+    /// acknowledged. Lost probes only cost the probe. Empty (the default)
+    /// keeps the configured size for the association's life.
+    pub fn with_sctp_pmtu_probe_sizes(mut self, sizes: Vec<u32>) -> Self {
+        self.0.sctp_pmtu_probe_sizes = sizes;
         self
     }
 

@@ -51,6 +51,10 @@ pub(crate) struct SctpTransport {
     // `EndpointConfig` in `start()`. None uses the sctp crate default (INITIAL_MTU, 1191).
     pub(crate) mtu: Option<u32>,
 
+    // qrpair patch: larger SCTP packet sizes to probe for once the association is
+    // established (path MTU discovery); empty keeps `mtu` for good.
+    pub(crate) pmtu_probe_sizes: Vec<u32>,
+
     pub(crate) internal_buffer: Vec<u8>,
 }
 
@@ -74,6 +78,7 @@ impl SctpTransport {
             negotiated_max_message_size: None,
             max_receive_buffer_size,
             mtu,
+            pmtu_probe_sizes: Vec::new(),
             internal_buffer: vec![],
         }
     }
@@ -185,6 +190,9 @@ impl SctpTransport {
         if let Some(recv_buf) = self.max_receive_buffer_size {
             sctp_transport_config = sctp_transport_config.with_max_receive_buffer_size(recv_buf);
         }
+        // qrpair patch: path MTU discovery.
+        sctp_transport_config =
+            sctp_transport_config.with_pmtu_probe_sizes(self.pmtu_probe_sizes.clone());
         //TODO: add remote_port support
 
         if dtls_role == RTCDtlsRole::Client {
