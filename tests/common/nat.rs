@@ -175,6 +175,24 @@ impl NatLab {
         Ok(format!("stun:{SERVER_ADDR}:{}", self.server_port))
     }
 
+    /// Starts coturn as a TURN relay (and STUN server) with long-term
+    /// credentials; returns the `turn:` URL.
+    pub fn start_turn(&mut self, user: &str, password: &str) -> Result<String, String> {
+        let account = format!("{user}:{password}");
+        self.start_server(&[
+            "--lt-cred-mech",
+            "--user",
+            &account,
+            "--realm",
+            "qrpair.test",
+            "--min-port",
+            "49152",
+            "--max-port",
+            "49999",
+        ])?;
+        Ok(format!("turn:{SERVER_ADDR}:{}", self.server_port))
+    }
+
     fn start_server(&mut self, mode: &[&str]) -> Result<(), String> {
         let port = self.server_port.to_string();
         let log = self.server_log.to_string_lossy().to_string();

@@ -225,3 +225,69 @@ fn no_direct_path(offset: u32, nats: [Nat; 2], causes: [&str; 2]) {
     assert!(took < Duration::from_secs(30), "both sides took {took:?} to give up (--timeout 20s)");
     eprintln!("NATs {nats:?} without a relay: both sides named the cause within {:.1} s", took.as_secs_f64());
 }
+
+/// The same two symmetric NATs with a TURN relay: both sides gather a relay
+/// address, pair through it and move 16 MiB each way; the credentials go
+/// through the environment, never the command line. Both must exit 0 once
+/// every byte has arrived: closing must not drop the relay under the last
+/// packets.
+#[test]
+fn behind_two_symmetric_nats_turn_relays_16_mib_each_way() {
+    let Some(mut lab) = NatLab::for_test(104, "TURN", [Nat::Symmetric; 2]) else { return };
+    let turn = lab.start_turn("qrpair", "s3cret-pw").expect("TURN server");
+    let sb = Sandbox::new();
+    let (a, b) = (random_bytes(16 << 20, 31), random_bytes(16 << 20, 32));
+    let with_credentials = |mut cmd: Command| {
+        cmd.env("QRPAIR_TURN_USER", "qrpair").env("QRPAIR_TURN_PASSWORD", "s3cret-pw");
+        cmd
+    };
+    let started = Instant::now();
+    let offerer = sb.spawn(
+        logged(with_credentials(sb.cmd_with(
+            Some(&lab.exec(0)),
+            &["offer", "--pipe", "--turn", &turn, "--qr-out", "offer.png", "--answer", "answer.png"],
+        ))),
+        &a,
+        "offerer",
+    );
+    sb.wait_for_file("offer.png", LIMIT);
+    let offer_ready = started.elapsed();
+    let answerer = sb.spawn(
+        with_credentials(sb.cmd_with(
+            Some(&lab.exec(1)),
+            &["answer", "offer.png", "--pipe", "--turn", &turn, "--qr-out", "answer.png"],
+        )),
+        &b,
+        "answerer",
+    );
+    sb.wait_for_file("answer.png", LIMIT);
+    let applied = Instant::now();
+    let ans = sb.finish(answerer, "answerer", LIMIT);
+    let off = sb.finish(offerer, "offerer", LIMIT);
+    let both_done = applied.elapsed();
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
+    assert_eq!(blake3::hash(&ans.stdout), blake3::hash(&a), "offerer → answerer corrupted");
+    assert_eq!(blake3::hash(&off.stdout), blake3::hash(&b), "answerer → offerer corrupted");
+    let offer = candidates(&sb, "offer.png");
+    assert!(offer.contains(&("relay".into(), common::nat::SERVER_ADDR.into())), "{offer:?}");
+    let open = open_ms(&off.stderr);
+    eprintln!(
+        "two symmetric NATs, TURN: offer ready in {} ms, channel open {open:.0} ms after the answer was applied, \
+         16 MiB each way in {:.2} s after it",
+        offer_ready.as_millis(),
+        both_done.as_secs_f64()
+    );
+    assert!(open < 2500.0, "the channel opened {open} ms after the answer was applied");
+}
+
+#[test]
+fn turn_without_credentials_is_refused_before_anything_starts() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd(&["offer", "--pipe", "--turn", "turn:192.0.2.1:3478", "--bind", "127.0.0.1"]);
+    cmd.env_remove("QRPAIR_TURN_USER").env_remove("QRPAIR_TURN_PASSWORD");
+    let child = sb.spawn(cmd, b"", "offerer");
+    let run = sb.finish(child, "offerer", LIMIT);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    assert!(run.stderr.contains("set QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD"), "{}", run.stderr);
+    assert!(!sb.path("qrpair-offer.png").exists(), "an offer was shown all the same");
+}
