@@ -60,7 +60,14 @@ pub enum Transfer {
 impl Settings {
     fn peer_options(&self) -> PeerOptions {
         let bind = if self.bind.is_empty() { peer::default_bind_addrs() } else { self.bind.clone() };
-        PeerOptions { bind, stun: self.stun.clone(), turn: self.turn.clone(), relay_only: self.relay_only, patience: self.timeout, mtu: self.mtu }
+        PeerOptions {
+            bind,
+            stun: self.stun.clone(),
+            turn: self.turn.clone(),
+            relay_only: self.relay_only,
+            patience: self.timeout,
+            mtu: self.mtu,
+        }
     }
 }
 
