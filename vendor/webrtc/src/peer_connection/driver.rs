@@ -1224,6 +1224,25 @@ where
     async fn handle_read(&mut self, msg: TaggedBytesMut) -> Result<()> {
         if self.turn_relayer.is_turn_message(&msg) {
             self.turn_relayer.handle_read(msg)?;
+            // qrpair patch: hand what the relay carried to the core now, as a
+            // direct packet is. Upstream left it for the next pass's
+            // poll_events/poll_reads, one phase late: what the core then
+            // queued (the SCTP INIT once DTLS completes) waited for the
+            // 200 ms tick after it (channel open 224 ms → about 25 ms with
+            // --relay through coturn).
+            while let Some(event) = self.turn_relayer.poll_event() {
+                self.handle_turn_relay_event(event).await;
+            }
+            let mut relayed = Vec::new();
+            while let Some(message) = self.turn_relayer.poll_read() {
+                relayed.push(message);
+            }
+            if !relayed.is_empty() {
+                let mut core = self.inner.core.lock().await;
+                for message in relayed {
+                    core.handle_read(message)?;
+                }
+            }
         } else if self.stun_gatherer.is_stun_message(&msg) {
             self.stun_gatherer.handle_read(msg)?;
         } else {
