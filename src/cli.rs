@@ -297,3 +297,23 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     }
     Ok(parsed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_urls_lose_their_credentials_and_name_udp() {
+        let plain = parse_turn("turn:turn.example.org").unwrap();
+        assert_eq!(plain, TurnArg { url: "turn:turn.example.org?transport=udp".into(), credentials: None });
+        let with = parse_turn("turn:alice:pa:ss@198.51.100.100:3479?transport=udp").unwrap();
+        assert_eq!(with.url, "turn:198.51.100.100:3479?transport=udp");
+        assert_eq!(with.credentials, Some(("alice".into(), "pa:ss".into())));
+        // What webrtc-rs 0.21 would skip without a word is refused with the reason.
+        assert!(parse_turn("turns:turn.example.org:5349").unwrap_err().contains("not supported"));
+        assert!(parse_turn("turn:turn.example.org?transport=tcp").unwrap_err().contains("only UDP"));
+        for bad in ["stun:turn.example.org", "turn:", "turn:host:0", "turn:alice@host", "turn://host"] {
+            assert!(parse_turn(bad).is_err(), "{bad} was accepted");
+        }
+    }
+}
