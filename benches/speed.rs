@@ -9,8 +9,20 @@
 //!     QRPAIR_BENCH_BASELINE=/path/to/older/qrpair cargo bench --bench speed   # the same file with another build, alternating, for a before/after ratio
 //!
 //! As root, the rows between non-loopback addresses run in a network
-//! namespace the benchmark makes (a dummy interface): default packets,
-//! --mtu 1500 and --mtu 9000, each with the CPU seconds both sides spent.
+//! namespace the benchmark makes (a veth pair kept inside it): default
+//! packets, --mtu 1500 and --mtu 9000, each with the CPU seconds both sides
+//! spent. The same namespace then times, in the same rounds, whichever of
+//! these are installed (none is required):
+//!
+//!     socat                                   # a plain TCP copy, no hashing, no fsync
+//!     QRPAIR_BENCH_WORMHOLE_VENV=/tmp/perf/venv   # magic-wormhole: bin/wormhole and bin/twistd
+//!                                             # (pip install magic-wormhole magic-wormhole-mailbox-server
+//!                                             #  magic-wormhole-transit-relay); this is the default path
+//!     QRPAIR_BENCH_WORMHOLE_RS=/tmp/perf/cargo/bin/wormhole-rs   # wormhole-rs (cargo install magic-wormhole-cli)
+//!
+//! Both wormholes use a mailbox and transit relay the benchmark starts in
+//! the namespace, and connect directly over the non-loopback address, as
+//! two machines on a LAN would.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -222,6 +234,223 @@ fn blake3_of(path: &Path) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
+/// Another transfer tool timed beside qrpair in the LAN namespace.
+#[derive(Clone, Copy)]
+enum Peer {
+    Socat,
+    Wormhole,
+    WormholeRs,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Socat => "socat TCP copy (no hashing, no fsync)",
+            Peer::Wormhole => "magic-wormhole (Python), direct connection",
+            Peer::WormholeRs => "wormhole-rs, direct connection",
+        }
+    }
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.is_file())
+}
+
+fn wormhole_venv() -> PathBuf {
+    std::env::var_os("QRPAIR_BENCH_WORMHOLE_VENV").map(PathBuf::from).unwrap_or_else(|| "/tmp/perf/venv".into())
+}
+
+fn wormhole_rs() -> Option<PathBuf> {
+    std::env::var_os("QRPAIR_BENCH_WORMHOLE_RS")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/tmp/perf/cargo/bin/wormhole-rs")))
+        .filter(|p| p.is_file())
+        .or_else(|| on_path("wormhole-rs"))
+}
+
+/// The tools found on this machine.
+fn peers_installed() -> Vec<Peer> {
+    let mut found = Vec::new();
+    if on_path("socat").is_some() {
+        found.push(Peer::Socat);
+    }
+    let venv = wormhole_venv();
+    if venv.join("bin/wormhole").is_file() && venv.join("bin/twistd").is_file() {
+        found.push(Peer::Wormhole);
+    }
+    if wormhole_rs().is_some() {
+        found.push(Peer::WormholeRs);
+    }
+    found
+}
+
+const MAILBOX_PORT: u16 = 14000;
+const RELAY_PORT: u16 = 14001;
+const SOCAT_PORT: u16 = 14002;
+
+fn in_namespace(namespace: &str, program: &Path) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", namespace]).arg(program);
+    c
+}
+
+/// Waits until something listens on LAN_ADDRESS:port inside the namespace
+/// (asked of `ss`: socat would take a probe connection as its one client).
+fn wait_port(namespace: &str, port: u16) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        let out =
+            Command::new("ip").args(["netns", "exec", namespace, "ss", "-Hltn", &format!("sport = :{port}")]).output();
+        if out.is_ok_and(|o| !o.stdout.is_empty()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// The wormholes' mailbox and transit relay, running while this lives.
+struct WormholeServers(Vec<std::process::Child>);
+
+impl WormholeServers {
+    fn start(namespace: &str, dir: &Path) -> Option<WormholeServers> {
+        let twistd = wormhole_venv().join("bin/twistd");
+        let srv = dir.join("srv");
+        std::fs::create_dir_all(&srv).ok()?;
+        let mut children = Vec::new();
+        for (plugin, port, extra) in
+            [("wormhole-mailbox", MAILBOX_PORT, Some("--channel-db=relay.sqlite")), ("transitrelay", RELAY_PORT, None)]
+        {
+            let mut c = in_namespace(namespace, &twistd);
+            c.args(["-n", &format!("--pidfile={plugin}.pid"), &format!("--logfile={plugin}.log"), plugin])
+                .arg(format!("--port=tcp:{port}:interface={LAN_ADDRESS}"))
+                .args(extra)
+                .current_dir(&srv)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            children.push(c.spawn().ok()?);
+        }
+        let servers = WormholeServers(children);
+        (wait_port(namespace, MAILBOX_PORT) && wait_port(namespace, RELAY_PORT)).then_some(servers)
+    }
+}
+
+impl Drop for WormholeServers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Reads `log` until a wormhole code follows "code is:" (colours stripped).
+fn wait_code(log: &Path) -> String {
+    let start = Instant::now();
+    loop {
+        let raw = std::fs::read_to_string(log).unwrap_or_default();
+        let mut text = String::new();
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|c| c.is_ascii_alphabetic());
+            } else {
+                text.push(c);
+            }
+        }
+        if let Some(at) = text.find("code is:") {
+            let rest = text[at + "code is:".len()..].trim_start();
+            let code: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            if code.contains('-') && rest.len() > code.len() {
+                return code;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no wormhole code in {}", log.display());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// (seconds, CPU seconds of both sides, the received file) for one
+/// transfer with another tool, inside the namespace.
+fn peer_transfer(peer: Peer, namespace: &str, dir: &Path, file: &Path) -> (f64, f64, PathBuf) {
+    let inbox = dir.join("inbox");
+    let _ = std::fs::remove_dir_all(&inbox);
+    std::fs::create_dir(&inbox).unwrap();
+    let received = inbox.join(file.file_name().unwrap());
+    let quiet = |c: &mut Command, log: &str| {
+        c.stdin(Stdio::null()).stdout(std::fs::File::create(dir.join(format!("{log}.out"))).unwrap());
+        c.stderr(std::fs::File::create(dir.join(format!("{log}.err"))).unwrap());
+    };
+    let relay_url = format!("ws://{LAN_ADDRESS}:{MAILBOX_PORT}/v1");
+    let start = Instant::now();
+    let (sender, receiver) = match peer {
+        Peer::Socat => {
+            let socat = on_path("socat").unwrap();
+            let mut r = in_namespace(namespace, &socat);
+            r.args(["-u", &format!("TCP-LISTEN:{SOCAT_PORT},bind={LAN_ADDRESS},reuseaddr")])
+                .arg(format!("CREATE:{}", received.display()));
+            quiet(&mut r, "peer-r");
+            let receiver = r.spawn().unwrap();
+            assert!(wait_port(namespace, SOCAT_PORT), "socat never listened");
+            let mut s = in_namespace(namespace, &socat);
+            s.args(["-u", &format!("OPEN:{}", file.display()), &format!("TCP:{LAN_ADDRESS}:{SOCAT_PORT}")]);
+            quiet(&mut s, "peer-s");
+            (s.spawn().unwrap(), receiver)
+        }
+        Peer::Wormhole => {
+            let wormhole = wormhole_venv().join("bin/wormhole");
+            let transit = format!("tcp:{LAN_ADDRESS}:{RELAY_PORT}");
+            let mut s = in_namespace(namespace, &wormhole);
+            s.args(["--relay-url", &relay_url, "--transit-helper", &transit, "send", "--hide-progress"]).arg(file);
+            quiet(&mut s, "peer-s");
+            let sender = s.spawn().unwrap();
+            let code = wait_code(&dir.join("peer-s.err"));
+            let mut r = in_namespace(namespace, &wormhole);
+            r.args([
+                "--relay-url",
+                &relay_url,
+                "--transit-helper",
+                &transit,
+                "receive",
+                "--accept-file",
+                "--hide-progress",
+                &code,
+            ])
+            .current_dir(&inbox);
+            quiet(&mut r, "peer-r");
+            (sender, r.spawn().unwrap())
+        }
+        Peer::WormholeRs => {
+            let wrs = wormhole_rs().unwrap();
+            let relay = format!("tcp://{LAN_ADDRESS}:{RELAY_PORT}");
+            let mut s = in_namespace(namespace, &wrs);
+            s.args(["send", "--rendezvous-server", &relay_url, "--relay-server", &relay]).arg(file);
+            quiet(&mut s, "peer-s");
+            let sender = s.spawn().unwrap();
+            let code = wait_code(&dir.join("peer-s.out"));
+            let mut r = in_namespace(namespace, &wrs);
+            r.args([
+                "receive",
+                "--rendezvous-server",
+                &relay_url,
+                "--relay-server",
+                &relay,
+                "--noconfirm",
+                "--out-dir",
+            ])
+            .arg(&inbox)
+            .arg(&code);
+            quiet(&mut r, "peer-r");
+            (sender, r.spawn().unwrap())
+        }
+    };
+    let (rc_r, _, cpu_r) = common::wait_with_usage(receiver);
+    let (rc_s, _, cpu_s) = common::wait_with_usage(sender);
+    assert_eq!((rc_s, rc_r), (0, 0), "{} failed; see {}", peer.name(), dir.display());
+    (start.elapsed().as_secs_f64(), cpu_s + cpu_r, received)
+}
+
 const RUNS: usize = 3;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -269,15 +498,36 @@ fn main() {
     let mut cpu = vec![Vec::new(); routes.len()];
     let baseline: Option<&'static str> =
         std::env::var("QRPAIR_BENCH_BASELINE").ok().map(|path| &*Box::leak(path.into_boxed_str()));
-    let mut before = Vec::new();
+    // The baseline runs the loopback row and, when there is a namespace,
+    // the LAN default row: the one per-packet cost shows in.
+    let compared: Vec<usize> = (0..routes.len().min(2)).collect();
+    let mut before = vec![Vec::new(); compared.len()];
+    let mut before_cpu = vec![Vec::new(); compared.len()];
+    let peers = match &lan {
+        Some(namespace) => peers_installed().into_iter().map(|p| (p, namespace.0)).collect(),
+        None => Vec::new(),
+    };
+    let servers = peers
+        .iter()
+        .find(|(p, _)| matches!(p, Peer::Wormhole | Peer::WormholeRs))
+        .and_then(|(_, namespace)| WormholeServers::start(namespace, dir.path()));
+    let peers: Vec<(Peer, &str)> =
+        peers.into_iter().filter(|(p, _)| matches!(p, Peer::Socat) || servers.is_some()).collect();
+    let mut peer_rates = vec![Vec::new(); peers.len()];
+    let mut peer_cpu = vec![Vec::new(); peers.len()];
     for _ in 0..RUNS {
         tcp.push(mib as f64 / tcp_copy(dir.path(), &file));
         if let Some(older) = baseline {
-            UNDER_TEST.set(older);
-            let (secs, _, _, _, received) = qrpair_transfer(dir.path(), &file, &[]);
-            UNDER_TEST.set(BIN);
-            assert_eq!(blake3_of(&received), digest, "received file differs (baseline)");
-            before.push(mib as f64 / secs);
+            for (k, &i) in compared.iter().enumerate() {
+                UNDER_TEST.set(older);
+                INSIDE.set(routes[i].1);
+                let (secs, _, _, seconds, received) = qrpair_transfer(dir.path(), &file, routes[i].2);
+                UNDER_TEST.set(BIN);
+                INSIDE.set(None);
+                assert_eq!(blake3_of(&received), digest, "received file differs (baseline)");
+                before[k].push(mib as f64 / secs);
+                before_cpu[k].push(seconds * 1024.0 / mib as f64);
+            }
         }
         for (i, (_, inside, extra)) in routes.iter().enumerate() {
             INSIDE.set(*inside);
@@ -288,7 +538,14 @@ fn main() {
             cpu[i].push(seconds * 1024.0 / mib as f64);
             (rss_s, rss_r) = (rss_s.max(s), rss_r.max(r));
         }
+        for (k, (peer, namespace)) in peers.iter().enumerate() {
+            let (secs, seconds, received) = peer_transfer(*peer, namespace, dir.path(), &file);
+            assert_eq!(blake3_of(&received), digest, "received file differs ({})", peer.name());
+            peer_rates[k].push(mib as f64 / secs);
+            peer_cpu[k].push(seconds * 1024.0 / mib as f64);
+        }
     }
+    drop(servers);
     let runs = |v: &[f64]| v.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
     for (i, (what, ..)) in routes.iter().enumerate() {
         println!(
@@ -303,9 +560,27 @@ fn main() {
         median(tcp.clone()),
         runs(&tcp)
     );
+    for (k, (peer, _)) in peers.iter().enumerate() {
+        println!(
+            "| same file, {}, between the same non-loopback addresses ({RUNS} runs) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB, both sides |",
+            peer.name(),
+            median(peer_rates[k].clone()),
+            runs(&peer_rates[k]),
+            median(peer_cpu[k].clone())
+        );
+    }
     if let Some(older) = baseline {
-        let ratio = median(rates[0].clone()) / median(before.clone());
-        println!("| the first qrpair row with {older} (baseline) | median {:.0} MiB/s ({}); this build / baseline = {ratio:.2} |", median(before.clone()), runs(&before));
+        for (k, &i) in compared.iter().enumerate() {
+            let ratio = median(rates[i].clone()) / median(before[k].clone());
+            let cpu_ratio = median(cpu[i].clone()) / median(before_cpu[k].clone());
+            println!(
+                "| row {} with {older} (baseline) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB; this build / baseline = {ratio:.2} (rate), {cpu_ratio:.2} (CPU) |",
+                i + 1,
+                median(before[k].clone()),
+                runs(&before[k]),
+                median(before_cpu[k].clone())
+            );
+        }
     }
     println!("| peak RSS, sender / receiver (largest of the runs) | {} MiB / {} MiB |", rss_s / 1024, rss_r / 1024);
     let files: usize = std::env::var("QRPAIR_BENCH_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -358,6 +358,13 @@ impl Peer {
             .with_runtime(runtime.clone())
             .with_udp_addrs(bind)
             .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
+            // The driver (sockets, DTLS, SCTP: all per-packet work) gets a
+            // thread and a single-threaded runtime of its own instead of
+            // hopping between the shared workers, which wake and steal
+            // from each other around it: 7-8 % less CPU per GiB for both
+            // sides in three alternating runs (LAN default packets), rate
+            // and peak RSS within the noise.
+            .with_dedicated_reactor_pool_size(1)
             .build()
             .await
             .map_err(|e| Error::Setup(format!("{e} (could not bind any of the chosen addresses? see --bind)")))?;

@@ -294,17 +294,20 @@ impl<'a> SctpHandler<'a> {
     fn flush_transmits(&mut self, now: Instant) {
         for conn in self.ctx.sctp_transport.sctp_associations.values_mut() {
             while let Some(x) = conn.poll_transmit(now) {
-                for transmit in split_transmit(x) {
-                    if let Payload::RawEncode(raw_data) = transmit.message {
-                        for raw in raw_data {
-                            self.ctx.write_outs.push_back(TaggedRTCMessageInternal {
-                                now: transmit.now,
-                                transport: transmit.transport,
-                                message: RTCMessageInternal::Dtls(DTLSMessage::Raw(
-                                    BytesMut::from(&raw[..]),
-                                )),
-                            });
-                        }
+                // qrpair patch (QRPAIR-PATCH.md 7): every packet of a bulk
+                // transfer passes here. The packet is its only owner, so it
+                // becomes the DTLS message without a copy, and no Vec is
+                // made per packet to split the transmit first.
+                if let Payload::RawEncode(raw_data) = x.message {
+                    for raw in raw_data {
+                        self.ctx.write_outs.push_back(TaggedRTCMessageInternal {
+                            now: x.now,
+                            transport: x.transport,
+                            message: RTCMessageInternal::Dtls(DTLSMessage::Raw(
+                                raw.try_into_mut()
+                                    .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
+                            )),
+                        });
                     }
                 }
             }
