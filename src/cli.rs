@@ -132,6 +132,19 @@ pub struct Common {
     /// default: none, host addresses only (offline LAN)
     #[arg(long, value_name = "URL", value_parser = parse_stun)]
     pub stun: Vec<String>,
+    /// TURN relay for when no direct path exists (both sides behind NATs that
+    /// change ports), e.g. turn:turn.example.org:3478 (repeatable; UDP). The
+    /// credentials come from QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD, kept off
+    /// the command line where other users can read them (turn:USER:PASS@HOST
+    /// works too, but shows them there). The relay carries the encrypted bytes
+    /// and cannot read them
+    #[arg(long, value_name = "URL", value_parser = parse_turn)]
+    pub turn: Vec<TurnArg>,
+    /// Offer only the --turn relay's address: neither machine learns the other's
+    /// addresses (each code shows the relay's), at the cost of every byte going
+    /// through the relay. Needs --turn on this side
+    #[arg(long)]
+    pub relay: bool,
     /// Largest IP packet the path between the two machines carries, as
     /// `ip link` shows it (e.g. 1500, 9000 for jumbo frames), and no probing.
     /// Default: found by itself: packets start at 1.2 KB (fit any path) and
@@ -229,6 +242,46 @@ fn parse_stun(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// A `--turn` URL, with the credentials it may carry as `USER:PASS@`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnArg {
+    /// `turn:HOST:PORT[?transport=udp]`, without credentials.
+    pub url: String,
+    pub credentials: Option<(String, String)>,
+}
+
+/// `turn:[USER:PASS@]HOST[:PORT][?transport=udp]`; `turns:` and TCP are
+/// refused here because the WebRTC stack would skip them silently.
+fn parse_turn(text: &str) -> Result<TurnArg, String> {
+    let text = text.trim();
+    let hint = "expected turn:HOST[:PORT], e.g. turn:turn.example.org:3478";
+    // webrtc 0.21's relayer skips turns: and TCP URLs with only a log line:
+    // the code would carry no relay and pairing fail later for no visible
+    // reason, so they are refused here instead.
+    if text.starts_with("turns:") {
+        return Err("turns: (TURN over TLS) is not supported by qrpair's WebRTC stack (webrtc-rs 0.21 relays over UDP only): use turn:HOST[:PORT]".into());
+    }
+    let rest = text.strip_prefix("turn:").ok_or_else(|| format!("not a TURN URL ({hint})"))?;
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    if query.is_some_and(|q| q != "transport=udp") {
+        return Err("only UDP TURN is supported: use turn:HOST[:PORT] or ?transport=udp".into());
+    }
+    let (credentials, server) = match rest.rsplit_once('@') {
+        Some((cred, server)) => {
+            let (user, pass) =
+                cred.split_once(':').ok_or_else(|| format!("credentials must be USER:PASSWORD@ ({hint})"))?;
+            (Some((user.to_string(), pass.to_string())), server)
+        }
+        None => (None, rest),
+    };
+    let stun_form = parse_stun(&format!("stun:{server}")).map_err(|_| format!("not a TURN URL ({hint})"))?;
+    let server = &stun_form["stun:".len()..];
+    Ok(TurnArg { url: format!("turn:{server}?transport=udp"), credentials })
+}
+
 pub const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -246,4 +299,24 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("is more than qrpair waits (at most {} days)", MAX_TIMEOUT.as_secs() / 86_400));
     }
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turn_urls_lose_their_credentials_and_name_udp() {
+        let plain = parse_turn("turn:turn.example.org").unwrap();
+        assert_eq!(plain, TurnArg { url: "turn:turn.example.org?transport=udp".into(), credentials: None });
+        let with = parse_turn("turn:alice:pa:ss@198.51.100.100:3479?transport=udp").unwrap();
+        assert_eq!(with.url, "turn:198.51.100.100:3479?transport=udp");
+        assert_eq!(with.credentials, Some(("alice".into(), "pa:ss".into())));
+        // What webrtc-rs 0.21 would skip without a word is refused with the reason.
+        assert!(parse_turn("turns:turn.example.org:5349").unwrap_err().contains("not supported"));
+        assert!(parse_turn("turn:turn.example.org?transport=tcp").unwrap_err().contains("only UDP"));
+        for bad in ["stun:turn.example.org", "turn:", "turn:host:0", "turn:alice@host", "turn://host"] {
+            assert!(parse_turn(bad).is_err(), "{bad} was accepted");
+        }
+    }
 }

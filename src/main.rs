@@ -56,7 +56,34 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-fn settings(common: Common, qr_out: PathBuf) -> Settings {
+/// The --turn servers with their credentials: from the URL, else from
+/// QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD.
+fn turn_servers(args: &[qrpair::cli::TurnArg]) -> Result<Vec<qrpair::peer::TurnServer>, Error> {
+    let from_env = || match (std::env::var("QRPAIR_TURN_USER"), std::env::var("QRPAIR_TURN_PASSWORD")) {
+        (Ok(user), Ok(password)) if !user.is_empty() => Some((user, password)),
+        _ => None,
+    };
+    args.iter()
+        .map(|arg| {
+            let (username, password) = arg.credentials.clone().or_else(from_env).ok_or_else(|| {
+                Error::Usage(
+                    "--turn needs credentials: set QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD in the environment".into(),
+                )
+            })?;
+            Ok(qrpair::peer::TurnServer { url: arg.url.clone(), username, password })
+        })
+        .collect()
+}
+
+fn settings(common: Common, qr_out: PathBuf) -> Result<Settings, Error> {
+    if common.relay && common.turn.is_empty() {
+        return Err(Error::Usage(
+            "--relay offers only a TURN relay's address, and no relay was given: add --turn turn:HOST:PORT".into(),
+        ));
+    }
+    if common.turn.iter().any(|t| t.credentials.is_some()) {
+        ui::note("the TURN password in --turn is visible to other users of this machine (ps); QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD are not");
+    }
     let view = qrpair::ui::progress::View::choose(common.json, common.quiet);
     let mode = if common.pipe {
         Mode::Pipe
@@ -65,9 +92,11 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
     } else {
         Mode::Pipe
     };
-    Settings {
+    Ok(Settings {
         bind: common.bind,
         stun: common.stun,
+        turn: turn_servers(&common.turn)?,
+        relay_only: common.relay,
         mtu: common.mtu,
         timeout: common.timeout,
         qr_out,
@@ -92,7 +121,7 @@ fn settings(common: Common, qr_out: PathBuf) -> Settings {
                 view,
             })
         },
-    }
+    })
 }
 
 /// The first Ctrl-C during a transfer ends it politely (the peer is told,
@@ -126,7 +155,7 @@ async fn run(command: Command) -> Result<(), Error> {
     }
     match command {
         Command::Offer { qr_out, answer, common } => {
-            pairing::offer(&settings(common, qr_out), answer).await?;
+            pairing::offer(&settings(common, qr_out)?, answer).await?;
         }
         Command::Answer { source, watch, qr_out, common } => {
             let from = match (source, watch) {
@@ -134,7 +163,7 @@ async fn run(command: Command) -> Result<(), Error> {
                 (None, Some(dir)) => pairing::OfferFrom::Watch(dir),
                 (None, None) => return Err(Error::Usage("give the offer as SOURCE or --watch DIR".into())),
             };
-            pairing::answer(&settings(common, qr_out), from).await?;
+            pairing::answer(&settings(common, qr_out)?, from).await?;
         }
         Command::Decode { source, json, raw, sdp, sdp_json, all: true } => {
             decode_all(&source, json, raw || sdp || sdp_json)?

@@ -23,6 +23,9 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 pub struct Settings {
     pub bind: Vec<IpAddr>,
     pub stun: Vec<String>,
+    pub turn: Vec<peer::TurnServer>,
+    /// `--relay`: only relay candidates.
+    pub relay_only: bool,
     pub mtu: Option<u32>,
     pub timeout: Duration,
     pub qr_out: PathBuf,
@@ -57,7 +60,14 @@ pub enum Transfer {
 impl Settings {
     fn peer_options(&self) -> PeerOptions {
         let bind = if self.bind.is_empty() { peer::default_bind_addrs() } else { self.bind.clone() };
-        PeerOptions { bind, stun: self.stun.clone(), patience: self.timeout, mtu: self.mtu }
+        PeerOptions {
+            bind,
+            stun: self.stun.clone(),
+            turn: self.turn.clone(),
+            relay_only: self.relay_only,
+            patience: self.timeout,
+            mtu: self.mtu,
+        }
     }
 }
 
@@ -467,6 +477,8 @@ pub async fn demo(ec: EcLevel) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr
     let opts = PeerOptions {
         bind: vec![IpAddr::from([127, 0, 0, 1])],
         stun: vec![],
+        turn: vec![],
+        relay_only: false,
         patience: Duration::from_secs(60),
         mtu: None,
     };

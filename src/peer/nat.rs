@@ -29,9 +29,12 @@ pub(super) async fn resolve_stun_servers(urls: &[String]) -> Vec<SocketAddr> {
 }
 
 /// `stun:HOST[:PORT][?query]` → `HOST:PORT` (3478 by default); `None` for
-/// other schemes.
+/// other schemes. A `turn:` URL names its server the same way: a Binding
+/// request to it keeps the NAT's mapping towards the relay alive as well
+/// (rtc-turn refreshes an allocation only every few minutes, well past a
+/// NAT's 30 s).
 pub(super) fn stun_host_port(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("stun:")?;
+    let rest = url.strip_prefix("stun:").or_else(|| url.strip_prefix("turn:"))?;
     let rest = rest.split('?').next().unwrap_or(rest);
     if let Some(v6) = rest.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
@@ -136,8 +139,9 @@ pub(super) fn nat_obstacle(ours: &[crate::signal::Candidate], theirs: &[crate::s
         (false, false) => return None,
     };
     Some(format!(
-        "{who}, which a direct connection cannot cross: a relay (TURN server) is needed, which qrpair cannot use \
-         yet; pair the two machines on one network instead (e.g. one joins the other's Wi-Fi or phone hotspot)"
+        "{who}, which a direct connection cannot cross: a relay (TURN server) is needed; see --turn (both sides: \
+         --turn turn:HOST:PORT, with QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD set), or pair the two machines on \
+         one network (e.g. one joins the other's Wi-Fi or phone hotspot)"
     ))
 }
 
@@ -148,4 +152,28 @@ pub(super) fn translated_ports(candidates: &[crate::signal::Candidate]) -> Optio
     public.peek()?;
     let own: Vec<u16> = candidates.iter().filter(|c| c.kind == "host").map(|c| c.port).collect();
     Some(public.all(|c| !own.contains(&c.port)))
+}
+
+/// `sdp` with the `raddr`/`rport` fields of its candidate lines removed.
+pub(super) fn without_related_addresses(sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        if !line.starts_with("a=candidate:") {
+            out.push_str(line);
+            continue;
+        }
+        let ending = &line[line.trim_end_matches(['\r', '\n']).len()..];
+        let mut fields = line.trim_end_matches(['\r', '\n']).split(' ').peekable();
+        let mut kept = Vec::new();
+        while let Some(field) = fields.next() {
+            if field == "raddr" || field == "rport" {
+                fields.next();
+                continue;
+            }
+            kept.push(field);
+        }
+        out.push_str(&kept.join(" "));
+        out.push_str(ending);
+    }
+    out
 }

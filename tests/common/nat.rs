@@ -80,19 +80,25 @@ impl NatLab {
     /// The lab for one test, or `None` after printing why the test is skipped
     /// (not root, or no nft/coturn outside CI). Under CI a failure is fatal.
     pub fn for_test(offset: u32, test: &str, nats: [Nat; 2]) -> Option<NatLab> {
-        let tag = (std::process::id() + offset) % 250;
-        lab_for_test(test, "build the NAT lab (ip, nft, conntrack, coturn)", || NatLab::create(tag, nats))
+        NatLab::for_test_prefixed("qn", offset, test, nats)
     }
 
-    fn create(tag: u32, nats: [Nat; 2]) -> Result<NatLab, String> {
-        let name = |what: &str| format!("qn{tag}{what}");
+    /// As `for_test`, with namespaces named `<prefix><tag>…`: the TURN tests
+    /// use their own prefix, so they never meet another test's namespaces.
+    pub fn for_test_prefixed(prefix: &str, offset: u32, test: &str, nats: [Nat; 2]) -> Option<NatLab> {
+        let tag = (std::process::id() + offset) % 250;
+        lab_for_test(test, "build the NAT lab (ip, nft, conntrack, coturn)", || NatLab::create(prefix, tag, nats))
+    }
+
+    fn create(prefix: &str, tag: u32, nats: [Nat; 2]) -> Result<NatLab, String> {
+        let name = |what: &str| format!("{prefix}{tag}{what}");
         let lab = NatLab {
             internet: name("w"),
             routers: [name("ra"), name("rb")],
             peers: [name("pa"), name("pb")],
             server: None,
             server_port: 3478 + (tag as u16 % 100),
-            server_log: std::env::temp_dir().join(format!("qrpair-coturn-{tag}.log")),
+            server_log: std::env::temp_dir().join(format!("qrpair-coturn-{prefix}{tag}.log")),
         };
         // From here on, Drop removes whatever was made.
         for ns in lab.all() {
@@ -104,6 +110,12 @@ impl NatLab {
         ip(&["-n", &w, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &w, "link", "set", "br0", "up"])?;
         ip(&["-n", &w, "addr", "add", &format!("{SERVER_ADDR}/24"), "dev", "br0"])?;
+        // A server on the internet has a default route. Without one, relaying
+        // a check to a peer's private address fails with ENETUNREACH, and
+        // coturn 4.6.1 then sends nothing more from that relay socket (strace:
+        // no sendto at all afterwards): no relayed pair ever works. With it,
+        // such packets leave towards a gateway nobody answers, as they would.
+        ip(&["-n", &w, "route", "add", "default", "via", "198.51.100.254"])?;
         for (i, nat) in nats.iter().enumerate() {
             let (router, peer, n) = (&lab.routers[i], &lab.peers[i], i + 1);
             let port = format!("p{n}");
@@ -173,6 +185,25 @@ impl NatLab {
     pub fn start_stun(&mut self) -> Result<String, String> {
         self.start_server(&["--stun-only", "--no-auth"])?;
         Ok(format!("stun:{SERVER_ADDR}:{}", self.server_port))
+    }
+
+    /// Starts coturn as a TURN relay (and STUN server) with long-term
+    /// credentials; returns the `turn:` URL. The one-command equivalent is in
+    /// docs/NETWORKS.md.
+    pub fn start_turn(&mut self, user: &str, password: &str) -> Result<String, String> {
+        let account = format!("{user}:{password}");
+        self.start_server(&[
+            "--lt-cred-mech",
+            "--user",
+            &account,
+            "--realm",
+            "qrpair.test",
+            "--min-port",
+            "49152",
+            "--max-port",
+            "49999",
+        ])?;
+        Ok(format!("turn:{SERVER_ADDR}:{}", self.server_port))
     }
 
     fn start_server(&mut self, mode: &[&str]) -> Result<(), String> {

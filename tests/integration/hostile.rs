@@ -24,7 +24,14 @@ fn play(sb: &Sandbox, frames: Vec<Vec<u8>>) -> (Vec<String>, Run) {
 fn play_with(sb: &Sandbox, frames: Vec<Vec<u8>>, env: &[(&str, &str)]) -> (Vec<String>, Run) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let opts = PeerOptions { bind: vec!["127.0.0.1".parse().unwrap()], stun: vec![], patience: LIMIT, mtu: None };
+        let opts = PeerOptions {
+            bind: vec!["127.0.0.1".parse().unwrap()],
+            stun: vec![],
+            turn: vec![],
+            relay_only: false,
+            patience: LIMIT,
+            mtu: None,
+        };
         let (mut peer, offer_sdp) = Peer::offer(&opts).await.unwrap();
         let token = signal::token::encode_token(&signal::encode(Kind::Offer, &offer_sdp, None));
         let mut cmd =

@@ -1224,6 +1224,25 @@ where
     async fn handle_read(&mut self, msg: TaggedBytesMut) -> Result<()> {
         if self.turn_relayer.is_turn_message(&msg) {
             self.turn_relayer.handle_read(msg)?;
+            // qrpair patch: hand what the relay carried to the core now, as a
+            // direct packet is. Upstream left it for the next pass's
+            // poll_events/poll_reads, one phase late: what the core then
+            // queued (the SCTP INIT once DTLS completes) waited for the
+            // 200 ms tick after it (channel open 224 ms → about 25 ms with
+            // --relay through coturn).
+            while let Some(event) = self.turn_relayer.poll_event() {
+                self.handle_turn_relay_event(event).await;
+            }
+            let mut relayed = Vec::new();
+            while let Some(message) = self.turn_relayer.poll_read() {
+                relayed.push(message);
+            }
+            if !relayed.is_empty() {
+                let mut core = self.inner.core.lock().await;
+                for message in relayed {
+                    core.handle_read(message)?;
+                }
+            }
         } else if self.stun_gatherer.is_stun_message(&msg) {
             self.stun_gatherer.handle_read(msg)?;
         } else {
@@ -1928,6 +1947,14 @@ where
     /// the driver stops, so the server frees them now rather than when their lifetime expires
     /// (webrtc#903). The sockets are about to go, so this is the last chance to send them.
     async fn release_turn_allocations(&mut self) {
+        // qrpair patch: the connection's last packets first (a data channel's
+        // final DATA chunks, SCTP's ABORT, DTLS's close_notify), while the
+        // allocations they are relayed through still exist. Upstream released
+        // the allocations first, so those packets met no relay and were
+        // dropped: the peer never learned the session had ended.
+        if let Err(err) = self.poll_writes().await {
+            error!("Failed to send the last packets before releasing TURN allocations: {}", err);
+        }
         if let Err(err) = self.turn_relayer.close() {
             error!("Failed to close turn_relayer: {}", err);
         }
@@ -1981,6 +2008,31 @@ where
         // consecutive same-destination datagrams into single UDP GSO syscalls.
         let writes = Self::drain_core_writes(self.inner.clone()).await;
         self.flush_writes(writes).await;
+
+        // qrpair patch: 1.c hands packets on relayed pairs to the TURN
+        // clients (ChannelData, Send indications), which queue them; 1.b has
+        // already run, so upstream sent them only on the next pass, after
+        // the driver's sleep: each DTLS flight and SCTP round trip through a
+        // relay waited for the 200 ms tick (channel open 2.8 s after the
+        // answer through coturn, about 0.6 s of it these waits).
+        while let Some(msg) = self.turn_relayer.poll_write() {
+            let four_tuple: FourTuple = FourTuple::from(&msg.transport);
+            if let Err(err) = self.handle_write(msg).await {
+                error!(
+                    "Failed to write relayed packet to {:?} from {:?}: {}",
+                    four_tuple.peer_addr, four_tuple.local_addr, err
+                );
+                if let Err(err) = self
+                    .turn_relayer
+                    .handle_event(RTCTurnRelayEventIn::SocketWriteFailure(four_tuple))
+                {
+                    error!(
+                        "Failed to handle event in turn_relayer to {:?} from {:?}: {}",
+                        four_tuple.peer_addr, four_tuple.local_addr, err
+                    );
+                }
+            }
+        }
 
         Ok(())
     }
