@@ -75,14 +75,6 @@ fn qrpair(dir: &Path, args: &[&str], log: &Path) -> std::process::Child {
         .unwrap()
 }
 
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "{} never appeared", path.display());
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// (channel open after the answer is applied, ms; the whole scripted
 /// pairing from starting the answerer until both have exited, ms: reading
 /// the offer, answering, the offerer picking up answer.png, opening, and
@@ -96,7 +88,7 @@ fn open_latency(dir: &Path) -> (f64, f64) {
         &["offer", "--pipe", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "answer.png"],
         &dir.join("o.log"),
     );
-    wait_for(&dir.join("offer.png"));
+    common::wait_for(&dir.join("offer.png"));
     let started = Instant::now();
     let answerer = qrpair(
         dir,
@@ -231,7 +223,7 @@ fn qrpair_transfer<'a>(dir: &Path, file: &'a Path, place: Place, extra: &[&'a st
         ]),
         &dir.join("s.log"),
     );
-    wait_for(&dir.join("offer.png"));
+    common::wait_for(&dir.join("offer.png"));
     let bind = place.receiver.1;
     INSIDE.set(place.receiver.0);
     let receiver = qrpair(

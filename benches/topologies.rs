@@ -15,8 +15,9 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+mod common;
 // The tests' labs, shared rather than copied.
 #[allow(dead_code)]
 #[path = "../tests/common/nat.rs"]
@@ -55,14 +56,6 @@ fn qrpair(dir: &Path, namespace: &str, args: &[&str], stdin: Stdio, stdout: Stdi
         .unwrap()
 }
 
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "{} never appeared", path.display());
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// (channel open after the answer is applied, ms; MiB/s from the answer
 /// being applied until the answerer has written the last byte).
 fn one_run(dir: &Path, t: &Topology, payload: &Path, mib: usize, digest: &blake3::Hash) -> (f64, f64) {
@@ -79,7 +72,7 @@ fn one_run(dir: &Path, t: &Topology, payload: &Path, mib: usize, digest: &blake3
         Stdio::null(),
         "offerer.log",
     );
-    wait_for(&dir.join("offer.png"));
+    common::wait_for(&dir.join("offer.png"));
     let answer_args = [&["answer", "offer.png", "--pipe", "--qr-out", "answer.png"][..], &extra].concat();
     let answerer = qrpair(
         dir,
@@ -89,7 +82,7 @@ fn one_run(dir: &Path, t: &Topology, payload: &Path, mib: usize, digest: &blake3
         std::fs::File::create(dir.join("received.bin")).unwrap().into(),
         "answerer.log",
     );
-    wait_for(&dir.join("answer.png"));
+    common::wait_for(&dir.join("answer.png"));
     let applied = Instant::now();
     let answered = answerer.wait_with_output().unwrap();
     let secs = applied.elapsed().as_secs_f64();

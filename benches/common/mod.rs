@@ -1,4 +1,5 @@
-//! What both benchmarks feed qrpair.
+//! What the benchmarks share: the files they feed qrpair and how they wait
+//! for it.
 
 use std::io::Write;
 
@@ -42,4 +43,14 @@ pub fn wait_with_usage(child: std::process::Child) -> (i32, i64, f64) {
     std::mem::forget(child);
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (libc::WEXITSTATUS(status), usage.ru_maxrss, seconds(usage.ru_utime) + seconds(usage.ru_stime))
+}
+
+/// Until `path` exists (a code qrpair writes); 30 s at most.
+#[allow(dead_code)]
+pub fn wait_for(path: &std::path::Path) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "{} never appeared", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
