@@ -42,6 +42,16 @@ pub(crate) fn candidates(sb: &Sandbox, code: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Both sides exited 0 and each received exactly what the other piped in
+/// (`a` from the offerer, `b` from the answerer).
+pub(crate) fn both_streams_arrived(off: &Run, ans: &Run, a: &[u8], b: &[u8]) {
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
+    assert_eq!(ans.stdout.len(), a.len(), "offerer → answerer: length");
+    assert_eq!(off.stdout.len(), b.len(), "answerer → offerer: length");
+    assert_eq!(blake3::hash(&ans.stdout), blake3::hash(a), "offerer → answerer corrupted");
+    assert_eq!(blake3::hash(&off.stdout), blake3::hash(b), "answerer → offerer corrupted");
+}
+
 #[test]
 fn behind_two_port_preserving_nats_stun_pairs_and_moves_16_mib_each_way() {
     let Some(mut lab) = NatLab::for_test(100, "NAT/STUN", [Nat::EndpointIndependent; 2]) else { return };
@@ -69,11 +79,7 @@ fn behind_two_port_preserving_nats_stun_pairs_and_moves_16_mib_each_way() {
     let ans = sb.finish(answerer, "answerer", LIMIT);
     let off = sb.finish(offerer, "offerer", LIMIT);
     let both_done = applied.elapsed();
-    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
-    assert_eq!(ans.stdout.len(), a.len());
-    assert_eq!(off.stdout.len(), b.len());
-    assert_eq!(blake3::hash(&ans.stdout), blake3::hash(&a), "offerer → answerer corrupted");
-    assert_eq!(blake3::hash(&off.stdout), blake3::hash(&b), "answerer → offerer corrupted");
+    both_streams_arrived(&off, &ans, &a, &b);
 
     // Each code carries the LAN address and the public one the STUN server saw.
     let offer = candidates(&sb, "offer.png");
@@ -282,11 +288,7 @@ fn behind_two_symmetric_nats_turn_relays_16_mib_each_way() {
     let (a, b) = (random_bytes(16 << 20, 31), random_bytes(16 << 20, 32));
     let r = pair_through_turn(&sb, &lab, &turn, [&["--pipe"], &["--pipe"]], [&a, &b]);
     let (off, ans) = (&r.off, &r.ans);
-    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
-    assert_eq!(ans.stdout.len(), a.len());
-    assert_eq!(off.stdout.len(), b.len());
-    assert_eq!(blake3::hash(&ans.stdout), blake3::hash(&a), "offerer → answerer corrupted");
-    assert_eq!(blake3::hash(&off.stdout), blake3::hash(&b), "answerer → offerer corrupted");
+    both_streams_arrived(off, ans, &a, &b);
     let offer = candidates(&sb, "offer.png");
     assert!(offer.contains(&("relay".into(), crate::common::nat::SERVER_ADDR.into())), "{offer:?}");
     let answer = candidates(&sb, "answer.png");
