@@ -598,8 +598,13 @@ impl Channel {
     /// goodbye) would never arrive, leaving the peer to time out (issue 14:
     /// 3 of 7 transfers through coturn ended with exit 4 after all bytes).
     pub async fn close(self) {
+        // A peer whose port refuses our packets (a closed browser tab) will
+        // acknowledge nothing: waiting for it would only delay the exit.
         if *self.state.borrow() == RTCPeerConnectionState::Connected {
-            let _ = tokio::time::timeout(CLOSE_DRAIN, self.drain()).await;
+            tokio::select! {
+                _ = tokio::time::timeout(CLOSE_DRAIN, self.drain()) => {}
+                _ = self.peer_port.closed() => {}
+            }
         }
         let _ = self.dc.close().await;
         let _ = self.pc.close().await;

@@ -132,7 +132,8 @@ impl PeerPort {
     }
 }
 
-/// A socket that reads its error queue before each send and receive.
+/// A socket that reads its error queue once a send or receive fails with an
+/// ICMP report, and keeps oversized path-MTU probes from ending it.
 #[derive(Debug)]
 struct WatchedSocket {
     inner: Arc<dyn AsyncUdpSocket>,
