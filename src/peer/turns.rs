@@ -30,7 +30,8 @@ use webrtc::runtime::{AsyncUdpSocket, RecvMeta, Transmit};
 
 /// The environment variable naming a PEM file of extra CA certificates.
 pub const CA_VAR: &str = "QRPAIR_TURN_CA";
-/// How long the TCP connection to the server may take.
+/// How long the TCP connection to the server may take, and then the TLS
+/// handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages from the server not yet read by webrtc; past this they are
 /// dropped, as a full UDP receive queue would drop them.
@@ -326,9 +327,12 @@ async fn carry(
         .map_err(|e| Reason::Network(format!("no TCP connection to {url}: {e}")))?;
     let _ = tcp.set_nodelay(true);
     let started = std::time::Instant::now();
-    let stream = tokio_rustls::TlsConnector::from(config.clone())
-        .connect(target.name.clone(), tcp)
+    // A server that takes the connection and never answers the hello is
+    // one that does not answer: no relay from it, as over UDP.
+    let handshake = tokio_rustls::TlsConnector::from(config.clone()).connect(target.name.clone(), tcp);
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
         .await
+        .map_err(|_| Reason::Network(format!("no TLS handshake from {url} within {} s", CONNECT_TIMEOUT.as_secs())))?
         .map_err(|e| Reason::Tls(handshake_failure(url, &e)))?;
     tracing::debug!(server = %url, ms = started.elapsed().as_millis() as u64, "TURN over TLS connected");
     let (mut reader, mut writer) = tokio::io::split(stream);
