@@ -133,7 +133,9 @@ pub struct Common {
     #[arg(long, value_name = "URL", value_parser = parse_stun)]
     pub stun: Vec<String>,
     /// TURN relay for when no direct path exists (both sides behind NATs that
-    /// change ports), e.g. turn:turn.example.org:3478 (repeatable; UDP). The
+    /// change ports), e.g. turn:turn.example.org:3478 (repeatable; UDP), or
+    /// turns:turn.example.org:443 for TURN over TLS where only TLS gets out
+    /// (a self-hosted server's CA in QRPAIR_TURN_CA=/path/ca.pem). The
     /// credentials come from QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD, kept off
     /// the command line where other users can read them (turn:USER:PASS@HOST
     /// works too, but shows them there). The relay carries the encrypted bytes
@@ -250,24 +252,34 @@ pub struct TurnArg {
     pub credentials: Option<(String, String)>,
 }
 
-/// `turn:[USER:PASS@]HOST[:PORT][?transport=udp]`; `turns:` and TCP are
-/// refused here because the WebRTC stack would skip them silently.
+/// `turn:[USER:PASS@]HOST[:PORT][?transport=udp]` (UDP to the server) or
+/// `turns:[USER:PASS@]HOST[:PORT][?transport=tcp]` (TLS over TCP to the
+/// server, port 5349 by default); plain TCP (`turn:…?transport=tcp`) is
+/// refused here because the WebRTC stack would skip it silently.
 fn parse_turn(text: &str) -> Result<TurnArg, String> {
     let text = text.trim();
-    let hint = "expected turn:HOST[:PORT], e.g. turn:turn.example.org:3478";
-    // webrtc 0.21's relayer skips turns: and TCP URLs with only a log line:
-    // the code would carry no relay and pairing fail later for no visible
-    // reason, so they are refused here instead.
-    if text.starts_with("turns:") {
-        return Err("turns: (TURN over TLS) is not supported by qrpair's WebRTC stack (webrtc-rs 0.21 relays over UDP only): use turn:HOST[:PORT]".into());
-    }
-    let rest = text.strip_prefix("turn:").ok_or_else(|| format!("not a TURN URL ({hint})"))?;
+    let hint = "expected turn:HOST[:PORT] or turns:HOST[:PORT], e.g. turn:turn.example.org:3478";
+    let (tls, rest) = match (text.strip_prefix("turns:"), text.strip_prefix("turn:")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => return Err(format!("not a TURN URL ({hint})")),
+    };
     let (rest, query) = match rest.split_once('?') {
         Some((r, q)) => (r, Some(q)),
         None => (rest, None),
     };
-    if query.is_some_and(|q| q != "transport=udp") {
-        return Err("only UDP TURN is supported: use turn:HOST[:PORT] or ?transport=udp".into());
+    // webrtc 0.21's relayer skips TCP URLs with only a log line: the code
+    // would carry no relay and pairing fail later for no visible reason, so
+    // they are refused here instead. `turns:` is TLS over TCP by definition
+    // and is carried by qrpair itself (src/peer/turns.rs).
+    match (tls, query) {
+        (_, None) | (false, Some("transport=udp")) | (true, Some("transport=tcp")) => {}
+        (false, Some(_)) => {
+            return Err(
+                "TURN over plain TCP is not supported: use turn:HOST[:PORT] (UDP) or turns:HOST[:PORT] (TLS)".into()
+            )
+        }
+        (true, Some(_)) => return Err("turns: is TURN over TLS on TCP: leave out ?transport=".into()),
     }
     let (credentials, server) = match rest.rsplit_once('@') {
         Some((cred, server)) => {
@@ -279,6 +291,11 @@ fn parse_turn(text: &str) -> Result<TurnArg, String> {
     };
     let stun_form = parse_stun(&format!("stun:{server}")).map_err(|_| format!("not a TURN URL ({hint})"))?;
     let server = &stun_form["stun:".len()..];
+    if tls {
+        let has_port = server.rsplit_once(':').is_some_and(|(host, _)| host.ends_with(']') || !host.contains(':'));
+        let url = if has_port { format!("turns:{server}") } else { format!("turns:{server}:5349") };
+        return Ok(TurnArg { url, credentials });
+    }
     Ok(TurnArg { url: format!("turn:{server}?transport=udp"), credentials })
 }
 
@@ -312,9 +329,17 @@ mod tests {
         let with = parse_turn("turn:alice:pa:ss@198.51.100.100:3479?transport=udp").unwrap();
         assert_eq!(with.url, "turn:198.51.100.100:3479?transport=udp");
         assert_eq!(with.credentials, Some(("alice".into(), "pa:ss".into())));
+        // TURN over TLS: port 5349 unless given, credentials kept apart.
+        assert_eq!(parse_turn("turns:turn.example.org").unwrap().url, "turns:turn.example.org:5349");
+        let tls = parse_turn("turns:alice:pw@198.51.100.100:443?transport=tcp").unwrap();
+        assert_eq!(
+            tls,
+            TurnArg { url: "turns:198.51.100.100:443".into(), credentials: Some(("alice".into(), "pw".into())) }
+        );
+        assert_eq!(parse_turn("turns:[2001:db8::1]").unwrap().url, "turns:[2001:db8::1]:5349");
+        assert!(parse_turn("turns:turn.example.org?transport=udp").is_err());
         // What webrtc-rs 0.21 would skip without a word is refused with the reason.
-        assert!(parse_turn("turns:turn.example.org:5349").unwrap_err().contains("not supported"));
-        assert!(parse_turn("turn:turn.example.org?transport=tcp").unwrap_err().contains("only UDP"));
+        assert!(parse_turn("turn:turn.example.org?transport=tcp").unwrap_err().contains("plain TCP is not supported"));
         for bad in ["stun:turn.example.org", "turn:", "turn:host:0", "turn:alice@host", "turn://host"] {
             assert!(parse_turn(bad).is_err(), "{bad} was accepted");
         }

@@ -63,6 +63,9 @@ fn turn_servers(args: &[qrpair::cli::TurnArg]) -> Result<Vec<qrpair::peer::TurnS
         (Ok(user), Ok(password)) if !user.is_empty() => Some((user, password)),
         _ => None,
     };
+    if args.iter().any(|arg| arg.url.starts_with("turns:")) {
+        qrpair::peer::check_turn_ca().map_err(Error::Usage)?;
+    }
     args.iter()
         .map(|arg| {
             let (username, password) = arg.credentials.clone().or_else(from_env).ok_or_else(|| {

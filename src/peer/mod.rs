@@ -3,6 +3,7 @@
 
 mod nat;
 mod runtime;
+mod turns;
 
 use nat::{keep_mappings, nat_obstacle, resolve_stun_servers, udp_addrs};
 
@@ -61,6 +62,8 @@ pub enum Error {
     Lost,
     #[error("could not connect: {0}")]
     NeedsRelay(String),
+    #[error("could not use the TURN server: {0}")]
+    Turn(String),
 }
 
 /// How a peer binds and gathers.
@@ -88,7 +91,7 @@ const UDP_DTLS_OVERHEAD: u32 = 8 + 13 + 8 + 16;
 /// A TURN server and the long-term credentials it wants.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {
-    /// `turn:HOST:PORT?transport=udp`
+    /// `turn:HOST:PORT?transport=udp`, or `turns:HOST:PORT` (TLS over TCP)
     pub url: String,
     pub username: String,
     pub password: String,
@@ -99,6 +102,12 @@ impl std::fmt::Debug for TurnServer {
         // Never the password, not even in a debug log.
         f.debug_struct("TurnServer").field("url", &self.url).field("username", &self.username).finish()
     }
+}
+
+/// Checks `QRPAIR_TURN_CA` (the CA a self-hosted `turns:` server's
+/// certificate is checked against) before anything is shown.
+pub fn check_turn_ca() -> Result<(), String> {
+    turns::client_config().map(|_| ())
 }
 
 /// What one SCTP packet may hold on a link of `link_mtu` bytes: the IP
@@ -212,6 +221,8 @@ pub struct Peer {
     /// candidates, once known.
     refresh_targets: watch::Sender<Vec<SocketAddr>>,
     peer_port: Arc<runtime::PeerPort>,
+    /// The first TLS failure with a `turns:` server, if there are any.
+    turn_failures: Option<watch::Receiver<Option<String>>>,
 }
 
 impl Peer {
@@ -368,9 +379,22 @@ impl Peer {
         if !opts.stun.is_empty() {
             servers.push(RTCIceServer { urls: opts.stun.clone(), ..Default::default() });
         }
+        // `turns:` servers are given to webrtc as UDP servers at their
+        // address; the runtime's sockets carry that traffic over TLS.
+        let tls_urls: Vec<String> =
+            opts.turn.iter().filter(|t| t.url.starts_with("turns:")).map(|t| t.url.clone()).collect();
+        let (tls_turn, mut plain_urls) = if tls_urls.is_empty() {
+            (None, Vec::new())
+        } else {
+            let (tls, plain) = turns::TlsTurn::new(&tls_urls).await.map_err(Error::Turn)?;
+            (Some(tls), plain)
+        };
+        plain_urls.reverse();
         for turn in &opts.turn {
+            let url =
+                if turn.url.starts_with("turns:") { plain_urls.pop().unwrap_or_default() } else { turn.url.clone() };
             servers.push(RTCIceServer {
-                urls: vec![turn.url.clone()],
+                urls: vec![url],
                 username: turn.username.clone(),
                 credential: turn.password.clone(),
             });
@@ -385,6 +409,10 @@ impl Peer {
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
         let runtime = Arc::new(runtime::BufferedRuntime::new());
+        let turn_failures = tls_turn.as_ref().map(|tls| tls.failures());
+        if let Some(tls) = tls_turn {
+            runtime.carry_turns(tls);
+        }
         if sctp_mtu(opts).is_none() {
             // Probing is on: until the other side's description shows it
             // is qrpair, it may be a browser that large probes would kill.
@@ -421,6 +449,7 @@ impl Peer {
             runtime,
             refresh_targets,
             peer_port,
+            turn_failures,
         })
     }
 
@@ -433,15 +462,36 @@ impl Peer {
             if opts.stun.is_empty() && opts.turn.is_empty() { Duration::from_secs(2) } else { Duration::from_secs(4) };
         let events = &mut self.events;
         let mut early_channels = Vec::new();
-        let _ = tokio::time::timeout(cap, async {
+        // A `turns:` server whose certificate does not verify ends this
+        // here, with the reason, rather than as a missing relay later.
+        let mut turn_failures = self.turn_failures.clone();
+        let tls_failed = async {
+            match turn_failures.as_mut() {
+                Some(rx) => match rx.wait_for(|f| f.is_some()).await {
+                    Ok(failure) => failure.clone().unwrap_or_default(),
+                    Err(_) => std::future::pending().await,
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let gathered = async {
             while let Some(ev) = events.recv().await {
                 match ev {
                     Event::Gathered => break,
                     Event::DataChannel(c) => early_channels.push(c),
                 }
             }
+        };
+        let failure = tokio::time::timeout(cap, async {
+            tokio::select! {
+                failure = tls_failed => Some(failure),
+                _ = gathered => None,
+            }
         })
         .await;
+        if let Ok(Some(failure)) = failure {
+            return Err(Error::Turn(failure));
+        }
         if let Some(c) = early_channels.pop() {
             self.channel = Some(c);
         }

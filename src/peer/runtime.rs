@@ -45,6 +45,8 @@ pub struct BufferedRuntime {
     /// Datagrams longer than this are dropped instead of sent (see
     /// `cap_datagrams`).
     cap: Arc<AtomicUsize>,
+    /// `turns:` servers: what the sockets send them goes over TLS.
+    tls_turn: std::sync::OnceLock<Arc<super::turns::TlsTurn>>,
 }
 
 impl BufferedRuntime {
@@ -54,6 +56,20 @@ impl BufferedRuntime {
             peer: Arc::new(PeerPort::default()),
             sockets: std::sync::Mutex::new(Vec::new()),
             cap: Arc::new(AtomicUsize::new(usize::MAX)),
+            tls_turn: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sockets bound from now on carry their traffic to these `turns:`
+    /// servers over TLS (see `turns.rs`).
+    pub fn carry_turns(&self, tls: Arc<super::turns::TlsTurn>) {
+        let _ = self.tls_turn.set(tls);
+    }
+
+    fn tunnel(&self, socket: Arc<dyn AsyncUdpSocket>) -> Arc<dyn AsyncUdpSocket> {
+        match self.tls_turn.get() {
+            Some(tls) => tls.wrap(socket),
+            None => socket,
         }
     }
 
@@ -429,17 +445,17 @@ impl Runtime for BufferedRuntime {
             self.sockets.lock().unwrap_or_else(|e| e.into_inner()).push(clone);
         }
         let Ok(errors) = socket.try_clone() else {
-            return self.inner.wrap_udp_socket(socket);
+            return self.inner.wrap_udp_socket(socket).map(|s| self.tunnel(s));
         };
         error_queue::enable(&errors, socket.local_addr().is_ok_and(|a| a.is_ipv6()));
         let inner = self.inner.wrap_udp_socket(socket)?;
-        Ok(Arc::new(WatchedSocket {
+        Ok(self.tunnel(Arc::new(WatchedSocket {
             inner,
             errors,
             peer: self.peer.clone(),
             route_payload: Mutex::new(Vec::new()),
             cap: self.cap.clone(),
-        }))
+        })))
     }
     fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
         self.inner.wrap_tcp_listener(listener)

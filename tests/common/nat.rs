@@ -54,6 +54,8 @@ pub struct NatLab {
     server: Option<Child>,
     pub server_port: u16,
     pub server_log: std::path::PathBuf,
+    /// Certificate, key and port when the server also speaks TLS.
+    tls: Option<(String, String, String)>,
 }
 
 fn run(prefix: &[&str], program: &str, args: &[&str], input: Option<&str>) -> Result<(), String> {
@@ -99,6 +101,7 @@ impl NatLab {
             server: None,
             server_port: 3478 + (tag as u16 % 100),
             server_log: std::env::temp_dir().join(format!("qrpair-coturn-{prefix}{tag}.log")),
+            tls: None,
         };
         // From here on, Drop removes whatever was made.
         for ns in lab.all() {
@@ -206,13 +209,78 @@ impl NatLab {
         Ok(format!("turn:{SERVER_ADDR}:{}", self.server_port))
     }
 
+    /// As `start_turn`, with TURN over TLS as well on `tls_port`, with
+    /// the certificate and key in `tls_dir` (`server.pem`, `server.key`);
+    /// returns the `turns:` URL.
+    pub fn start_turns(
+        &mut self,
+        user: &str,
+        password: &str,
+        tls_dir: &std::path::Path,
+        tls_port: u16,
+    ) -> Result<String, String> {
+        let account = format!("{user}:{password}");
+        let (cert, key) = (tls_dir.join("server.pem"), tls_dir.join("server.key"));
+        let port = tls_port.to_string();
+        self.tls = Some((cert.to_string_lossy().to_string(), key.to_string_lossy().to_string(), port));
+        self.start_server(&[
+            "--lt-cred-mech",
+            "--user",
+            &account,
+            "--realm",
+            "qrpair.test",
+            "--min-port",
+            "49152",
+            "--max-port",
+            "49999",
+        ])?;
+        self.wait_tcp_listening(tls_port)?;
+        Ok(format!("turns:{SERVER_ADDR}:{tls_port}"))
+    }
+
+    /// Both routers drop UDP to the server: only TCP (TLS) reaches it.
+    pub fn block_udp_to_server(&self) -> Result<(), String> {
+        let rules = format!(
+            "table ip qrpair_no_udp {{\n\
+             chain forward {{ type filter hook forward priority filter; ip daddr {SERVER_ADDR} meta l4proto udp drop; }}\n\
+             }}\n"
+        );
+        for router in &self.routers {
+            run(&["ip", "netns", "exec", router.as_str()], "nft", &["-f", "-"], Some(&rules))?;
+        }
+        Ok(())
+    }
+
+    fn wait_tcp_listening(&mut self, port: u16) -> Result<(), String> {
+        let start = Instant::now();
+        let needle = format!("{SERVER_ADDR}:{port}");
+        loop {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.internet, "ss", "-Hltn"])
+                .output()
+                .map_err(|e| format!("cannot run ss: {e}"))?;
+            if String::from_utf8_lossy(&out.stdout).contains(&needle) {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let log = std::fs::read_to_string(&self.server_log).unwrap_or_default();
+                return Err(format!("turnserver is not listening on TCP {needle} after 10 s: {log}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn start_server(&mut self, mode: &[&str]) -> Result<(), String> {
         let port = self.server_port.to_string();
         let log = self.server_log.to_string_lossy().to_string();
         let _ = std::fs::remove_file(&self.server_log);
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.internet, "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls"])
-            .args(["--listening-ip", SERVER_ADDR, "--listening-port", &port, "--log-file", &log, "--simple-log"])
+        cmd.args(["netns", "exec", &self.internet, "turnserver", "-n", "--no-cli", "--no-dtls"]);
+        match &self.tls {
+            Some((cert, key, tls_port)) => cmd.args(["--cert", cert, "--pkey", key, "--tls-listening-port", tls_port]),
+            None => cmd.arg("--no-tls"),
+        };
+        cmd.args(["--listening-ip", SERVER_ADDR, "--listening-port", &port, "--log-file", &log, "--simple-log"])
             .args(["--no-software-attribute", "--pidfile", "/dev/null"])
             .args(mode)
             .stdin(Stdio::null())

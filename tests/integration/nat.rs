@@ -262,14 +262,32 @@ struct Relayed {
 }
 
 fn pair_through_turn(sb: &Sandbox, lab: &NatLab, turn: &str, extra: [&[&str]; 2], input: [&[u8]; 2]) -> Relayed {
+    pair_through_turn_with(sb, lab, turn, extra, input, &[])
+}
+
+/// As `pair_through_turn`, with `env` set on both sides.
+fn pair_through_turn_with(
+    sb: &Sandbox,
+    lab: &NatLab,
+    turn: &str,
+    extra: [&[&str]; 2],
+    input: [&[u8]; 2],
+    env: &[(&str, &std::path::Path)],
+) -> Relayed {
+    let with_env = |mut cmd: Command| {
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        with_credentials(cmd)
+    };
     let started = Instant::now();
     let offer_args =
         [&["offer", "--turn", turn, "--qr-out", "offer.png", "--answer", "answer.png"][..], extra[0]].concat();
-    let offerer = sb.spawn(logged(with_credentials(sb.cmd_with(Some(&lab.exec(0)), &offer_args))), input[0], "offerer");
+    let offerer = sb.spawn(logged(with_env(sb.cmd_with(Some(&lab.exec(0)), &offer_args))), input[0], "offerer");
     sb.wait_for_file("offer.png", LIMIT);
     let offer_ready = started.elapsed();
     let answer_args = [&["answer", "offer.png", "--turn", turn, "--qr-out", "answer.png"][..], extra[1]].concat();
-    let answerer = sb.spawn(with_credentials(sb.cmd_with(Some(&lab.exec(1)), &answer_args)), input[1], "answerer");
+    let answerer = sb.spawn(with_env(sb.cmd_with(Some(&lab.exec(1)), &answer_args)), input[1], "answerer");
     sb.wait_for_file("answer.png", LIMIT);
     let applied = Instant::now();
     let ans = sb.finish(answerer, "answerer", LIMIT);
@@ -366,13 +384,13 @@ fn turn_without_credentials_is_refused_before_anything_starts() {
 }
 
 #[test]
-fn relay_without_turn_and_turns_urls_are_usage_errors() {
+fn relay_without_turn_and_plain_tcp_turn_urls_are_usage_errors() {
     let sb = Sandbox::new();
     let cases: [(&[&str], &str); 2] = [
         (&["offer", "--pipe", "--relay", "--bind", "127.0.0.1"], "--relay offers only a TURN relay's address"),
         (
-            &["offer", "--pipe", "--turn", "turns:192.0.2.1:5349", "--bind", "127.0.0.1"],
-            "turns: (TURN over TLS) is not supported",
+            &["offer", "--pipe", "--turn", "turn:192.0.2.1:3478?transport=tcp", "--bind", "127.0.0.1"],
+            "TURN over plain TCP is not supported",
         ),
     ];
     for (args, message) in cases {
@@ -381,6 +399,116 @@ fn relay_without_turn_and_turns_urls_are_usage_errors() {
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
         assert!(!sb.path("qrpair-offer.png").exists(), "{args:?}: an offer was shown all the same");
     }
+}
+
+/// A CA (`NAME.pem`, `NAME.key`) made with openssl in `dir`.
+fn make_ca(dir: &std::path::Path, name: &str) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem"), "-days", "2"])
+        .args(["-subj", &format!("/CN={name}"), "-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A test CA (`ca.pem`) and a certificate it signed for the lab's server
+/// address (`server.pem`, `server.key`), in `dir`.
+fn make_server_certificate(dir: &std::path::Path) {
+    make_ca(dir, "ca");
+    std::fs::write(
+        dir.join("server.ext"),
+        format!("subjectAltName=IP:{}\nextendedKeyUsage=serverAuth\n", crate::common::nat::SERVER_ADDR),
+    )
+    .unwrap();
+    for args in [
+        &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key"][..],
+        &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"][..],
+    ] {
+        let tail: &[&str] = if args[0] == "req" {
+            &["-out", "server.csr", "-subj", "/CN=qrpair-test-turn"]
+        } else {
+            &["-out", "server.pem", "-days", "2", "-extfile", "server.ext"]
+        };
+        let out = Command::new("openssl").current_dir(dir).args(args).args(tail).output().expect("openssl");
+        assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// A lab of two symmetric NATs whose routers drop all UDP to the server,
+/// and coturn speaking TURN over TLS with a certificate from a CA the test
+/// made; returns the lab, the `turns:` URL and the directory holding `ca.pem`.
+fn turns_lab(sb: &Sandbox, offset: u32, test: &str) -> Option<(NatLab, String, std::path::PathBuf)> {
+    let mut lab = NatLab::for_test_prefixed("qs", offset, test, [Nat::Symmetric; 2])?;
+    let dir = sb.path("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    make_server_certificate(&dir);
+    let tls_port = 5349 + (lab.server_port % 100);
+    let turn = lab.start_turns(TURN_USER, TURN_PASSWORD, &dir, tls_port).expect("TURN server with TLS");
+    lab.block_udp_to_server().expect("nft");
+    Some((lab, turn, dir))
+}
+
+/// Issue 14's `turns:`: with only TCP getting through to the server, both
+/// sides reach it over TLS (checked against the test's CA, named in
+/// QRPAIR_TURN_CA), relay through it and move 4 MiB each way intact.
+#[test]
+fn behind_two_symmetric_nats_turn_over_tls_relays_4_mib_each_way() {
+    let sb = Sandbox::new();
+    let Some((lab, turn, dir)) = turns_lab(&sb, 108, "TURN over TLS") else { return };
+    let ca = dir.join("ca.pem");
+    let (a, b) = (random_bytes(4 << 20, 41), random_bytes(4 << 20, 42));
+    let env = [("QRPAIR_TURN_CA", ca.as_path())];
+    let r = pair_through_turn_with(&sb, &lab, &turn, [&["--pipe"], &["--pipe"]], [&a, &b], &env);
+    let (off, ans) = (&r.off, &r.ans);
+    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
+    assert_eq!(blake3::hash(&ans.stdout), blake3::hash(&a), "offerer → answerer corrupted");
+    assert_eq!(blake3::hash(&off.stdout), blake3::hash(&b), "answerer → offerer corrupted");
+    for code in ["offer.png", "answer.png"] {
+        let kinds = candidates(&sb, code);
+        assert!(kinds.contains(&("relay".into(), crate::common::nat::SERVER_ADDR.into())), "{code}: {kinds:?}");
+    }
+    let open = open_ms(&off.stderr);
+    eprintln!(
+        "two symmetric NATs, TURN over TLS (UDP to the server dropped): offer ready in {} ms, channel open \
+         {open:.0} ms after the answer was applied, 4 MiB each way in {:.2} s after it",
+        r.offer_ready.as_millis(),
+        r.both_done.as_secs_f64()
+    );
+    assert!(r.offer_ready < Duration::from_secs(4), "gathering took {:?}", r.offer_ready);
+}
+
+/// A `turns:` server whose certificate the given CA did not sign: one line
+/// naming the cause and QRPAIR_TURN_CA, exit 4, within seconds, no code.
+#[test]
+fn a_turns_server_with_an_untrusted_certificate_is_one_clear_error() {
+    let sb = Sandbox::new();
+    let Some((lab, turn, dir)) = turns_lab(&sb, 109, "TURN over TLS, wrong CA") else { return };
+    make_ca(&dir, "other");
+    let started = Instant::now();
+    let args = ["offer", "--pipe", "--turn", &turn, "--qr-out", "offer.png", "--answer", "answer.png"];
+    let mut cmd = with_credentials(sb.cmd_with(Some(&lab.exec(0)), &args));
+    cmd.env("QRPAIR_TURN_CA", dir.join("other.pem"));
+    let run = sb.finish(sb.spawn(cmd, b"", "offerer"), "offerer", LIMIT);
+    let took = started.elapsed();
+    assert_eq!(run.code(), 4, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(lines[0].starts_with("qrpair: could not use the TURN server:"), "{}", run.stderr);
+    assert!(lines[0].contains("does not trust") && lines[0].contains("QRPAIR_TURN_CA"), "{}", run.stderr);
+    assert!(!sb.path("offer.png").exists(), "an offer was shown all the same");
+    assert!(took < Duration::from_secs(4), "the error took {took:?}");
+    eprintln!("turns: with the wrong CA: {} after {} ms", lines[0], took.as_millis());
+
+    // A QRPAIR_TURN_CA that is no certificate file is a usage error, before anything.
+    std::fs::write(dir.join("junk.pem"), "not a certificate\n").unwrap();
+    let mut cmd = with_credentials(sb.cmd_with(Some(&lab.exec(0)), &args));
+    cmd.env("QRPAIR_TURN_CA", dir.join("junk.pem"));
+    let run = sb.finish(sb.spawn(cmd, b"", "offerer"), "offerer", LIMIT);
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    assert!(run.stderr.contains("holds no PEM certificate"), "{}", run.stderr);
 }
 
 /// A TURN server that never answers (here a loopback socket that reads and
