@@ -634,8 +634,11 @@ impl Channel {
     /// acknowledged, so closing next loses nothing in flight.
     pub async fn drain(&self) {
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            // A round trip on a LAN is well under a millisecond: polling
+            // every 10 ms made every close 10 ms late (the demo's close step
+            // went from 1.7 to 12.6 ms).
             while matches!(self.dc.outstanding_bytes().await, Ok(n) if n > 0) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
         .await;
