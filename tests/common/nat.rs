@@ -219,21 +219,10 @@ impl NatLab {
         tls_dir: &std::path::Path,
         tls_port: u16,
     ) -> Result<String, String> {
-        let account = format!("{user}:{password}");
         let (cert, key) = (tls_dir.join("server.pem"), tls_dir.join("server.key"));
         let port = tls_port.to_string();
         self.tls = Some((cert.to_string_lossy().to_string(), key.to_string_lossy().to_string(), port));
-        self.start_server(&[
-            "--lt-cred-mech",
-            "--user",
-            &account,
-            "--realm",
-            "qrpair.test",
-            "--min-port",
-            "49152",
-            "--max-port",
-            "49999",
-        ])?;
+        self.start_turn(user, password)?;
         self.wait_tcp_listening(tls_port)?;
         Ok(format!("turns:{SERVER_ADDR}:{tls_port}"))
     }
