@@ -3257,6 +3257,16 @@ impl Association {
             c.since = Some(now);
             c.nsent = 1; // being sent for the first time
 
+            // qrpair patch (QRPAIR-PATCH.md 13): the end of a message that
+            // leaves nothing else queued asks for an immediate SACK (RFC 7053
+            // I bit). Otherwise the last message of a burst (a goodbye, a
+            // reply) is acknowledged only when the peer's 200 ms delayed-ACK
+            // timer fires, and a sender that waits for it before closing
+            // waits those 200 ms.
+            if c.ending_fragment && self.pending_queue.is_empty() {
+                c.immediate_sack = true;
+            }
+
             trace!(
                 "[{}] sending ppi={} tsn={} ssn={} sent={} len={} ({},{})",
                 self.side,
