@@ -15,6 +15,7 @@ fn main() {
         }
     };
     init_logging(cli.verbose);
+    qrpair::peer::keep_freed_memory();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
