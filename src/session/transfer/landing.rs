@@ -38,9 +38,14 @@ impl PartWriter {
                 return Err(std::io::Error::other("the partial file shrank while it was read"));
             }
             file.seek(std::io::SeekFrom::Start(offset))?;
+            let mut written = offset;
             while let Some(bytes) = rx.blocking_recv() {
                 hasher.update(&bytes);
                 file.write_all(&bytes)?;
+                if sync {
+                    start_writeback(&file, written, bytes.len() as u64);
+                }
+                written += bytes.len() as u64;
             }
             if sync {
                 file.sync_all()?;
@@ -68,6 +73,35 @@ impl PartWriter {
         drop(self.chunks);
         self.writer.await.map_err(std::io::Error::other)?
     }
+}
+
+/// Written bytes the disk is asked to take while the transfer goes on.
+const WRITEBACK_WINDOW: u64 = 8 << 20;
+
+/// Each time the file crosses a `WRITEBACK_WINDOW` boundary, asks the kernel
+/// to start writing the previous window out, without waiting for it.
+/// Otherwise a large file sits dirty in the page cache (Linux starts on its
+/// own only at a tenth of memory) and the closing fsync writes it all while
+/// the person watches a finished progress bar: 0.5 s for 1 GiB here, minutes
+/// for a large file on a USB stick.
+fn start_writeback(file: &std::fs::File, at: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    if (at + len) / WRITEBACK_WINDOW > at / WRITEBACK_WINDOW && at >= WRITEBACK_WINDOW {
+        use std::os::fd::AsRawFd;
+        let window = (at / WRITEBACK_WINDOW - 1) * WRITEBACK_WINDOW;
+        // SAFETY: a plain syscall on an open descriptor; failure only means
+        // the closing fsync does the work.
+        unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                window as libc::off64_t,
+                WRITEBACK_WINDOW as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, at, len);
 }
 
 /// Small files whose digests matched, made durable and renamed to their
