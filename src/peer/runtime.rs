@@ -97,7 +97,9 @@ impl BufferedRuntime {
 /// come from, and whether it refuses ours (ICMP port unreachable). Two
 /// refusals with nothing received from it in between mean its socket is
 /// closed: a lost packet or a refusal from another of its addresses does
-/// not count.
+/// not count. The first refusal draws a second packet at once (see
+/// `WatchedSocket::drain_errors`), so a closed port is known within a
+/// round trip of the first.
 #[derive(Debug)]
 pub struct PeerPort {
     state: Mutex<PortState>,
@@ -128,15 +130,19 @@ impl PeerPort {
         }
     }
 
-    fn refused(&self, destination: SocketAddr) {
+    /// Counts a refusal; true when it is the first one from the peer's
+    /// port, to be confirmed.
+    fn refused(&self, destination: SocketAddr) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.source == Some(destination) {
-            state.refusals += 1;
-            tracing::debug!(%destination, refusals = state.refusals, "the peer's port refused a packet (ICMP port unreachable)");
-            if state.refusals >= REFUSALS {
-                self.closed.send_replace(true);
-            }
+        if state.source != Some(destination) {
+            return false;
         }
+        state.refusals += 1;
+        tracing::debug!(%destination, refusals = state.refusals, "the peer's port refused a packet (ICMP port unreachable)");
+        if state.refusals >= REFUSALS {
+            self.closed.send_replace(true);
+        }
+        state.refusals == 1
     }
 
     /// Resolves when the peer's port has closed; never otherwise.
@@ -166,9 +172,34 @@ impl WatchedSocket {
     fn drain_errors(&self) {
         while let Some((destination, errno)) = error_queue::next(&self.errors) {
             if let (Some(destination), true) = (destination, errno == libc::ECONNREFUSED) {
-                self.peer.refused(destination);
+                if self.peer.refused(destination) {
+                    self.confirm_refusal(destination);
+                }
             }
         }
+    }
+
+    /// Sends the peer's port a STUN Binding Indication, which a live ICE
+    /// agent takes as a keepalive and ignores (RFC 8445 §11), so that a
+    /// closed port refuses a second packet now rather than at the next
+    /// keepalive. Otherwise a closed browser tab was noticed only one or two
+    /// keepalives later (3.0 s after the tab closed, where an unacknowledged
+    /// message's resend had made it 0.6-0.9 s).
+    fn confirm_refusal(&self, destination: SocketAddr) {
+        let mut indication = [0u8; 20];
+        indication[..2].copy_from_slice(&0x0011u16.to_be_bytes());
+        indication[4..8].copy_from_slice(&0x2112_A442u32.to_be_bytes());
+        let _ = getrandom::getrandom(&mut indication[8..]);
+        // The error queue names a v4 peer of a dual-stack socket without
+        // its v4-mapped form.
+        let destination = match (self.errors.local_addr(), destination) {
+            (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+                SocketAddr::new(std::net::IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => destination,
+        };
+        // A full socket buffer only delays the notice to the next keepalive.
+        let _ = self.errors.send_to(&indication, destination);
     }
 }
 

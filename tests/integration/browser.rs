@@ -215,7 +215,7 @@ fn firefox_pairs_with_qrpair_both_ways_through_json_and_compact_codes() {
 /// nothing (no DTLS close_notify, no SCTP ABORT: measured), but its socket
 /// closes and refuses qrpair's next packets; Firefox's closing reaches qrpair at once. Either
 /// way qrpair ends the chat as the peer leaving (exit 0, its farewell line)
-/// within a few keepalives (measured: Chromium 0.6-0.9 s, Firefox 60 ms;
+/// within a keepalive or two (measured: Chromium 1.0-1.2 s, Firefox 60 ms;
 /// before, Chromium's close was exit 4 "connection to the peer was lost"
 /// after 15 s).
 fn tab_closed(browser: Browser) {
