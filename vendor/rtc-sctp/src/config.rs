@@ -64,6 +64,9 @@ pub struct TransportConfig {
     /// qrpair patch: SCTP packet sizes to probe for (path MTU discovery,
     /// association/pmtud.rs); empty keeps the configured size for good.
     pmtu_probe_sizes: Vec<u32>,
+    /// qrpair patch (QRPAIR-PATCH.md 14): announce RFC 9653 zero checksums
+    /// (for SCTP over DTLS) and use them when the peer does too.
+    zero_checksum: bool,
 }
 
 impl Default for TransportConfig {
@@ -76,6 +79,7 @@ impl Default for TransportConfig {
             max_num_inbound_streams: u16::MAX,
             timer_config: TimerConfig::default(),
             pmtu_probe_sizes: Vec::new(),
+            zero_checksum: false,
         }
     }
 }
@@ -160,6 +164,18 @@ impl TransportConfig {
     pub fn pmtu_probe_sizes(&self) -> &[u32] {
         &self.pmtu_probe_sizes
     }
+
+    /// qrpair patch: RFC 9653 zero checksums, for SCTP carried in DTLS
+    /// (the endpoint must accept them too: `EndpointConfig::zero_checksum`).
+    pub fn with_zero_checksum(mut self, value: bool) -> Self {
+        self.zero_checksum = value;
+        self
+    }
+
+    /// Whether RFC 9653 zero checksums are announced and used.
+    pub fn zero_checksum(&self) -> bool {
+        self.zero_checksum
+    }
 }
 
 /// Global configuration for the endpoint, affecting all associations
@@ -168,6 +184,10 @@ impl TransportConfig {
 #[derive(Clone)]
 pub struct EndpointConfig {
     pub(crate) max_payload_size: u32,
+
+    /// qrpair patch: takes packets with a zero checksum as valid (RFC 9653),
+    /// for associations whose INIT or INIT-ACK announced it.
+    pub(crate) zero_checksum: bool,
 
     /// AID generator factory
     ///
@@ -189,6 +209,7 @@ impl EndpointConfig {
             || Box::<RandomAssociationIdGenerator>::default();
         Self {
             max_payload_size: max_payload_size_for_mtu(INITIAL_MTU),
+            zero_checksum: false,
             aid_generator_factory: Arc::new(aid_factory),
         }
     }
@@ -219,6 +240,13 @@ impl EndpointConfig {
     /// on networks supporting Ethernet jumbo frames or similar should set this appropriately.
     pub fn max_payload_size(&mut self, value: u32) -> &mut Self {
         self.max_payload_size = value;
+        self
+    }
+
+    /// qrpair patch: accept packets with a zero checksum (RFC 9653), as
+    /// associations made with `TransportConfig::with_zero_checksum` announce.
+    pub fn zero_checksum(&mut self, value: bool) -> &mut Self {
+        self.zero_checksum = value;
         self
     }
 

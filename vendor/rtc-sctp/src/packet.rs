@@ -71,6 +71,13 @@ pub struct PartialDecode {
 
 impl PartialDecode {
     pub(crate) fn unmarshal(raw: &Bytes) -> Result<Self> {
+        Self::unmarshal_accepting_zero_checksum(raw, false)
+    }
+
+    /// qrpair patch (QRPAIR-PATCH.md 14): `accept_zero`, for an endpoint that
+    /// announces RFC 9653's Zero Checksum Acceptable, takes a zero checksum
+    /// as valid on every packet but one carrying an INIT (§5.3).
+    pub(crate) fn unmarshal_accepting_zero_checksum(raw: &Bytes, accept_zero: bool) -> Result<Self> {
         if raw.len() < PACKET_HEADER_SIZE {
             return Err(Error::ErrPacketRawTooSmall);
         }
@@ -81,14 +88,13 @@ impl PartialDecode {
         let destination_port = reader.get_u16();
         let verification_tag = reader.get_u32();
         let their_checksum = reader.get_u32_le();
-        let our_checksum = generate_packet_checksum(raw);
-
-        if their_checksum != our_checksum {
-            return Err(Error::ErrChecksumMismatch);
-        }
 
         if reader.remaining() < CHUNK_HEADER_SIZE {
             return Err(Error::ErrParseSctpChunkNotEnoughData);
+        }
+        let zero_taken = accept_zero && their_checksum == 0 && reader[0] != CT_INIT.0;
+        if !zero_taken && their_checksum != generate_packet_checksum(raw) {
+            return Err(Error::ErrChecksumMismatch);
         }
 
         let header = ChunkHeader::unmarshal(reader)?;
@@ -310,6 +316,7 @@ impl Packet {
             &self.common_header,
             self.chunks.iter().map(|c| &**c as &dyn Chunk),
             writer,
+            true,
         )
     }
 
@@ -325,6 +332,7 @@ impl Packet {
             &self.common_header,
             self.chunks.iter().map(|c| &**c as &dyn Chunk),
             &mut buf,
+            true,
         )
         .map(|_| buf.freeze())
     }
@@ -338,6 +346,7 @@ impl Packet {
         common_header: &CommonHeader,
         chunks: impl Iterator<Item = &'a dyn Chunk>,
         writer: &mut BytesMut,
+        with_checksum: bool,
     ) -> Result<usize> {
         let start = writer.len();
 
@@ -364,6 +373,12 @@ impl Packet {
             }
         }
 
+        // qrpair patch (QRPAIR-PATCH.md 14): with the peer's consent (RFC
+        // 9653 over DTLS) the checksum stays zero; DTLS already protects the
+        // packet, and the CRC was 3-4 % of each side's CPU.
+        if !with_checksum {
+            return Ok(writer.len());
+        }
         // CRC-32C over the whole packet, checksum field still zero.
         let checksum = crc32c::crc32c(&writer[start..]);
 
@@ -521,6 +536,7 @@ mod test {
                     &mk_common(),
                     chunks.iter().map(|c| c as &dyn Chunk),
                     &mut buf,
+                    true,
                 )?;
                 buf.freeze()
             };

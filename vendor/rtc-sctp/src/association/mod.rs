@@ -259,6 +259,11 @@ pub struct Association {
 
     /// qrpair patch: path MTU discovery (pmtud.rs).
     pmtud: pmtud::Plpmtud,
+
+    /// qrpair patch (QRPAIR-PATCH.md 14): RFC 9653 zero checksum. `ours`:
+    /// announced in our INIT or INIT-ACK; `theirs`: the peer announced it.
+    zero_checksum_ours: bool,
+    zero_checksum_theirs: bool,
 }
 
 impl Default for Association {
@@ -354,6 +359,9 @@ impl Default for Association {
             ack_mode: AckMode::default(),
 
             pmtud: pmtud::Plpmtud::default(),
+
+            zero_checksum_ours: false,
+            zero_checksum_theirs: false,
         }
     }
 }
@@ -410,6 +418,7 @@ impl Association {
             mtu,
             cwnd,
             pmtud: pmtud::Plpmtud::new(mtu, config.pmtu_probe_sizes()),
+            zero_checksum_ours: config.zero_checksum(),
             remote_addr,
             local_addr,
             transport_protocol: protocol,
@@ -435,6 +444,9 @@ impl Association {
                 ..Default::default()
             };
             init.set_supported_extensions();
+            if this.zero_checksum_ours {
+                init.set_zero_checksum_acceptable();
+            }
 
             this.set_state(AssociationState::CookieWait);
             this.stored_init = Some(init);
@@ -903,6 +915,15 @@ impl Association {
     }
 
     /// state atomically returns the state of the Association.
+    /// Whether packets may go with a zero checksum (RFC 9653): both sides
+    /// announced it, and the handshake is over (INIT and COOKIE ECHO always
+    /// carry a real one, §5.2).
+    fn zero_checksum_agreed(&self) -> bool {
+        self.zero_checksum_ours
+            && self.zero_checksum_theirs
+            && self.state() == AssociationState::Established
+    }
+
     pub(crate) fn state(&self) -> AssociationState {
         self.state
     }
@@ -1104,6 +1125,11 @@ impl Association {
         debug!("[{}] initial rwnd={}", self.side, self.rwnd);
         self.ssthresh = self.rwnd;
 
+        self.zero_checksum_theirs = i.zero_checksum_acceptable();
+        debug!(
+            "[{}] peer accepts zero checksums (RFC 9653): {}",
+            self.side, self.zero_checksum_theirs
+        );
         for param in &i.params {
             if let Some(v) = param.as_any().downcast_ref::<ParamSupportedExtensions>() {
                 for t in &v.chunk_types {
@@ -1146,6 +1172,9 @@ impl Association {
         }
 
         init_ack.set_supported_extensions();
+        if self.zero_checksum_ours {
+            init_ack.set_zero_checksum_acceptable();
+        }
 
         outbound.chunks = vec![Box::new(init_ack)];
 
@@ -1206,6 +1235,11 @@ impl Association {
         self.timers.stop(Timer::T1Init);
         self.stored_init = None;
 
+        self.zero_checksum_theirs = i.zero_checksum_acceptable();
+        debug!(
+            "[{}] peer accepts zero checksums (RFC 9653): {}",
+            self.side, self.zero_checksum_theirs
+        );
         let mut cookie_param = None;
         for param in &i.params {
             if let Some(v) = param.as_any().downcast_ref::<ParamStateCookie>() {
@@ -2217,7 +2251,12 @@ impl Association {
         let mut buf = BytesMut::with_capacity(
             COMMON_HEADER_SIZE as usize + CHUNK_HEADER_SIZE + chunk.value_length() + 3,
         );
-        Packet::write_framed(&common_header, std::iter::once(chunk), &mut buf)?;
+        Packet::write_framed(
+            &common_header,
+            std::iter::once(chunk),
+            &mut buf,
+            !self.zero_checksum_agreed(),
+        )?;
         Ok(buf.freeze())
     }
 
@@ -3132,6 +3171,7 @@ impl Association {
         bundles.push((bundle_start, chunks.len()));
         total_len += bundle_len;
 
+        let with_checksum = !self.zero_checksum_agreed();
         // Second pass: marshal each datagram into the shared buffer.
         let mut buf = BytesMut::with_capacity(total_len);
         for (start, end) in bundles {
@@ -3139,6 +3179,7 @@ impl Association {
                 &common_header,
                 chunks[start..end].iter().map(|c| c as &dyn Chunk),
                 &mut buf,
+                with_checksum,
             ) {
                 Ok(_) => {
                     let plen = buf.len();

@@ -256,6 +256,7 @@ fn probe_packet(header: &CommonHeader, id: u32, size: u32) -> Result<Bytes> {
         header,
         [&heartbeat as &dyn Chunk, &pad as &dyn Chunk].into_iter(),
         &mut buf,
+        true,
     )?;
     debug_assert_eq!(buf.len(), size as usize);
     Ok(buf.freeze())

@@ -1,5 +1,6 @@
 use super::{chunk_header::*, chunk_type::*, *};
 use crate::param::param_supported_extensions::ParamSupportedExtensions;
+use crate::param::param_uknown::ParamUnknown;
 use crate::param::{param_header::*, *};
 use crate::util::get_padding_size;
 
@@ -278,7 +279,31 @@ impl Chunk for ChunkInit {
     }
 }
 
+/// RFC 9653 §5.1: the Zero Checksum Acceptable parameter, and the error
+/// detection method it names for SCTP over DTLS (§6).
+pub(crate) const PARAM_ZERO_CHECKSUM_ACCEPTABLE: u16 = 0x8001;
+pub(crate) const EDMID_DTLS: u32 = 1;
+
 impl ChunkInit {
+    /// qrpair patch (QRPAIR-PATCH.md 14): announces that packets with a zero
+    /// checksum are welcome, DTLS guarding their integrity.
+    pub(crate) fn set_zero_checksum_acceptable(&mut self) {
+        self.params.push(Box::new(ParamUnknown::new(
+            PARAM_ZERO_CHECKSUM_ACCEPTABLE,
+            Bytes::copy_from_slice(&EDMID_DTLS.to_be_bytes()),
+        )));
+    }
+
+    /// Whether the peer's INIT or INIT-ACK announced zero checksums over DTLS.
+    pub(crate) fn zero_checksum_acceptable(&self) -> bool {
+        self.params.iter().any(|p| {
+            p.as_any().downcast_ref::<ParamUnknown>().is_some_and(|u| {
+                u.param_type() == PARAM_ZERO_CHECKSUM_ACCEPTABLE
+                    && u.value() == EDMID_DTLS.to_be_bytes().as_slice()
+            })
+        })
+    }
+
     pub(crate) fn set_supported_extensions(&mut self) {
         // RFC5061 https://tools.ietf.org/html/rfc6525#section-5.2
         // An implementation supporting this (Supported Extensions Parameter)

@@ -118,7 +118,10 @@ impl Endpoint {
         ecn: Option<EcnCodepoint>,
         data: Bytes,
     ) -> Option<(AssociationHandle, DatagramEvent)> {
-        let partial_decode = match PartialDecode::unmarshal(&data) {
+        let partial_decode = match PartialDecode::unmarshal_accepting_zero_checksum(
+            &data,
+            self.endpoint_config.zero_checksum,
+        ) {
             Ok(x) => x,
             Err(err) => {
                 trace!("malformed header: {}", err);

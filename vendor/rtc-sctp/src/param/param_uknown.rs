@@ -18,6 +18,20 @@ pub struct ParamUnknown {
     value: Bytes,
 }
 
+impl ParamUnknown {
+    pub(crate) fn new(typ: u16, value: Bytes) -> Self {
+        ParamUnknown { typ, value }
+    }
+
+    pub(crate) fn param_type(&self) -> u16 {
+        self.typ
+    }
+
+    pub(crate) fn value(&self) -> &[u8] {
+        &self.value
+    }
+}
+
 impl Display for ParamUnknown {
     fn fmt(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
         write!(f, "ParamUnknown( {} {:?} )", self.header(), self.value)

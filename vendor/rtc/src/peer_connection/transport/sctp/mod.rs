@@ -181,6 +181,9 @@ impl SctpTransport {
         self.internal_buffer.resize(max_message_size as usize, 0u8);
 
         let mut sctp_endpoint_config = ::sctp::EndpointConfig::default();
+        // qrpair patch (QRPAIR-PATCH.md 14): SCTP here always runs inside
+        // DTLS, so RFC 9653 zero checksums are safe to announce and accept.
+        sctp_endpoint_config.zero_checksum(true);
         if let Some(mtu) = self.mtu {
             sctp_endpoint_config.max_payload_size(::sctp::max_payload_size_for_mtu(mtu));
         }
@@ -191,8 +194,9 @@ impl SctpTransport {
             sctp_transport_config = sctp_transport_config.with_max_receive_buffer_size(recv_buf);
         }
         // qrpair patch: path MTU discovery.
-        sctp_transport_config =
-            sctp_transport_config.with_pmtu_probe_sizes(self.pmtu_probe_sizes.clone());
+        sctp_transport_config = sctp_transport_config
+            .with_pmtu_probe_sizes(self.pmtu_probe_sizes.clone())
+            .with_zero_checksum(true);
         //TODO: add remote_port support
 
         if dtls_role == RTCDtlsRole::Client {
