@@ -362,7 +362,7 @@ fn in_namespace(namespace: &str, program: &Path) -> Command {
     c
 }
 
-/// Waits until something listens on LAN_ADDRESS:port inside the namespace
+/// Waits until something listens on port inside the namespace
 /// (asked of `ss`: socat would take a probe connection as its one client).
 fn wait_port(namespace: &str, port: u16) -> bool {
     let start = Instant::now();
@@ -381,9 +381,11 @@ fn wait_port(namespace: &str, port: u16) -> bool {
 struct WormholeServers(Vec<std::process::Child>);
 
 impl WormholeServers {
-    fn start(namespace: &str, dir: &Path) -> Option<WormholeServers> {
+    /// In the sending side's namespace, on its address (`place.sender`).
+    fn start(place: Place, dir: &Path) -> Option<WormholeServers> {
+        let (Some(namespace), address) = place.sender else { return None };
         let twistd = wormhole_venv().join("bin/twistd");
-        let srv = dir.join("srv");
+        let srv = dir.join(format!("srv-{address}"));
         std::fs::create_dir_all(&srv).ok()?;
         let mut children = Vec::new();
         for (plugin, port, extra) in
@@ -391,7 +393,7 @@ impl WormholeServers {
         {
             let mut c = in_namespace(namespace, &twistd);
             c.args(["-n", &format!("--pidfile={plugin}.pid"), &format!("--logfile={plugin}.log"), plugin])
-                .arg(format!("--port=tcp:{port}:interface={LAN_ADDRESS}"))
+                .arg(format!("--port=tcp:{port}:interface={address}"))
                 .args(extra)
                 .current_dir(&srv)
                 .stdin(Stdio::null())
@@ -441,7 +443,10 @@ fn wait_code(log: &Path) -> String {
 
 /// (seconds, CPU seconds of both sides, the received file) for one
 /// transfer with another tool, inside the namespace.
-fn peer_transfer(peer: Peer, namespace: &str, dir: &Path, file: &Path) -> (f64, f64, PathBuf) {
+fn peer_transfer(peer: Peer, place: Place, dir: &Path, file: &Path) -> (f64, f64, PathBuf) {
+    let ((Some(sender_ns), server), (Some(receiver_ns), receiver_address)) = (place.sender, place.receiver) else {
+        panic!("other tools run only between namespaces");
+    };
     let inbox = dir.join("inbox");
     let _ = std::fs::remove_dir_all(&inbox);
     std::fs::create_dir(&inbox).unwrap();
@@ -450,31 +455,31 @@ fn peer_transfer(peer: Peer, namespace: &str, dir: &Path, file: &Path) -> (f64, 
         c.stdin(Stdio::null()).stdout(std::fs::File::create(dir.join(format!("{log}.out"))).unwrap());
         c.stderr(std::fs::File::create(dir.join(format!("{log}.err"))).unwrap());
     };
-    let relay_url = format!("ws://{LAN_ADDRESS}:{MAILBOX_PORT}/v1");
+    let relay_url = format!("ws://{server}:{MAILBOX_PORT}/v1");
     let start = Instant::now();
     let (sender, receiver) = match peer {
         Peer::Socat => {
             let socat = on_path("socat").unwrap();
-            let mut r = in_namespace(namespace, &socat);
-            r.args(["-u", &format!("TCP-LISTEN:{SOCAT_PORT},bind={LAN_ADDRESS},reuseaddr")])
+            let mut r = in_namespace(receiver_ns, &socat);
+            r.args(["-u", &format!("TCP-LISTEN:{SOCAT_PORT},bind={receiver_address},reuseaddr")])
                 .arg(format!("CREATE:{}", received.display()));
             quiet(&mut r, "peer-r");
             let receiver = r.spawn().unwrap();
-            assert!(wait_port(namespace, SOCAT_PORT), "socat never listened");
-            let mut s = in_namespace(namespace, &socat);
-            s.args(["-u", &format!("OPEN:{}", file.display()), &format!("TCP:{LAN_ADDRESS}:{SOCAT_PORT}")]);
+            assert!(wait_port(receiver_ns, SOCAT_PORT), "socat never listened");
+            let mut s = in_namespace(sender_ns, &socat);
+            s.args(["-u", &format!("OPEN:{}", file.display()), &format!("TCP:{receiver_address}:{SOCAT_PORT}")]);
             quiet(&mut s, "peer-s");
             (s.spawn().unwrap(), receiver)
         }
         Peer::Wormhole => {
             let wormhole = wormhole_venv().join("bin/wormhole");
-            let transit = format!("tcp:{LAN_ADDRESS}:{RELAY_PORT}");
-            let mut s = in_namespace(namespace, &wormhole);
+            let transit = format!("tcp:{server}:{RELAY_PORT}");
+            let mut s = in_namespace(sender_ns, &wormhole);
             s.args(["--relay-url", &relay_url, "--transit-helper", &transit, "send", "--hide-progress"]).arg(file);
             quiet(&mut s, "peer-s");
             let sender = s.spawn().unwrap();
             let code = wait_code(&dir.join("peer-s.err"));
-            let mut r = in_namespace(namespace, &wormhole);
+            let mut r = in_namespace(receiver_ns, &wormhole);
             r.args([
                 "--relay-url",
                 &relay_url,
@@ -491,13 +496,13 @@ fn peer_transfer(peer: Peer, namespace: &str, dir: &Path, file: &Path) -> (f64, 
         }
         Peer::WormholeRs => {
             let wrs = wormhole_rs().unwrap();
-            let relay = format!("tcp://{LAN_ADDRESS}:{RELAY_PORT}");
-            let mut s = in_namespace(namespace, &wrs);
+            let relay = format!("tcp://{server}:{RELAY_PORT}");
+            let mut s = in_namespace(sender_ns, &wrs);
             s.args(["send", "--rendezvous-server", &relay_url, "--relay-server", &relay]).arg(file);
             quiet(&mut s, "peer-s");
             let sender = s.spawn().unwrap();
             let code = wait_code(&dir.join("peer-s.out"));
-            let mut r = in_namespace(namespace, &wrs);
+            let mut r = in_namespace(receiver_ns, &wrs);
             r.args([
                 "receive",
                 "--rendezvous-server",
@@ -574,16 +579,26 @@ fn main() {
         std::env::var("QRPAIR_BENCH_BASELINE").ok().map(|path| &*Box::leak(path.into_boxed_str()));
     let mut before = vec![Vec::new(); routes.len()];
     let mut before_cpu = vec![Vec::new(); routes.len()];
-    let peers = match &lan {
-        Some(namespace) => peers_installed().into_iter().map(|p| (p, namespace.0)).collect(),
-        None => Vec::new(),
-    };
-    let servers = peers
-        .iter()
-        .find(|(p, _)| matches!(p, Peer::Wormhole | Peer::WormholeRs))
-        .and_then(|(_, namespace)| WormholeServers::start(namespace, dir.path()));
-    let peers: Vec<(Peer, &str)> =
-        peers.into_iter().filter(|(p, _)| matches!(p, Peer::Socat) || servers.is_some()).collect();
+    // The other tools run where qrpair's LAN rows do: two addresses in one
+    // namespace (TCP there takes the loopback path, 64 KiB segments), and
+    // across the veth pair of MTU 1500, as between two machines.
+    let installed = peers_installed();
+    let wormholes = installed.iter().any(|p| matches!(p, Peer::Wormhole | Peer::WormholeRs));
+    let mut servers = Vec::new();
+    let mut peers: Vec<(Peer, Place, &str)> = Vec::new();
+    for (place, label) in [
+        (one_namespace, "between the same non-loopback addresses"),
+        (veth1500.as_ref().map(|v| v.place), "across the veth pair with MTU 1500 (two namespaces)"),
+    ] {
+        let Some(place) = place else { continue };
+        let started = if wormholes { WormholeServers::start(place, dir.path()) } else { None };
+        for peer in &installed {
+            if matches!(peer, Peer::Socat) || started.is_some() {
+                peers.push((*peer, place, label));
+            }
+        }
+        servers.extend(started);
+    }
     let mut peer_rates = vec![Vec::new(); peers.len()];
     let mut peer_cpu = vec![Vec::new(); peers.len()];
     for _ in 0..RUNS {
@@ -604,8 +619,8 @@ fn main() {
             settled[i].extend(settled_size(dir.path()));
             (rss_s, rss_r) = (rss_s.max(s), rss_r.max(r));
         }
-        for (k, (peer, namespace)) in peers.iter().enumerate() {
-            let (secs, seconds, received) = peer_transfer(*peer, namespace, dir.path(), &file);
+        for (k, (peer, place, _)) in peers.iter().enumerate() {
+            let (secs, seconds, received) = peer_transfer(*peer, *place, dir.path(), &file);
             assert_eq!(blake3_of(&received), digest, "received file differs ({})", peer.name());
             peer_rates[k].push(mib as f64 / secs);
             peer_cpu[k].push(seconds * 1024.0 / mib as f64);
@@ -633,9 +648,9 @@ fn main() {
         median(tcp.clone()),
         runs(&tcp)
     );
-    for (k, (peer, _)) in peers.iter().enumerate() {
+    for (k, (peer, _, label)) in peers.iter().enumerate() {
         println!(
-            "| same file, {}, between the same non-loopback addresses ({RUNS} runs) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB, both sides |",
+            "| same file, {}, {label} ({RUNS} runs) | median {:.0} MiB/s ({}); {:.1} CPU s/GiB, both sides |",
             peer.name(),
             median(peer_rates[k].clone()),
             runs(&peer_rates[k]),
