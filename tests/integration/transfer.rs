@@ -9,19 +9,27 @@ use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(90);
 
-/// Starts the sending offerer and returns once its QR exists.
-fn start_sender(sb: &Sandbox, what: &[&str]) -> Child {
+fn sender_cmd(sb: &Sandbox, what: &[&str]) -> std::process::Command {
     let mut args = vec!["offer", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "answer.png", "--send"];
     args.extend(what);
-    let child = sb.spawn(sb.cmd(&args), b"", "sender");
+    sb.cmd(&args)
+}
+
+fn receiver_cmd(sb: &Sandbox, extra: &[&str]) -> std::process::Command {
+    let mut args = vec!["answer", "offer.png", "--bind", "127.0.0.1", "--qr-out", "answer.png", "--receive", "inbox"];
+    args.extend(extra);
+    sb.cmd(&args)
+}
+
+/// Starts the sending offerer and returns once its QR exists.
+fn start_sender(sb: &Sandbox, what: &[&str]) -> Child {
+    let child = sb.spawn(sender_cmd(sb, what), b"", "sender");
     sb.wait_for_file("offer.png", LIMIT);
     child
 }
 
 fn start_receiver(sb: &Sandbox, extra: &[&str]) -> Child {
-    let mut args = vec!["answer", "offer.png", "--bind", "127.0.0.1", "--qr-out", "answer.png", "--receive", "inbox"];
-    args.extend(extra);
-    sb.spawn(sb.cmd(&args), b"", "receiver")
+    sb.spawn(receiver_cmd(sb, extra), b"", "receiver")
 }
 
 /// Every file under `root` with its SHA-256, and every folder, by relative path.
@@ -432,25 +440,13 @@ fn two_qrpairs_agree_on_zero_checksums_and_the_file_arrives_identical() {
     let bytes = random_bytes(4 << 20, 11);
     std::fs::write(sb.path("payload.bin"), &bytes).unwrap();
     std::fs::create_dir(sb.path("inbox")).unwrap();
-    let with_log = |mut c: std::process::Command| {
+    let (mut sender, mut receiver) = (sender_cmd(&sb, &["payload.bin"]), receiver_cmd(&sb, &["--yes"]));
+    for c in [&mut sender, &mut receiver] {
         c.env("QRPAIR_LOG", "warn,rtc_sctp::association=debug");
-        c
-    };
-    let sender = sb.spawn(
-        with_log(sb.cmd(&[
-            "offer", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "answer.png", "--send", "payload.bin",
-        ])),
-        b"",
-        "sender",
-    );
+    }
+    let sender = sb.spawn(sender, b"", "sender");
     sb.wait_for_file("offer.png", LIMIT);
-    let receiver = sb.spawn(
-        with_log(sb.cmd(&[
-            "answer", "offer.png", "--bind", "127.0.0.1", "--qr-out", "answer.png", "--receive", "inbox", "--yes",
-        ])),
-        b"",
-        "receiver",
-    );
+    let receiver = sb.spawn(receiver, b"", "receiver");
     let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
     assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
     for (side, run) in [("sender", &s), ("receiver", &r)] {
