@@ -17,8 +17,8 @@
 //! acknowledged). With QRPAIR_BENCH_BASELINE those two rows also run the
 //! older build, alternating.
 //!
-//! The same namespace then times, in the same rounds, whichever of these
-//! are installed (none is required):
+//! The same namespace, and the veth pair of MTU 1500, then time in the
+//! same rounds whichever of these are installed (none is required):
 //!
 //!     socat                                   # a plain TCP copy, no hashing, no fsync
 //!     QRPAIR_BENCH_WORMHOLE_VENV=/tmp/perf/venv   # magic-wormhole: bin/wormhole and bin/twistd
@@ -26,9 +26,9 @@
 //!                                             #  magic-wormhole-transit-relay); this is the default path
 //!     QRPAIR_BENCH_WORMHOLE_RS=/tmp/perf/cargo/bin/wormhole-rs   # wormhole-rs (cargo install magic-wormhole-cli)
 //!
-//! Both wormholes use a mailbox and transit relay the benchmark starts in
-//! the namespace, and connect directly over the non-loopback address, as
-//! two machines on a LAN would.
+//! Both wormholes use a mailbox and transit relay the benchmark starts on
+//! the sending side's address, and connect directly over the non-loopback
+//! addresses, as two machines on a LAN would.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
