@@ -9,6 +9,7 @@
 //! them between files if cut further.
 
 mod channel;
+mod error_queue;
 mod nat;
 mod runtime;
 mod turns;
