@@ -2,7 +2,7 @@
 //! our own type, so a webrtc upgrade changes this module and nothing else.
 //!
 //! Split by what a pairing goes through: NAT helpers (nat.rs), the sockets
-//! webrtc runs on (runtime.rs, turns.rs), the open data channel
+//! webrtc runs on (runtime.rs, error_queue.rs, turns.rs), the open data channel
 //! (channel.rs). What stays here is one idea, making a connection: options
 //! and packet sizes, the certificate, and `Peer`'s offer, answer and
 //! connect, which share the webrtc settings they build and would only pass
