@@ -59,10 +59,10 @@ impl Error {
                 use session::transfer::TransferError as T;
                 match t {
                     T::Session(s) => Error::exit_code_of_session(s),
-                    T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) | T::Protocol(_) => exit::BAD_INPUT,
+                    T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) | T::Protocol(_) | T::AfterDone(_) => exit::BAD_INPUT,
                     T::BadSource(_) => exit::BAD_INPUT,
                     T::NobodyToAsk => exit::USAGE,
-                    T::Interrupted | T::Idle(_) => exit::CONNECTION,
+                    T::Interrupted | T::Idle(_) | T::Stalled(_) => exit::CONNECTION,
                     T::Cancelled(_) => exit::INTERRUPTED,
                     T::Refused(_) | T::PeerStopped(_) | T::Declined | T::Io { .. } | T::Mismatch(_) => exit::OTHER,
                     T::TooLarge(_) => exit::OTHER,

@@ -112,7 +112,7 @@ impl Observer for Collect {
     fn event(&mut self, event: Event) {
         match event {
             Event::Manifest { files, .. } => self.announced = Some(files),
-            Event::FileDone { path, blake3, ok: true } => self.done.push((path, blake3)),
+            Event::FileDone { path, blake3, ok: true, .. } => self.done.push((path, blake3)),
             _ => {}
         }
     }

@@ -42,6 +42,9 @@ pub struct ScriptedLink {
     pub incoming: VecDeque<Bytes>,
     pub sent: std::sync::Mutex<Vec<Vec<u8>>>,
     pub silent: bool,
+    /// How long the peer takes over each message: a slow peer, or one
+    /// that drips keepalives.
+    pub pace: Option<std::time::Duration>,
 }
 
 impl ScriptedLink {
@@ -64,6 +67,9 @@ impl Link for ScriptedLink {
         self.send(&data).await
     }
     async fn recv(&mut self) -> Result<Received, peer::Error> {
+        if let (Some(pace), false) = (self.pace, self.incoming.is_empty()) {
+            tokio::time::sleep(pace).await;
+        }
         match self.incoming.pop_front() {
             Some(message) => Ok(Received::Message(message)),
             None if self.silent => std::future::pending().await,

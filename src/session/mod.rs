@@ -58,7 +58,8 @@ pub enum Error {
     RoleMismatch(Role, Role),
     #[error("the peer did not confirm the end of the session within {:.0} s: the output may be incomplete", .0.as_secs_f64())]
     NoGoodbye(Duration),
-    #[error("the peer stopped: {0}")]
+    /// The peer's words, already escaped: quoted so they never read as ours.
+    #[error("the peer stopped, saying: \"{0}\"")]
     PeerStopped(String),
     #[error("reading input failed: {0}")]
     Input(std::io::Error),
@@ -160,7 +161,7 @@ where
                     }
                 }
                 Frame::Stop(reason) => {
-                    let reason = crate::text::printable(&String::from_utf8_lossy(reason));
+                    let reason = crate::text::printable(&crate::text::capped(String::from_utf8_lossy(reason).into_owned()));
                     break Err(Error::PeerStopped(reason));
                 }
                 Frame::Eof => {

@@ -1,7 +1,11 @@
 //! File names from the wire. A manifest is written by the other machine,
 //! so every name is checked before anything touches the disk: relative,
 //! no `..`, no empty or dot components, no control or escape characters,
-//! bounded lengths. A manifest with one bad name is refused whole.
+//! bounded lengths, nothing that draws blank. A manifest with one bad name
+//! is refused whole, and so is one whose names clash on some disk: two
+//! that one case- or normalisation-insensitive disk (macOS, Windows, a
+//! FAT or exFAT stick) stores as one, or a file that another entry needs
+//! to be a folder.
 
 use std::path::PathBuf;
 
@@ -40,6 +44,12 @@ pub enum NameError {
     TooLong(String),
     #[error("the name {0:?} appears twice in the manifest")]
     Duplicate(String),
+    #[error("the names {0:?} and {1:?} differ only in case or in how accents are encoded: on macOS, Windows or a USB stick they are one file, so one would overwrite the other; rename one of them")]
+    SameOnSomeDisks(String, String),
+    #[error("{0:?} is a file, but {1:?} needs it to be a folder")]
+    FileAndFolder(String, String),
+    #[error("the name \"{0}\" holds a run of {1} spaces, enough to push the end of the name out of view")]
+    LongBlank(String, usize),
     #[error("the manifest's sizes add up to more than any disk holds")]
     TotalTooLarge,
     #[error("the name {0:?} ends like qrpair's own partial files ({PARTIAL_SUFFIX}, {RECORD_SUFFIX})")]
@@ -59,9 +69,14 @@ pub fn sanitize(name: &str) -> Result<PathBuf, NameError> {
         return Err(NameError::Control(shown));
     }
     // `invoice_\u{202e}fdp.exe` would be shown as `invoice_exe.pdf`.
-    if name.chars().any(crate::text::is_invisible) {
+    let mut before = None;
+    if name.chars().any(|c| crate::text::is_invisible_after(std::mem::replace(&mut before, Some(c)), c)) {
         let shown: String = crate::text::printable(name).chars().take(160).collect();
         return Err(NameError::Invisible(shown));
+    }
+    if let Some(run) = longest_blank_run(name).filter(|&run| run > MAX_BLANK_RUN) {
+        let shown: String = crate::text::printable(name).chars().take(160).collect();
+        return Err(NameError::LongBlank(shown, run));
     }
     if name.starts_with('/') || name.starts_with('\\') || name.get(1..2) == Some(":") {
         return Err(NameError::Absolute(shown));
@@ -78,6 +93,57 @@ pub fn sanitize(name: &str) -> Result<PathBuf, NameError> {
         }
     }
     Ok(path)
+}
+
+/// `report.pdf` and forty spaces then `.exe` shows as `report.pdf` in
+/// most file dialogs. Four spaces in a row still pass: people do type
+/// them, and they hide nothing.
+pub const MAX_BLANK_RUN: usize = 4;
+
+fn longest_blank_run(name: &str) -> Option<usize> {
+    let mut run = 0;
+    let mut longest = 0;
+    for c in name.chars() {
+        run = if crate::text::is_white_space(c) { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    (longest > 0).then_some(longest)
+}
+
+/// What a name becomes on a disk that ignores case and Unicode
+/// normalisation: NFC, full case folding, NFC again (folding can undo a
+/// composition). Two names with the same key are one file there.
+pub fn fold_key(name: &str) -> String {
+    let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc();
+    let composed = nfc.normalize(name);
+    let folded = icu_casemap::CaseMapper::new().fold_string(&composed).into_owned();
+    nfc.normalize(&folded).into_owned()
+}
+
+/// Refuses a list of names (each already through `sanitize`) that would
+/// collide on some disk: the same name twice, two names with one
+/// `fold_key`, or a file with something under it (`x` and `x/y`). Every
+/// receiving disk then sees the same verdict, before anything is written.
+pub fn check_clashes<'a>(names: impl Iterator<Item = (&'a str, bool)>) -> Result<(), NameError> {
+    let mut keyed: Vec<(String, &str, bool)> = names.map(|(name, dir)| (fold_key(name), name, dir)).collect();
+    // Part by part, so everything under `x/` sorts right after `x` (and
+    // before `x-a`, which plain byte order would put between them).
+    keyed.sort_unstable_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
+    for pair in keyed.windows(2) {
+        let ((key, name, dir), (next_key, next_name, _)) = (&pair[0], &pair[1]);
+        if key == next_key {
+            return Err(if name == next_name {
+                NameError::Duplicate(name.to_string())
+            } else {
+                NameError::SameOnSomeDisks(name.to_string(), next_name.to_string())
+            });
+        }
+        if !dir && next_key.len() > key.len() && next_key.starts_with(key.as_str()) && next_key.as_bytes()[key.len()] == b'/'
+        {
+            return Err(NameError::FileAndFolder(name.to_string(), next_name.to_string()));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,5 +181,41 @@ mod tests {
         for c in ['\u{200b}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{feff}', '\u{e0041}'] {
             assert!(matches!(sanitize(&format!("a{c}b")), Err(NameError::Invisible(_))), "{c:?}");
         }
+    }
+
+    /// Issue 21: these passed the old list and were written as they came.
+    #[test]
+    fn names_that_draw_blank_are_refused() {
+        for c in ['\u{3164}', '\u{2800}', '\u{034f}', '\u{fe00}', '\u{115f}', '\u{1160}', '\u{ffa0}'] {
+            let name = format!("invoice{c}{c}.pdf{c}{c}.exe");
+            assert!(matches!(sanitize(&name), Err(NameError::Invisible(_))), "{c:?}");
+        }
+        let padded = format!("report.pdf{}.exe", " ".repeat(40));
+        let refused = sanitize(&padded).unwrap_err();
+        assert!(matches!(refused, NameError::LongBlank(_, 40)), "{refused:?}");
+        let em_spaces = format!("report.pdf{}.exe", "\u{2003}".repeat(10));
+        assert!(matches!(sanitize(&em_spaces), Err(NameError::LongBlank(_, 10))));
+        // What people really type still passes: a few spaces, a no-break
+        // space, macOS's U+202F in screenshot names, an emoji with its selector.
+        for fine in ["a    b.txt", "Screenshot 2026-12-06 at 10.00.00\u{202f}AM.png", "caf\u{e9} \u{a0}menu.pdf", "\u{2764}\u{fe0f}.txt"] {
+            assert!(sanitize(fine).is_ok(), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn names_one_disk_would_store_as_one_clash() {
+        let clash = |names: &[(&str, bool)]| check_clashes(names.iter().copied());
+        assert_eq!(
+            clash(&[("A.txt", false), ("a.txt", false)]),
+            Err(NameError::SameOnSomeDisks("A.txt".into(), "a.txt".into()))
+        );
+        // Composed é (U+00E9) and e + U+0301.
+        assert!(matches!(clash(&[("caf\u{e9}", false), ("cafe\u{301}", false)]), Err(NameError::SameOnSomeDisks(..))));
+        assert!(matches!(clash(&[("Stra\u{df}e", false), ("STRASSE", false)]), Err(NameError::SameOnSomeDisks(..))));
+        assert!(matches!(clash(&[("d/x", false), ("D", true), ("d/X", false)]), Err(NameError::SameOnSomeDisks(..))));
+        assert_eq!(clash(&[("x", false), ("x", false)]), Err(NameError::Duplicate("x".into())));
+        assert_eq!(clash(&[("x", false), ("x-a", false), ("x/y", false)]), Err(NameError::FileAndFolder("x".into(), "x/y".into())));
+        assert_eq!(clash(&[("x", false), ("X/y/z", false)]), Err(NameError::FileAndFolder("x".into(), "X/y/z".into())));
+        assert!(clash(&[("x", true), ("x-a", false), ("x/y", false), ("x.txt", false), ("y", false)]).is_ok());
     }
 }

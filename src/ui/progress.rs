@@ -64,7 +64,9 @@ impl Observer for Text {
             Event::FileStarted { path, offset, .. } if offset > 0 => {
                 super::note(&format!("{}: resuming after {offset} bytes", show(&path)))
             }
-            Event::FileDone { path, blake3, ok: true } => super::note(&format!("{} (blake3 {blake3})", show(&path))),
+            Event::FileDone { path, blake3, ok: true, saved_as } => {
+                super::note(&format!("{}{} (blake3 {blake3})", show(&path), saved_as_note(saved_as.as_deref())))
+            }
             Event::FileDone { path, ok: false, .. } => {
                 super::note(&format!("{}: BLAKE3 digest differs between the two sides; not kept", show(&path)))
             }
@@ -74,6 +76,11 @@ impl Observer for Text {
             _ => {}
         }
     }
+}
+
+/// `, saved as NAME (1).ext` when --rename found the sender's name taken.
+fn saved_as_note(saved_as: Option<&str>) -> String {
+    saved_as.map(|saved| format!(", saved as {}", super::printable(saved))).unwrap_or_default()
 }
 
 /// Progress lines at most this often; file boundaries are always shown.
@@ -167,15 +174,18 @@ impl Observer for Bars {
                     }
                 }
             }
-            Event::FileDone { path, ok, .. } => {
+            Event::FileDone { path, ok, saved_as, .. } => {
                 // Small files are reported done in batches, after later
                 // files have started: only the current file's bar goes.
                 if self.file.as_ref().is_some_and(|(current, _)| *current == path) {
                     self.finish_file();
                 }
-                if !ok {
-                    let line =
-                        format!("{}: BLAKE3 digest differs between the two sides; not kept", super::printable(&path));
+                let line = if !ok {
+                    Some(format!("{}: BLAKE3 digest differs between the two sides; not kept", super::printable(&path)))
+                } else {
+                    saved_as.map(|saved| format!("{}{}", super::printable(&path), saved_as_note(Some(&saved))))
+                };
+                if let Some(line) = line {
                     match &self.multi {
                         Some(m) => drop(m.println(line)),
                         None => super::note(&line),

@@ -136,7 +136,7 @@ pub(super) async fn next(channel: &mut impl Link, idle: Duration) -> Result<Inco
             Frame::Files(_) => return Ok(Incoming::Files(bytes.slice(1..))),
             Frame::Bye => return Ok(Incoming::Bye),
             Frame::Stop(reason) => {
-                let reason = crate::text::printable(&String::from_utf8_lossy(reason));
+                let reason = printable(&capped(String::from_utf8_lossy(reason).into_owned()));
                 return Err(SessionError::PeerStopped(reason).into());
             }
             Frame::Hello { .. } | Frame::Eof => continue,
@@ -161,23 +161,29 @@ pub(super) async fn greet(channel: &mut impl Link, ours: Role, want: Role) -> Re
         // It stopped before it began (say, its files could not be read):
         // its words, not a protocol error of ours.
         Frame::Control(json) => match serde_json::from_slice(json) {
-            Ok(Control::Refuse { reason }) => Err(TransferError::Refused(peer_words(reason))),
+            Ok(Control::Refuse { reason }) => Err(TransferError::Refused(peer_words(want, reason))),
             _ => Err(TransferError::Protocol("no hello first".into())),
         },
         _ => Err(TransferError::Protocol("no hello first".into())),
     }
 }
 
-/// Closes politely: goodbye both ways, then the channel.
-pub(super) async fn finish(mut channel: impl Link) {
+/// Closes politely: goodbye both ways, then the channel. After both
+/// sides' `done` only a goodbye is due: anything else (more data, say) is
+/// a peer not speaking the protocol, and the transfer does not end as a
+/// success, though the files already verified stay.
+pub(super) async fn finish(mut channel: impl Link, peer: Role) -> Result<(), TransferError> {
     let _ = channel.send(&Frame::Bye.encode()).await;
-    let _ = tokio::time::timeout(BYE_WAIT, async {
-        while let Ok(Incoming::Control(_) | Incoming::Data(_) | Incoming::Files(_)) = next(&mut channel, BYE_WAIT).await
-        {
-        }
-    })
-    .await;
+    let after = tokio::time::timeout(BYE_WAIT, next(&mut channel, BYE_WAIT)).await;
     channel.close().await;
+    match after {
+        Ok(Ok(Incoming::Control(Control::Refuse { reason }))) => Err(TransferError::Refused(peer_words(peer, reason))),
+        Ok(Ok(Incoming::Control(_) | Incoming::Data(_) | Incoming::Files(_))) => {
+            Err(TransferError::AfterDone(if peer == Role::Send { "sender" } else { "receiver" }))
+        }
+        // A goodbye, or a peer gone without one: everything was settled.
+        Ok(Ok(Incoming::Bye) | Err(_)) | Err(_) => Ok(()),
+    }
 }
 
 /// What the other side is told when this side stops with `error`; `None`
@@ -208,15 +214,17 @@ pub(super) fn reason_for_peer(error: &TransferError, role: Role) -> Option<Strin
     }
 }
 
-/// The other side's explanation, as much of it as one line of a terminal
-/// deserves; escapes are neutralised where it is printed.
-pub(super) fn peer_words(mut reason: String) -> String {
-    const MAX_REASON_CHARS: usize = 300;
-    if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
-        reason.truncate(cut);
-        reason.push('…');
-    }
-    reason
+pub(super) use crate::text::capped;
+
+/// The other side's explanation, quoted and escaped: a hostile peer's
+/// "refuse" must never read as qrpair's own words, nor drive the terminal.
+pub(super) fn peer_words(peer: Role, reason: String) -> String {
+    let who = match peer {
+        Role::Send => "the sender",
+        Role::Receive => "the receiver",
+        Role::Stream => "the peer",
+    };
+    format!("{who} said: \"{}\"", printable(&capped(reason)))
 }
 
 /// When sending fails mid-file, the receiver has usually just said why
@@ -225,7 +233,7 @@ pub(super) async fn why_the_receiver_stopped(channel: &mut impl Link) -> Option<
     let reason = tokio::time::timeout(Duration::from_secs(1), async {
         loop {
             match next(channel, Duration::from_secs(1)).await {
-                Ok(Incoming::Control(Control::Refuse { reason })) => return Some(peer_words(reason)),
+                Ok(Incoming::Control(Control::Refuse { reason })) => return Some(peer_words(Role::Receive, reason)),
                 Ok(_) => continue,
                 Err(_) => return None,
             }
@@ -237,7 +245,7 @@ pub(super) async fn why_the_receiver_stopped(channel: &mut impl Link) -> Option<
 /// Ends the session after `error`: the peer hears why, at once, and the
 /// channel closes as soon as that message is delivered.
 pub(super) async fn abandon(channel: impl Link, error: &TransferError, role: Role) {
-    if let Some(reason) = reason_for_peer(error, role).map(peer_words) {
+    if let Some(reason) = reason_for_peer(error, role).map(capped) {
         if send_control(&channel, &Control::Refuse { reason }).await.is_ok() {
             channel.drain().await;
         }

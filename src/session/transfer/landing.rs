@@ -109,10 +109,11 @@ fn start_writeback(file: &std::fs::File, at: u64, len: u64) {
 /// fsync per file in line with the channel made 100 000 tiny files a
 /// disk-bound crawl. The promise stays: a file is under its final name only
 /// once what was verified is on disk, and is reported done only then.
-#[derive(Default)]
 pub(super) struct Verified {
+    existing: Existing,
+    dir: PathBuf,
     files: Vec<(usize, PathBuf, String)>,
-    in_flight: Option<JoinHandle<Result<Vec<(usize, String)>, TransferError>>>,
+    in_flight: Option<JoinHandle<Result<Vec<(usize, String, PathBuf)>, TransferError>>>,
 }
 
 /// Threads that fsync one batch together: concurrent fsyncs share journal
@@ -120,6 +121,10 @@ pub(super) struct Verified {
 pub(super) const SYNC_THREADS: usize = 4;
 
 impl Verified {
+    pub(super) fn new(existing: Existing, dir: PathBuf) -> Self {
+        Verified { existing, dir, files: Vec::new(), in_flight: None }
+    }
+
     pub(super) async fn push(
         &mut self,
         file: (usize, PathBuf, String),
@@ -137,6 +142,7 @@ impl Verified {
 
     pub(super) fn start(&mut self) {
         let batch = std::mem::take(&mut self.files);
+        let existing = self.existing;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             let parts: Vec<PathBuf> = batch.iter().map(|(_, target, _)| part_path(target)).collect();
             let per_thread = parts.len().div_ceil(SYNC_THREADS).max(1);
@@ -160,9 +166,9 @@ impl Verified {
             })?;
             let mut done = Vec::with_capacity(batch.len());
             for ((index, target, blake3), part) in batch.into_iter().zip(&parts) {
-                std::fs::rename(part, &target).map_err(io(&target))?;
+                let landed = place(part, &target, existing)?;
                 forget_partial(&target);
-                done.push((index, blake3));
+                done.push((index, blake3, landed));
             }
             Ok(done)
         }));
@@ -180,9 +186,10 @@ impl Verified {
             path: "a batch of received files".into(),
             source: std::io::Error::other(e),
         })??;
-        for (index, blake3) in done {
+        for (index, blake3, landed) in done {
             report.files += 1;
-            observer.event(Event::FileDone { path: entries[index].path.clone(), blake3, ok: true });
+            let saved_as = renamed(&self.dir, &landed, &entries[index]);
+            observer.event(Event::FileDone { path: entries[index].path.clone(), blake3, ok: true, saved_as });
         }
         Ok(())
     }
@@ -356,12 +363,80 @@ pub(super) fn forget_partial(target: &Path) {
     let _ = std::fs::remove_file(record_path(target));
 }
 
-/// `name (1).ext`, `name (2).ext`, … : the first that does not exist.
-pub(super) fn free_name(target: &Path) -> PathBuf {
+/// `name (1).ext`, `name (2).ext`, … : the first that is not on the disk
+/// (nor a partial file of another transfer writing it right now) and not
+/// `taken` by another file of this transfer.
+pub(super) fn free_name(target: &Path, taken: impl Fn(&Path) -> bool) -> PathBuf {
     let stem = target.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let on_disk = |p: &Path| std::fs::symlink_metadata(p).is_ok();
     (1..)
         .map(|i| target.with_file_name(format!("{stem} ({i}){ext}")))
-        .find(|p| !p.exists() && !part_path(p).exists())
+        .find(|p| !on_disk(p) && !on_disk(&part_path(p)) && !on_disk(&record_path(p)) && !taken(p))
         .unwrap_or_else(|| target.to_path_buf())
+}
+
+/// Gives a verified file its name. Unless told to overwrite, a name taken
+/// since the plan was made (another program, another qrpair choosing the
+/// same free name) is never replaced: with --rename the file takes the
+/// next free name, otherwise it stays whole under its partial name.
+/// Returns where it landed.
+pub(super) fn place(part: &Path, target: &Path, existing: Existing) -> Result<PathBuf, TransferError> {
+    if existing == Existing::Overwrite {
+        std::fs::rename(part, target).map_err(io(target))?;
+        return Ok(target.to_path_buf());
+    }
+    let mut landing = target.to_path_buf();
+    loop {
+        match rename_no_replace(part, &landing) {
+            Ok(()) => return Ok(landing),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && existing == Existing::Rename => {
+                landing = free_name(target, |_| false);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(TransferError::Exists(format!(
+                    "{} appeared while it was being received; what arrived is kept whole as {}: move one of them",
+                    printable(&target.display().to_string()),
+                    printable(&part.display().to_string())
+                )))
+            }
+            Err(e) => return Err(io(target)(e)),
+        }
+    }
+}
+
+/// The name a file was saved under, relative to `dir`, when it is not the
+/// sender's.
+pub(super) fn renamed(dir: &Path, landed: &Path, entry: &Entry) -> Option<String> {
+    let relative = landed.strip_prefix(dir).ok()?;
+    let shown: Vec<_> = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    let shown = shown.join("/");
+    (shown != entry.path).then_some(shown)
+}
+
+/// `rename` that fails with `AlreadyExists` instead of replacing `to`.
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+        let (from_c, to_c) = (c(from)?, c(to)?);
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let done = unsafe {
+            libc::renameat2(libc::AT_FDCWD, from_c.as_ptr(), libc::AT_FDCWD, to_c.as_ptr(), libc::RENAME_NOREPLACE)
+        };
+        if done == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        // Filesystems without RENAME_NOREPLACE (some FUSE and network
+        // ones) take the check-then-rename below.
+        if !matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) {
+            return Err(error);
+        }
+    }
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(std::io::ErrorKind::AlreadyExists.into());
+    }
+    std::fs::rename(from, to)
 }

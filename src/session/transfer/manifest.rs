@@ -106,6 +106,11 @@ pub(super) fn collect(
             }
         }
     }
+    // This disk may tell `A.txt` from `a.txt`; the receiver's may not, and
+    // it refuses such a list whole: say so now, not after pairing.
+    if let Err(clash) = names::check_clashes(entries.iter().map(|e| (e.path.as_str(), e.dir))) {
+        return Err(TransferError::BadSource(format!("cannot send these together: {clash}")));
+    }
     Ok((entries, sources))
 }
 
@@ -118,19 +123,9 @@ pub fn check_manifest(entries: &[Entry]) -> Result<Vec<PathBuf>, NameError> {
     if entries.iter().try_fold(0u64, |total, e| total.checked_add(e.size)).is_none() {
         return Err(NameError::TotalTooLarge);
     }
-    // A clean name has one spelling (no empty or `.` parts), so equal
-    // paths are equal strings: no second copy of every name.
-    let mut seen = std::collections::HashSet::with_capacity(entries.len());
-    entries
-        .iter()
-        .map(|e| {
-            let p = names::sanitize(&e.path)?;
-            if !seen.insert(e.path.as_str()) {
-                return Err(NameError::Duplicate(e.path.clone()));
-            }
-            Ok(p)
-        })
-        .collect()
+    let relative = entries.iter().map(|e| names::sanitize(&e.path)).collect::<Result<Vec<_>, _>>()?;
+    names::check_clashes(entries.iter().map(|e| (e.path.as_str(), e.dir)))?;
+    Ok(relative)
 }
 
 pub(super) fn manifest_event(entries: &[Entry]) -> Event {

@@ -91,6 +91,10 @@ pub enum TransferError {
     Cancelled(Role),
     #[error("nothing heard from the peer for {} while the transfer was under way: it may have hung; pair again and send the same files to resume", humantime::format_duration(*.0))]
     Idle(Duration),
+    #[error("the sender kept the connection open but sent no file data for {}: it may have hung; what arrived is kept as NAME.qrpair.part: pair again and send the same files to resume", humantime::format_duration(*.0))]
+    Stalled(Duration),
+    #[error("the {0} sent more after the transfer was over; the files reported done were verified and are kept, but do not trust this peer")]
+    AfterDone(&'static str),
     /// Something given to --send that cannot be sent as it is.
     #[error("{0}")]
     BadSource(String),
@@ -157,6 +161,10 @@ pub enum Event {
         path: String,
         blake3: String,
         ok: bool,
+        /// Where the receiver saved it, `/`-separated under its folder,
+        /// when that is not `path` (--rename found the name taken).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        saved_as: Option<String>,
     },
     Done {
         files: usize,
@@ -195,9 +203,10 @@ async fn conclude(
     role: Role,
     observer: &mut dyn Observer,
 ) -> Result<Report, TransferError> {
+    let peer = if role == Role::Send { Role::Receive } else { Role::Send };
     match outcome {
         Ok(report) => {
-            finish(channel).await;
+            finish(channel, peer).await?;
             observer.event(Event::Done {
                 files: report.files,
                 bytes: report.bytes,
@@ -206,7 +215,7 @@ async fn conclude(
             Ok(report)
         }
         Err(error @ TransferError::Mismatch(_)) => {
-            finish(channel).await;
+            finish(channel, peer).await?;
             Err(error)
         }
         Err(error) => {

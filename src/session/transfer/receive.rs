@@ -72,10 +72,15 @@ async fn read_manifest(channel: &mut impl Link, idle: Duration) -> Result<Vec<En
     loop {
         match next(channel, idle).await? {
             Incoming::Control(Control::Manifest { entries: piece, more }) => {
+                // Every piece but the last carries something, so the entry
+                // limit bounds the pieces too: no endless empty ones.
+                if piece.is_empty() && more {
+                    return Err(TransferError::Protocol("an empty piece of the manifest".into()));
+                }
                 if entries.len() + piece.len() > names::MAX_ENTRIES {
                     return Err(NameError::TooMany(entries.len() + piece.len()).into());
                 }
-                name_bytes += piece.iter().map(|e| e.path.len()).sum::<usize>();
+                name_bytes += piece.iter().map(|e| e.path.len() + e.source.len()).sum::<usize>();
                 if name_bytes > names::MAX_NAME_BYTES {
                     return Err(NameError::NamesTooLong.into());
                 }
@@ -84,7 +89,9 @@ async fn read_manifest(channel: &mut impl Link, idle: Duration) -> Result<Vec<En
                     return Ok(entries);
                 }
             }
-            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
+            Incoming::Control(Control::Refuse { reason }) => {
+                return Err(TransferError::Refused(peer_words(Role::Send, reason)))
+            }
             _ => return Err(TransferError::Protocol("expected the sender's manifest".into())),
         }
     }
@@ -124,36 +131,63 @@ struct Plan {
     offsets: Vec<u64>,
     /// A `.qrpair.part` of ours that cannot be resumed and is written over.
     replace: Vec<bool>,
+    /// What a verified file does when its name was taken meanwhile.
+    existing: Existing,
+    dir: PathBuf,
+}
+
+/// Up to ten names, then how many more.
+fn listing(mut names: Vec<String>) -> String {
+    let count = names.len();
+    names.truncate(10);
+    if count > names.len() {
+        names.push(format!("… and {} more", count - names.len()));
+    }
+    names.join(", ")
 }
 
 impl Plan {
     /// Refuses, before anything is written, when a name is taken (unless
     /// --overwrite or --rename) or a partial file in the way is not ours.
     fn make(entries: Vec<Entry>, relative: Vec<PathBuf>, opts: &ReceiveOptions) -> Result<Plan, TransferError> {
-        let mut targets = Vec::with_capacity(entries.len());
+        let mut targets: Vec<PathBuf> = relative.into_iter().map(|rel| opts.dir.join(rel)).collect();
         let mut offsets = Vec::with_capacity(entries.len());
         let mut replace = vec![false; entries.len()];
         let mut existing = Vec::new();
+        let mut folders = Vec::new();
         let mut foreign = Vec::new();
-        for (index, (entry, rel)) in entries.iter().zip(relative).enumerate() {
-            let mut target = opts.dir.join(rel);
+        // A new name for a file must be free of the disk and of every other
+        // name this transfer writes: renaming `x.bin` to `x (1).bin` while
+        // the sender also sends `x (1).bin` would lose one of them.
+        let mut claimed: std::collections::HashSet<String> =
+            targets.iter().map(|t| names::fold_key(&t.to_string_lossy())).collect();
+        for (index, entry) in entries.iter().enumerate() {
+            let target = &mut targets[index];
             let mut offset = 0;
             if !entry.dir {
-                if target.exists() {
+                let in_the_way = std::fs::symlink_metadata(&*target).ok();
+                if in_the_way.is_some() || target.exists() {
                     match opts.existing {
                         Existing::Refuse => existing.push(printable(&entry.path)),
+                        Existing::Overwrite if in_the_way.is_some_and(|m| m.is_dir()) => {
+                            folders.push(printable(&entry.path))
+                        }
                         Existing::Overwrite => {}
-                        Existing::Rename => target = free_name(&target),
+                        Existing::Rename => {
+                            *target = free_name(target, |candidate| {
+                                claimed.contains(&names::fold_key(&candidate.to_string_lossy()))
+                            });
+                            claimed.insert(names::fold_key(&target.to_string_lossy()));
+                        }
                     }
                 }
-                match inspect_partial(&target, entry, opts.existing == Existing::Overwrite) {
+                match inspect_partial(target, entry, opts.existing == Existing::Overwrite) {
                     Partial::Absent => {}
                     Partial::Resume(n) => offset = n,
                     Partial::Replace => replace[index] = true,
                     Partial::Foreign(path) => foreign.push(path),
                 }
             }
-            targets.push(target);
             offsets.push(offset);
         }
         if let Some(first) = foreign.first() {
@@ -164,17 +198,20 @@ impl Plan {
             );
             return Err(TransferError::Exists(reason));
         }
-        if !existing.is_empty() {
-            let count = existing.len();
-            existing.truncate(10);
-            if count > existing.len() {
-                existing.push(format!("… and {} more", count - existing.len()));
-            }
-            let reason =
-                format!("already in {}: {} (use --overwrite or --rename)", opts.dir.display(), existing.join(", "));
+        if !folders.is_empty() {
+            let reason = format!(
+                "{} in {} is a folder, and --overwrite replaces files only: move it away, or use --rename",
+                listing(folders),
+                opts.dir.display()
+            );
             return Err(TransferError::Exists(reason));
         }
-        Ok(Plan { entries, targets, offsets, replace })
+        if !existing.is_empty() {
+            let reason =
+                format!("already in {}: {} (use --overwrite or --rename)", opts.dir.display(), listing(existing));
+            return Err(TransferError::Exists(reason));
+        }
+        Ok(Plan { entries, targets, offsets, replace, existing: opts.existing, dir: opts.dir.clone() })
     }
 
     /// Clean names are not enough: a symbolic link already inside DIR could
@@ -188,13 +225,48 @@ impl Plan {
                 format!("{} would land outside {} through a symbolic link", printable(&entry.path), dir.display());
             return Err(TransferError::OutsideDir(reason));
         }
-        for (entry, target) in self.entries.iter().zip(&self.targets) {
-            let folder = if entry.dir { target.as_path() } else { target.parent().unwrap_or(dir) };
+        let folder_of = |(entry, target): (&Entry, &'_ PathBuf)| {
+            if entry.dir {
+                target.clone()
+            } else {
+                target.parent().unwrap_or(dir).to_path_buf()
+            }
+        };
+        let folders: std::collections::BTreeSet<PathBuf> = self.entries.iter().zip(&self.targets).map(folder_of).collect();
+        // A file where a folder must go would fail the writes half way,
+        // after other files had landed: found here, nothing is written.
+        let mut looked = std::collections::HashSet::new();
+        for folder in &folders {
+            let mut at = folder.as_path();
+            while looked.insert(at.to_path_buf()) {
+                match std::fs::metadata(at) {
+                    Ok(meta) if meta.is_dir() => break,
+                    Ok(_) => {
+                        let shown = at.strip_prefix(dir).unwrap_or(at).display().to_string();
+                        let reason = format!(
+                            "{} in {} is a file, and the sender's files need it to be a folder: move it away, or receive into another folder",
+                            printable(&shown),
+                            dir.display()
+                        );
+                        return Err(TransferError::Exists(reason));
+                    }
+                    Err(_) => match at.parent() {
+                        Some(parent) => at = parent,
+                        None => break,
+                    },
+                }
+            }
+        }
+        for folder in &folders {
             tokio::fs::create_dir_all(folder).await.map_err(io(folder))?;
         }
         Ok(())
     }
 }
+
+/// The slowest disk a resumed prefix is assumed to be read from (a USB 2
+/// stick) by the sender before it sends more of the file.
+const PREFIX_HASH_BYTES_PER_SEC: u64 = 20 << 20;
 
 /// The receiver's state while files stream.
 struct Stream<'a> {
@@ -216,7 +288,7 @@ impl<'a> Stream<'a> {
             failed: Vec::new(),
             ended: vec![false; plan.entries.len()],
             current: None,
-            verified: Verified::default(),
+            verified: Verified::new(plan.existing, plan.dir.clone()),
         }
     }
 
@@ -231,16 +303,30 @@ impl<'a> Stream<'a> {
         idle: Duration,
     ) -> Result<(), TransferError> {
         let mut said = tokio::time::Instant::now();
+        let mut progress_due = said + idle;
         loop {
             if said.elapsed() >= keepalive(idle) {
                 send_control(channel, &Control::StillHere).await?;
                 said = tokio::time::Instant::now();
             }
-            let incoming = match next(channel, idle).await {
+            // Keepalives prove the link, not progress: a sender that only
+            // says `still_here` holds the receiver as surely as silence.
+            let Ok(incoming) = tokio::time::timeout_at(progress_due, next(channel, idle)).await else {
+                return Err(TransferError::Stalled(idle));
+            };
+            let incoming = match incoming {
                 Err(TransferError::Session(SessionError::Peer(_) | SessionError::PeerLeftEarly)) => {
                     return Err(TransferError::Interrupted)
                 }
                 other => other?,
+            };
+            // Before the first new byte of a resumed file, the sender reads
+            // and hashes the prefix we already hold, at disk speed.
+            let prefix_time = match &incoming {
+                Incoming::Control(Control::FileStart { offset, .. }) => {
+                    Duration::from_secs(offset / PREFIX_HASH_BYTES_PER_SEC)
+                }
+                _ => Duration::ZERO,
             };
             match incoming {
                 Incoming::Control(Control::FileStart { index, offset }) => self.file_start(index, offset, observer)?,
@@ -252,10 +338,12 @@ impl<'a> Stream<'a> {
                 Incoming::Control(Control::Done) => return self.done(),
                 Incoming::Bye => return Err(SessionError::PeerLeftEarly.into()),
                 Incoming::Control(Control::Refuse { reason }) => {
-                    return Err(TransferError::PeerStopped(peer_words(reason)))
+                    return Err(TransferError::PeerStopped(peer_words(Role::Send, reason)))
                 }
                 Incoming::Control(_) => return Err(TransferError::Protocol("unexpected control message".into())),
             }
+            // Counted from here, so time our own disk took is not the sender's.
+            progress_due = tokio::time::Instant::now() + idle + prefix_time;
         }
     }
 
@@ -349,10 +437,11 @@ impl<'a> Stream<'a> {
         // A file that shrank on the sender's disk hashes the same on both
         // sides but is not the file the manifest announced.
         let ok = ours == blake3 && written == entry.size;
+        let mut saved_as = None;
         if let Some(kept) = kept {
             if !ok {
                 self.failed.push(index);
-                observer.event(Event::FileDone { path: entry.path.clone(), blake3: ours, ok });
+                observer.event(Event::FileDone { path: entry.path.clone(), blake3: ours, ok, saved_as: None });
                 return Ok(());
             }
             let mut file = open_partial(target, entry, 0, plan.replace[index]).map_err(io(&part))?;
@@ -363,7 +452,11 @@ impl<'a> Stream<'a> {
             return still_here(&*channel, idle, pushed).await?;
         }
         if ok {
-            tokio::fs::rename(&part, target).await.map_err(io(target))?;
+            let (part, target, existing) = (part.clone(), target.clone(), plan.existing);
+            let landed = tokio::task::spawn_blocking(move || place(&part, &target, existing))
+                .await
+                .map_err(|e| io(&plan.targets[index])(std::io::Error::other(e)))??;
+            saved_as = renamed(&plan.dir, &landed, entry);
             self.report.files += 1;
         } else {
             // A bad prefix would poison a resume: nothing is kept.
@@ -371,7 +464,7 @@ impl<'a> Stream<'a> {
             self.failed.push(index);
         }
         forget_partial(target);
-        observer.event(Event::FileDone { path: entry.path.clone(), blake3: ours, ok });
+        observer.event(Event::FileDone { path: entry.path.clone(), blake3: ours, ok, saved_as });
         Ok(())
     }
 
@@ -403,7 +496,7 @@ impl<'a> Stream<'a> {
             if ours.as_bytes() != &digest || data.len() as u64 != entry.size {
                 self.failed.push(index);
                 let blake3 = ours.to_hex().to_string();
-                observer.event(Event::FileDone { path: entry.path.clone(), blake3, ok: false });
+                observer.event(Event::FileDone { path: entry.path.clone(), blake3, ok: false, saved_as: None });
                 continue;
             }
             let part = part_path(target);

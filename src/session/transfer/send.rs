@@ -33,9 +33,16 @@ async fn read_acceptance(
     idle: Duration,
 ) -> Result<Vec<u64>, TransferError> {
     let mut offsets = vec![0u64; entries.len()];
+    let mut resumed = 0usize;
     loop {
         match next(channel, idle).await? {
             Incoming::Control(Control::Accept { resume, more }) => {
+                // Each file is resumed once at most, so each piece but the
+                // last names one: the manifest bounds the pieces.
+                resumed += resume.len();
+                if (resume.is_empty() && more) || resumed > entries.len() {
+                    return Err(TransferError::Protocol("more pieces of the receiver's answer than files".into()));
+                }
                 for (index, offset) in resume {
                     match entries.get(index) {
                         Some(entry) if !entry.dir => offsets[index] = offset.min(entry.size),
@@ -46,7 +53,9 @@ async fn read_acceptance(
                     return Ok(offsets);
                 }
             }
-            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
+            Incoming::Control(Control::Refuse { reason }) => {
+                return Err(TransferError::Refused(peer_words(Role::Receive, reason)))
+            }
             _ => return Err(TransferError::Protocol("expected the receiver's answer to the manifest".into())),
         }
     }
@@ -136,7 +145,8 @@ async fn stream_files(
     let mut mismatches = 0;
     for (index, entry) in entries.iter().enumerate().filter(|(_, e)| !e.dir) {
         let ok = !failed[index];
-        observer.event(Event::FileDone { path: entry.path.clone(), blake3: std::mem::take(&mut digests[index]), ok });
+        let blake3 = std::mem::take(&mut digests[index]);
+        observer.event(Event::FileDone { path: entry.path.clone(), blake3, ok, saved_as: None });
         mismatches += usize::from(!ok);
     }
     if mismatches > 0 {
@@ -148,9 +158,14 @@ async fn stream_files(
 /// The receiver's verdict: the files that failed, then its done.
 async fn read_results(channel: &mut impl Link, entries: &[Entry], idle: Duration) -> Result<Vec<bool>, TransferError> {
     let mut failed = vec![false; entries.len()];
+    let mut reported = 0usize;
     loop {
         match next(channel, idle).await? {
             Incoming::Control(Control::Results { failed: indices }) => {
+                reported += indices.len();
+                if indices.is_empty() || reported > entries.len() {
+                    return Err(TransferError::Protocol("more pieces of the receiver's results than files".into()));
+                }
                 for index in indices {
                     match entries.get(index) {
                         Some(entry) if !entry.dir => failed[index] = true,
@@ -160,7 +175,9 @@ async fn read_results(channel: &mut impl Link, entries: &[Entry], idle: Duration
             }
             Incoming::Control(Control::Done) => return Ok(failed),
             // It stopped after everything was sent (a write failed): its words.
-            Incoming::Control(Control::Refuse { reason }) => return Err(TransferError::Refused(peer_words(reason))),
+            Incoming::Control(Control::Refuse { reason }) => {
+                return Err(TransferError::Refused(peer_words(Role::Receive, reason)))
+            }
             _ => return Err(TransferError::Protocol("expected the receiver's results".into())),
         }
     }

@@ -225,7 +225,7 @@ fn a_sender_that_stops_before_its_hello_is_heard() {
     let refuse = control(serde_json::json!({"t": "refuse", "reason": "the sender stopped: x.txt: gone"}));
     let (_, outcome, _) = receive_scripted(ScriptedLink::new([refuse]));
     let Err(TransferError::Refused(why)) = outcome else { panic!("{outcome:?}") };
-    assert_eq!(why, "the sender stopped: x.txt: gone");
+    assert_eq!(why, "the sender said: \"the sender stopped: x.txt: gone\"");
 }
 
 #[test]
@@ -294,5 +294,231 @@ fn free_name_skips_existing_files_and_parts() {
     std::fs::write(&target, b"x").unwrap();
     std::fs::write(dir.path().join("report (1).pdf"), b"x").unwrap();
     std::fs::write(dir.path().join("report (2).pdf.qrpair.part"), b"x").unwrap();
-    assert_eq!(free_name(&target), dir.path().join("report (3).pdf"));
+    assert_eq!(free_name(&target, |_| false), dir.path().join("report (3).pdf"));
+    let taken_by_this_transfer = dir.path().join("report (3).pdf");
+    assert_eq!(free_name(&target, |p| p == taken_by_this_transfer), dir.path().join("report (4).pdf"));
+    std::fs::write(dir.path().join("report (4).pdf.qrpair.part.id"), b"x").unwrap();
+    assert_eq!(free_name(&target, |p| p == taken_by_this_transfer), dir.path().join("report (5).pdf"));
+}
+
+/// Receives from a scripted sender into `inbox` under `dir`, as `existing` says.
+fn receive_into(
+    dir: &Path,
+    existing: Existing,
+    link: ScriptedLink,
+) -> (Result<Report, TransferError>, Vec<Event>) {
+    let opts = ReceiveOptions { dir: dir.join("inbox"), existing, consent: None };
+    let mut events = Events(Vec::new());
+    let mut link = link;
+    let outcome = block_on(receive_all(&mut link, opts, &mut events, std::future::pending(), Duration::from_millis(300)));
+    (outcome, events.0)
+}
+
+fn manifest(entries: serde_json::Value) -> Vec<Vec<u8>> {
+    vec![hello(Role::Send), control(serde_json::json!({"t": "manifest", "entries": entries, "more": false}))]
+}
+
+/// A file sent in 64 KiB messages: large enough for the disk path.
+fn a_large_file(index: usize, body: &[u8]) -> Vec<Vec<u8>> {
+    let mut script = vec![control(serde_json::json!({"t": "file_start", "index": index, "offset": 0}))];
+    script.extend(body.chunks(64 << 10).map(|piece| Frame::Data(piece).encode()));
+    script.push(control(serde_json::json!({"t": "file_end", "index": index, "blake3": blake3::hash(body).to_hex().as_str()})));
+    script
+}
+
+/// Issue 21: with `rn/x.bin` already there, incoming `x.bin` was renamed to
+/// `x (1).bin` and incoming `x (1).bin` then overwrote it, both sides
+/// reporting success. Both the disk path (2 MB, its own fsync) and the
+/// batched small-file path are checked.
+#[test]
+fn renaming_never_gives_two_incoming_files_one_name() {
+    for size in [2_000_000usize, 40] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("inbox/rn")).unwrap();
+        std::fs::write(dir.path().join("inbox/rn/x.bin"), b"already here").unwrap();
+        let first: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let second: Vec<u8> = (0..size).map(|i| (i % 241) as u8 ^ 0x55).collect();
+        let mut script = manifest(serde_json::json!([
+            {"path": "rn", "size": 0, "dir": true},
+            {"path": "rn/x.bin", "size": size, "dir": false},
+            {"path": "rn/x (1).bin", "size": size, "dir": false},
+        ]));
+        script.extend(a_large_file(1, &first));
+        script.extend(a_large_file(2, &second));
+        script.push(control(serde_json::json!({"t": "done"})));
+        let (outcome, events) = receive_into(dir.path(), Existing::Rename, ScriptedLink::new(script));
+        assert_eq!(outcome.unwrap().files, 2, "{size}");
+        let inbox = dir.path().join("inbox/rn");
+        assert_eq!(std::fs::read(inbox.join("x.bin")).unwrap(), b"already here");
+        assert_eq!(std::fs::read(inbox.join("x (1).bin")).unwrap(), second, "{size}");
+        assert_eq!(std::fs::read(inbox.join("x (2).bin")).unwrap(), first, "{size}");
+        let saved: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::FileDone { path, saved_as, ok: true, .. } => Some((path.as_str(), saved_as.as_deref())),
+                _ => None,
+            })
+            .collect();
+        assert!(saved.contains(&("rn/x.bin", Some("rn/x (2).bin"))), "{saved:?}");
+        assert!(saved.contains(&("rn/x (1).bin", None)), "{saved:?}");
+    }
+}
+
+/// A name taken after the plan was made (another program, another
+/// transfer) is never written over: --rename moves on, otherwise the file
+/// stays whole under its partial name.
+#[test]
+fn a_name_taken_while_the_file_arrived_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("a.txt.qrpair.part");
+    let target = dir.path().join("a.txt");
+    std::fs::write(&part, b"arrived").unwrap();
+    std::fs::write(&target, b"theirs").unwrap();
+    let Err(TransferError::Exists(why)) = place(&part, &target, Existing::Refuse) else { panic!() };
+    assert!(why.contains("appeared while it was being received"), "{why}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"theirs");
+    assert_eq!(std::fs::read(&part).unwrap(), b"arrived");
+    assert_eq!(place(&part, &target, Existing::Rename).unwrap(), dir.path().join("a (1).txt"));
+    assert_eq!(std::fs::read(&target).unwrap(), b"theirs");
+    assert_eq!(std::fs::read(dir.path().join("a (1).txt")).unwrap(), b"arrived");
+}
+
+fn nothing_written(dir: &Path, expected: &[&str]) {
+    let mut found: Vec<String> = walk(&dir.join("inbox"));
+    found.sort();
+    assert_eq!(found, expected);
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        out.push(name.clone());
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&entry.path()).into_iter().map(|n| format!("{name}/{n}")));
+        }
+    }
+    out
+}
+
+/// Issue 21: `x` plus `x/y`, a file onto a folder with --overwrite, a
+/// folder where a file is: each failed half way after other files had
+/// landed. Now each is refused before anything is written.
+#[test]
+fn clashes_are_found_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = manifest(serde_json::json!([
+        {"path": "a.txt", "size": 2, "dir": false},
+        {"path": "x", "size": 2, "dir": false},
+        {"path": "x/y", "size": 2, "dir": false},
+    ]));
+    script.extend(a_file(0, b"a\n"));
+    let (outcome, _) = receive_into(dir.path(), Existing::Refuse, ScriptedLink::new(script));
+    let Err(TransferError::HostileManifest(NameError::FileAndFolder(file, under))) = outcome else { panic!("{outcome:?}") };
+    assert_eq!((file.as_str(), under.as_str()), ("x", "x/y"));
+    assert!(!dir.path().join("inbox").exists());
+
+    let script = manifest(serde_json::json!([
+        {"path": "A.txt", "size": 2, "dir": false},
+        {"path": "a.txt", "size": 2, "dir": false},
+    ]));
+    let (outcome, _) = receive_into(dir.path(), Existing::Refuse, ScriptedLink::new(script));
+    assert!(matches!(outcome, Err(TransferError::HostileManifest(NameError::SameOnSomeDisks(..)))), "{outcome:?}");
+
+    // A folder where the sender has a file, with --overwrite.
+    std::fs::create_dir_all(dir.path().join("inbox/report.pdf/kept")).unwrap();
+    let mut script = manifest(serde_json::json!([
+        {"path": "a.txt", "size": 2, "dir": false},
+        {"path": "report.pdf", "size": 2, "dir": false},
+    ]));
+    script.extend(a_file(0, b"a\n"));
+    let (outcome, _) = receive_into(dir.path(), Existing::Overwrite, ScriptedLink::new(script));
+    let Err(TransferError::Exists(why)) = outcome else { panic!("{outcome:?}") };
+    assert!(why.contains("report.pdf in ") && why.contains("is a folder"), "{why}");
+    nothing_written(dir.path(), &["report.pdf", "report.pdf/kept"]);
+
+    // A file where the sender's files need a folder, whatever the flags.
+    std::fs::write(dir.path().join("inbox/photos"), b"mine").unwrap();
+    for existing in [Existing::Refuse, Existing::Overwrite, Existing::Rename] {
+        let mut script = manifest(serde_json::json!([
+            {"path": "a.txt", "size": 2, "dir": false},
+            {"path": "new/b.txt", "size": 2, "dir": false},
+            {"path": "photos/deep/c.jpg", "size": 2, "dir": false},
+        ]));
+        script.extend(a_file(0, b"a\n"));
+        let (outcome, _) = receive_into(dir.path(), existing, ScriptedLink::new(script));
+        let Err(TransferError::Exists(why)) = outcome else { panic!("{outcome:?}") };
+        assert!(why.starts_with("photos in ") && why.contains("is a file"), "{why}");
+        nothing_written(dir.path(), &["photos", "report.pdf", "report.pdf/kept"]);
+    }
+}
+
+/// Issue 21: a sender dripping `still_here` in the middle of a file held
+/// the receiver for minutes. Keepalives prove the link, not progress.
+#[test]
+fn keepalives_without_data_do_not_hold_the_receiver() {
+    let mut script = manifest(serde_json::json!([{"path": "a.txt", "size": 100_000, "dir": false}]));
+    script.push(control(serde_json::json!({"t": "file_start", "index": 0, "offset": 0})));
+    script.push(Frame::Data(b"a").encode());
+    script.extend(std::iter::repeat_n(control(serde_json::json!({"t": "still_here"})), 60));
+    let mut link = ScriptedLink::then_silent(script);
+    link.pace = Some(Duration::from_millis(25));
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, _) = receive_into(dir.path(), Existing::Refuse, link);
+    assert!(matches!(outcome, Err(TransferError::Stalled(_))), "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_millis(1400), "{:?}", started.elapsed());
+    assert_eq!(std::fs::read(dir.path().join("inbox/a.txt.qrpair.part")).unwrap(), b"a");
+}
+
+#[test]
+fn endless_empty_pieces_of_a_list_are_refused() {
+    let mut script = vec![hello(Role::Send)];
+    script.extend(std::iter::repeat_n(control(serde_json::json!({"t": "manifest", "entries": [], "more": true})), 5));
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, _) = receive_into(dir.path(), Existing::Refuse, ScriptedLink::then_silent(script));
+    let Err(TransferError::Protocol(why)) = outcome else { panic!("{outcome:?}") };
+    assert!(why.contains("empty piece"), "{why}");
+
+    let empty_accept = control(serde_json::json!({"t": "accept", "resume": [], "more": true}));
+    let outcome = send_scripted(ScriptedLink::then_silent([hello(Role::Receive), empty_accept.clone(), empty_accept]));
+    assert!(matches!(outcome, Err(TransferError::Protocol(_))), "{outcome:?}");
+}
+
+/// Issue 21: a hostile reason printed as `qrpair: <text>`, as if qrpair said it.
+#[test]
+fn a_peer_s_reason_is_quoted_as_its_words() {
+    let refuse = control(serde_json::json!({"t": "refuse", "reason": format!("qrpair: disk full\u{1b}[2J{}", "x".repeat(500))}));
+    let (_, outcome, _) = receive_scripted(ScriptedLink::new([hello(Role::Send), refuse]));
+    let Err(TransferError::Refused(why)) = outcome else { panic!("{outcome:?}") };
+    assert!(why.starts_with("the sender said: \"qrpair: disk full\u{fffd}[2Jxxx"), "{why}");
+    assert!(why.ends_with("x…\""), "{why}");
+    assert!(why.chars().count() < 330, "{}", why.chars().count());
+}
+
+/// Issue 21: data after the sender's `done` was ignored and the transfer
+/// ended as a success.
+#[test]
+fn anything_but_a_goodbye_after_done_is_a_protocol_error() {
+    let mut script = two_files();
+    script.push(packed(&[(0, b"a\n"), (1, b"b\n")]));
+    script.push(control(serde_json::json!({"t": "done"})));
+    script.push(Frame::Data(b"more").encode());
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ReceiveOptions { dir: dir.path().join("inbox"), existing: Existing::Refuse, consent: None };
+    let outcome = block_on(receive(ScriptedLink::new(script), opts, &mut Events(Vec::new()), std::future::pending()));
+    assert!(matches!(outcome, Err(TransferError::AfterDone("sender"))), "{outcome:?}");
+    // What was verified before stays.
+    assert_eq!(std::fs::read(dir.path().join("inbox/a.txt")).unwrap(), b"a\n");
+    assert_eq!(std::fs::read(dir.path().join("inbox/b.txt")).unwrap(), b"b\n");
+
+    // A goodbye is what is due.
+    let mut script = two_files();
+    script.push(packed(&[(0, b"a\n"), (1, b"b\n")]));
+    script.push(control(serde_json::json!({"t": "done"})));
+    script.push(Frame::Bye.encode());
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ReceiveOptions { dir: dir.path().join("inbox"), existing: Existing::Refuse, consent: None };
+    let outcome = block_on(receive(ScriptedLink::new(script), opts, &mut Events(Vec::new()), std::future::pending()));
+    assert_eq!(outcome.unwrap().files, 2);
 }
