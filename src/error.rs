@@ -59,7 +59,9 @@ impl Error {
                 use session::transfer::TransferError as T;
                 match t {
                     T::Session(s) => Error::exit_code_of_session(s),
-                    T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) | T::Protocol(_) | T::AfterDone(_) => exit::BAD_INPUT,
+                    T::HostileManifest(_) | T::Exists(_) | T::OutsideDir(_) | T::Protocol(_) | T::AfterDone(_) => {
+                        exit::BAD_INPUT
+                    }
                     T::BadSource(_) => exit::BAD_INPUT,
                     T::NobodyToAsk => exit::USAGE,
                     T::Interrupted | T::Idle(_) | T::Stalled(_) => exit::CONNECTION,

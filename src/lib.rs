@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod error;
+pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod pairing;

@@ -129,6 +129,7 @@ fn protocol_for(remote: &signal::Payload) -> Protocol {
 pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<Totals, Error> {
     let deadline = Instant::now() + settings.timeout;
     let (mut peer, sdp) = Peer::offer(&settings.peer_options()).await?;
+    peer.notes().iter().for_each(|n| ui::note(n));
     show(Kind::Offer, &sdp, None, settings)?;
     let ours = peer.fingerprint();
     let answer = match obtain_answer(answer_from, deadline, settings.timeout, signal::offer_tag(&ours)).await {
@@ -174,6 +175,7 @@ pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals
         }
     };
     let (peer, sdp) = Peer::answer(&settings.peer_options(), &offer.payload).await?;
+    peer.notes().iter().for_each(|n| ui::note(n));
     show(Kind::Answer, &sdp, offer.payload.answer_tag(), settings)?;
     let ours = peer.fingerprint();
     let channel = peer.open(remaining(deadline)).await.map_err(|e| match e {

@@ -96,8 +96,17 @@ mod tests {
     /// characters, so `invoice\u{3164}\u{3164}.pdf\u{3164}.exe` was shown as is.
     #[test]
     fn blank_looking_letters_and_ignorables_are_shown_escaped() {
-        for c in ['\u{3164}', '\u{2800}', '\u{034f}', '\u{fe00}', '\u{fe0f}', '\u{115f}', '\u{1160}', '\u{ffa0}', '\u{e0100}']
-        {
+        for c in [
+            '\u{3164}',
+            '\u{2800}',
+            '\u{034f}',
+            '\u{fe00}',
+            '\u{fe0f}',
+            '\u{115f}',
+            '\u{1160}',
+            '\u{ffa0}',
+            '\u{e0100}',
+        ] {
             assert!(is_invisible(c), "{c:?}");
             assert_eq!(printable(&format!("a{c}b")), format!("a\\u{{{:x}}}b", c as u32));
         }

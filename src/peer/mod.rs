@@ -12,12 +12,13 @@ mod channel;
 mod error_queue;
 mod nat;
 mod runtime;
+mod servers;
 mod turns;
 
 use channel::pump;
 pub use channel::{Channel, ChannelSender, Received};
 
-use nat::{keep_mappings, nat_obstacle, resolve_stun_servers, udp_addrs};
+use nat::{keep_mappings, nat_obstacle, udp_addrs};
 
 use crate::signal::Payload;
 use rtc::peer_connection::certificate::CertificateParams;
@@ -74,6 +75,8 @@ pub enum Error {
     NeedsRelay(String),
     #[error("could not use the TURN server: {0}")]
     Turn(String),
+    #[error("{0}")]
+    NoRelay(String),
 }
 
 /// How a peer binds and gathers.
@@ -233,6 +236,9 @@ pub struct Peer {
     peer_port: Arc<runtime::PeerPort>,
     /// The first TLS failure with a `turns:` server, if there are any.
     turn_failures: Option<watch::Receiver<Option<String>>>,
+    /// What a person should know about the code before it is shown: a
+    /// STUN or TURN server that gave nothing, and what the code reaches.
+    notes: Vec<String>,
 }
 
 impl Peer {
@@ -262,6 +268,11 @@ impl Peer {
 
     /// The SHA-256 fingerprint of our certificate, which our description
     /// carries: with the other side's, it makes the authentication code.
+    /// What a person should know before the code is shown (see `servers`).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     pub fn fingerprint(&self) -> [u8; 32] {
         self.fingerprint
     }
@@ -399,10 +410,13 @@ impl Peer {
         // address; the runtime's sockets carry that traffic over TLS.
         let tls_urls: Vec<String> =
             opts.turn.iter().filter(|t| t.url.starts_with("turns:")).map(|t| t.url.clone()).collect();
+        let runtime = Arc::new(runtime::BufferedRuntime::new());
+        let turn_urls: Vec<String> = opts.turn.iter().map(|t| t.url.clone()).collect();
+        servers::expect_all(&runtime.servers(), &opts.stun, &turn_urls).await;
         let (tls_turn, mut plain_urls) = if tls_urls.is_empty() {
             (None, Vec::new())
         } else {
-            let (tls, plain) = turns::TlsTurn::new(&tls_urls).await.map_err(Error::Turn)?;
+            let (tls, plain) = turns::TlsTurn::new(&tls_urls, runtime.servers()).await.map_err(Error::Turn)?;
             (Some(tls), plain)
         };
         plain_urls.reverse();
@@ -424,7 +438,6 @@ impl Peer {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
-        let runtime = Arc::new(runtime::BufferedRuntime::new());
         let turn_failures = tls_turn.as_ref().map(|tls| tls.failures());
         if let Some(tls) = tls_turn {
             runtime.carry_turns(tls);
@@ -466,10 +479,12 @@ impl Peer {
             refresh_targets,
             peer_port,
             turn_failures,
+            notes: Vec::new(),
         })
     }
 
     async fn set_local_and_gather(&mut self, desc: RTCSessionDescription, opts: &PeerOptions) -> Result<String, Error> {
+        let started = std::time::Instant::now();
         self.pc.set_local_description(desc).await.map_err(setup)?;
         // Host candidates take under a millisecond; an unreachable STUN
         // server would hold completion ~11 s, so the wait is capped and the
@@ -519,8 +534,12 @@ impl Peer {
         // ICE does not need it (RFC 8839 §5.1: for diagnostics only).
         let sdp = if opts.relay_only { nat::without_related_addresses(&desc.sdp) } else { desc.sdp };
         self.local_candidates = crate::signal::SdpSummary::parse(&sdp).candidates;
-        let urls: Vec<String> = opts.stun.iter().cloned().chain(opts.turn.iter().map(|t| t.url.clone())).collect();
-        let servers = resolve_stun_servers(&urls).await;
+        let heard = self.runtime.servers().finish();
+        self.notes = servers::verdict(&heard, opts.relay_only, &self.local_candidates, started.elapsed())
+            .map_err(Error::NoRelay)?;
+        // UDP servers only: a `turns:` server's mapping is its TCP connection.
+        let servers: Vec<SocketAddr> =
+            heard.iter().filter(|h| h.kind != servers::Kind::TurnTls).flat_map(|h| h.addrs.clone()).collect();
         tokio::spawn(keep_mappings(
             self.runtime.udp_sockets(),
             servers,

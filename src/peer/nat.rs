@@ -15,19 +15,6 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 /// hole towards the other side's open for as long as it takes.
 const MAPPING_REFRESH: Duration = Duration::from_secs(15);
 
-/// Where the STUN servers are, for refreshing the mapping they saw.
-pub(super) async fn resolve_stun_servers(urls: &[String]) -> Vec<SocketAddr> {
-    let mut found = Vec::new();
-    for url in urls {
-        let Some(host_port) = stun_host_port(url) else { continue };
-        let resolved = tokio::net::lookup_host(host_port).await;
-        if let Ok(addrs) = resolved {
-            found.extend(addrs);
-        }
-    }
-    found
-}
-
 /// `stun:HOST[:PORT][?query]` → `HOST:PORT` (3478 by default); `None` for
 /// other schemes. A `turn:` URL names its server the same way: a Binding
 /// request to it keeps the NAT's mapping towards the relay alive as well

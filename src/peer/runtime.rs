@@ -48,6 +48,8 @@ pub struct BufferedRuntime {
     cap: Arc<AtomicUsize>,
     /// `turns:` servers: what the sockets send them goes over TLS.
     tls_turn: std::sync::OnceLock<Arc<super::turns::TlsTurn>>,
+    /// What the STUN and TURN servers answer while candidates are gathered.
+    servers: Arc<super::servers::ServerLog>,
 }
 
 impl BufferedRuntime {
@@ -58,7 +60,13 @@ impl BufferedRuntime {
             sockets: std::sync::Mutex::new(Vec::new()),
             cap: Arc::new(AtomicUsize::new(usize::MAX)),
             tls_turn: std::sync::OnceLock::new(),
+            servers: Arc::new(super::servers::ServerLog::default()),
         }
+    }
+
+    /// Where the sockets report what the STUN and TURN servers said.
+    pub fn servers(&self) -> Arc<super::servers::ServerLog> {
+        self.servers.clone()
     }
 
     /// Sockets bound from now on carry their traffic to these `turns:`
@@ -167,6 +175,7 @@ struct WatchedSocket {
     /// whole, learnt once per destination (see `split_oversized`).
     route_payload: Mutex<Vec<(SocketAddr, usize)>>,
     cap: Arc<AtomicUsize>,
+    servers: Arc<super::servers::ServerLog>,
 }
 
 impl WatchedSocket {
@@ -344,6 +353,13 @@ impl AsyncUdpSocket for WatchedSocket {
                     if let Some(m) = meta[..n].last() {
                         self.peer.heard_from(m.addr);
                     }
+                    if self.servers.listening() {
+                        for (buf, m) in bufs.iter().zip(&meta[..n]) {
+                            for datagram in buf[..m.len.min(buf.len())].chunks(m.stride.max(1)) {
+                                self.servers.observe(m.addr, datagram);
+                            }
+                        }
+                    }
                     return Poll::Ready(Ok(n));
                 }
                 other => return other,
@@ -401,6 +417,7 @@ impl Runtime for BufferedRuntime {
             peer: self.peer.clone(),
             route_payload: Mutex::new(Vec::new()),
             cap: self.cap.clone(),
+            servers: self.servers.clone(),
         })))
     }
     fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {

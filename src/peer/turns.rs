@@ -30,6 +30,8 @@ use webrtc::runtime::{AsyncUdpSocket, RecvMeta, Transmit};
 
 /// The environment variable naming a PEM file of extra CA certificates.
 pub const CA_VAR: &str = "QRPAIR_TURN_CA";
+/// A CA bundle is a few KiB; the whole web PKI's roots are about 200 KiB.
+const CA_FILE_LIMIT: u64 = 1 << 20;
 /// How long the TCP connection to the server may take, and then the TLS
 /// handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +45,7 @@ pub struct TlsTurn {
     config: Arc<ClientConfig>,
     handle: tokio::runtime::Handle,
     failure: watch::Sender<Option<String>>,
+    servers: Arc<super::servers::ServerLog>,
 }
 
 impl std::fmt::Debug for TlsTurn {
@@ -76,7 +79,8 @@ pub fn client_config() -> Result<Arc<ClientConfig>, String> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(path) = std::env::var_os(CA_VAR).filter(|p| !p.is_empty()) {
         let shown = std::path::Path::new(&path).display().to_string();
-        let pem = std::fs::read(&path).map_err(|e| format!("{CA_VAR}={shown} could not be read: {e}"))?;
+        let pem = crate::files::read_regular(std::path::Path::new(&path), CA_FILE_LIMIT)
+            .map_err(|e| format!("{CA_VAR}={shown} {e}: point it at the CA certificate's PEM file"))?;
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| format!("{CA_VAR}={shown} is not a PEM certificate file: {e}"))?;
@@ -99,7 +103,10 @@ pub fn client_config() -> Result<Arc<ClientConfig>, String> {
 impl TlsTurn {
     /// Resolves each `turns:` URL; returns the tunnel and, for each URL,
     /// the `turn:ADDR?transport=udp` URL webrtc is to be given instead.
-    pub async fn new(urls: &[String]) -> Result<(Arc<TlsTurn>, Vec<String>), String> {
+    pub async fn new(
+        urls: &[String],
+        servers: Arc<super::servers::ServerLog>,
+    ) -> Result<(Arc<TlsTurn>, Vec<String>), String> {
         let config = client_config()?;
         let mut targets = Vec::new();
         let mut plain = Vec::new();
@@ -120,10 +127,11 @@ impl TlsTurn {
                 .copied()
                 .ok_or_else(|| format!("the TURN server {host} has no address"))?;
             plain.push(format!("turn:{addr}?transport=udp"));
+            servers.expect(url, super::servers::Kind::TurnTls, Ok(vec![addr]));
             targets.push(Target { addr, name, url: url.clone() });
         }
         let (failure, _) = watch::channel(None);
-        let tls = TlsTurn { targets, config, handle: tokio::runtime::Handle::current(), failure };
+        let tls = TlsTurn { targets, config, handle: tokio::runtime::Handle::current(), failure, servers };
         Ok((Arc::new(tls), plain))
     }
 
@@ -206,7 +214,7 @@ impl Tunneled {
             let (tx, rx) = mpsc::unbounded_channel();
             let (target, local, tls, inbound) = (target.clone(), self.local, self.tls.clone(), self.inbound.clone());
             self.tls.handle.spawn(async move {
-                match carry(local.ip(), &target, &tls.config, rx, &inbound).await {
+                match carry(local.ip(), &target, &tls, rx, &inbound).await {
                     Ok(()) => {}
                     // Reported as the pairing's error: not twice.
                     Err(Reason::Tls(message)) => {
@@ -214,7 +222,10 @@ impl Tunneled {
                         tls.failure.send_if_modified(|slot| slot.is_none() && slot.replace(message).is_none());
                     }
                     // As a UDP server that does not answer: no relay from it.
-                    Err(Reason::Network(message)) => tracing::warn!("TURN over TLS from {local}: {message}"),
+                    Err(Reason::Network(message)) => {
+                        tracing::debug!("TURN over TLS from {local}: {message}");
+                        tls.servers.unreachable(target.addr, &message);
+                    }
                     Err(Reason::Ended(message)) => {
                         tracing::debug!(server = %target.url, %local, "TURN over TLS: {message}")
                     }
@@ -309,7 +320,7 @@ impl std::fmt::Display for Reason {
 async fn carry(
     local_ip: IpAddr,
     target: &Target,
-    config: &Arc<ClientConfig>,
+    tls: &TlsTurn,
     mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
     inbound: &Inbound,
 ) -> Result<(), Reason> {
@@ -329,7 +340,7 @@ async fn carry(
     let started = std::time::Instant::now();
     // A server that takes the connection and never answers the hello is
     // one that does not answer: no relay from it, as over UDP.
-    let handshake = tokio_rustls::TlsConnector::from(config.clone()).connect(target.name.clone(), tcp);
+    let handshake = tokio_rustls::TlsConnector::from(tls.config.clone()).connect(target.name.clone(), tcp);
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
         .await
         .map_err(|_| Reason::Network(format!("no TLS handshake from {url} within {} s", CONNECT_TIMEOUT.as_secs())))?
@@ -355,7 +366,9 @@ async fn carry(
                     break;
                 }
                 let rest = buf.split_off(len);
-                inbound.push(target.addr, std::mem::replace(&mut buf, rest));
+                let message = std::mem::replace(&mut buf, rest);
+                tls.servers.observe(target.addr, &message);
+                inbound.push(target.addr, message);
             }
             if reader.read_buf(&mut buf).await? == 0 {
                 return Ok::<(), io::Error>(());

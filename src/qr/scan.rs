@@ -100,7 +100,6 @@ pub fn scan_path(path: &Path) -> Result<Vec<Found>, ScanError> {
 /// Reads at most `MAX_FILE_BYTES` whatever the path is: a device such as
 /// /dev/zero or a pipe reports no size, so the size is checked as it reads.
 pub fn scan_path_by(path: &Path, deadline: Instant) -> Result<Vec<Found>, ScanError> {
-    use std::io::Read;
     let what = path.display().to_string();
     let io = |source| ScanError::Io { path: what.clone(), source };
     let file = std::fs::File::open(path).map_err(io)?;
@@ -108,8 +107,11 @@ pub fn scan_path_by(path: &Path, deadline: Instant) -> Result<Vec<Found>, ScanEr
     if size > MAX_FILE_BYTES {
         return Err(ScanError::FileTooLarge { what, size });
     }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    let bytes = match crate::files::read_capped(file, MAX_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(crate::files::ReadError::Io(e)) => return Err(io(e)),
+        Err(_) => return Err(ScanError::TooLong { what }),
+    };
     scan_image_bytes_by(bytes, &what, deadline)
 }
 

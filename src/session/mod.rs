@@ -161,7 +161,8 @@ where
                     }
                 }
                 Frame::Stop(reason) => {
-                    let reason = crate::text::printable(&crate::text::capped(String::from_utf8_lossy(reason).into_owned()));
+                    let reason =
+                        crate::text::printable(&crate::text::capped(String::from_utf8_lossy(reason).into_owned()));
                     break Err(Error::PeerStopped(reason));
                 }
                 Frame::Eof => {

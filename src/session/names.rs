@@ -128,7 +128,7 @@ pub fn check_clashes<'a>(names: impl Iterator<Item = (&'a str, bool)>) -> Result
     let mut keyed: Vec<(String, &str, bool)> = names.map(|(name, dir)| (fold_key(name), name, dir)).collect();
     // Part by part, so everything under `x/` sorts right after `x` (and
     // before `x-a`, which plain byte order would put between them).
-    keyed.sort_unstable_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
+    keyed.sort_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
     for pair in keyed.windows(2) {
         let ((key, name, dir), (next_key, next_name, _)) = (&pair[0], &pair[1]);
         if key == next_key {
@@ -138,7 +138,10 @@ pub fn check_clashes<'a>(names: impl Iterator<Item = (&'a str, bool)>) -> Result
                 NameError::SameOnSomeDisks(name.to_string(), next_name.to_string())
             });
         }
-        if !dir && next_key.len() > key.len() && next_key.starts_with(key.as_str()) && next_key.as_bytes()[key.len()] == b'/'
+        if !dir
+            && next_key.len() > key.len()
+            && next_key.starts_with(key.as_str())
+            && next_key.as_bytes()[key.len()] == b'/'
         {
             return Err(NameError::FileAndFolder(name.to_string(), next_name.to_string()));
         }
@@ -197,7 +200,12 @@ mod tests {
         assert!(matches!(sanitize(&em_spaces), Err(NameError::LongBlank(_, 10))));
         // What people really type still passes: a few spaces, a no-break
         // space, macOS's U+202F in screenshot names, an emoji with its selector.
-        for fine in ["a    b.txt", "Screenshot 2026-12-06 at 10.00.00\u{202f}AM.png", "caf\u{e9} \u{a0}menu.pdf", "\u{2764}\u{fe0f}.txt"] {
+        for fine in [
+            "a    b.txt",
+            "Screenshot 2026-12-06 at 10.00.00\u{202f}AM.png",
+            "caf\u{e9} \u{a0}menu.pdf",
+            "\u{2764}\u{fe0f}.txt",
+        ] {
             assert!(sanitize(fine).is_ok(), "{fine:?}");
         }
     }
@@ -214,7 +222,10 @@ mod tests {
         assert!(matches!(clash(&[("Stra\u{df}e", false), ("STRASSE", false)]), Err(NameError::SameOnSomeDisks(..))));
         assert!(matches!(clash(&[("d/x", false), ("D", true), ("d/X", false)]), Err(NameError::SameOnSomeDisks(..))));
         assert_eq!(clash(&[("x", false), ("x", false)]), Err(NameError::Duplicate("x".into())));
-        assert_eq!(clash(&[("x", false), ("x-a", false), ("x/y", false)]), Err(NameError::FileAndFolder("x".into(), "x/y".into())));
+        assert_eq!(
+            clash(&[("x", false), ("x-a", false), ("x/y", false)]),
+            Err(NameError::FileAndFolder("x".into(), "x/y".into()))
+        );
         assert_eq!(clash(&[("x", false), ("X/y/z", false)]), Err(NameError::FileAndFolder("x".into(), "X/y/z".into())));
         assert!(clash(&[("x", true), ("x-a", false), ("x/y", false), ("x.txt", false), ("y", false)]).is_ok());
     }

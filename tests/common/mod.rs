@@ -184,7 +184,13 @@ impl Sandbox {
     /// Runs to completion like `run`, and also returns the child's peak RSS
     /// in KiB (wait4), so a test can hold qrpair to a memory bound.
     pub fn run_measured(&self, args: &[&str], limit: Duration) -> (Run, i64) {
-        let child = self.spawn(self.cmd(args), b"", "measured");
+        self.run_measured_cmd(self.cmd(args), limit)
+    }
+
+    /// As `run_measured`, for a command with its own environment.
+    pub fn run_measured_cmd(&self, cmd: Command, limit: Duration) -> (Run, i64) {
+        let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let child = self.spawn(cmd, b"", "measured");
         let pid = child.id() as libc::pid_t;
         let start = Instant::now();
         let (status, rss) = loop {

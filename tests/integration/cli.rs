@@ -739,7 +739,7 @@ fn a_reader_that_stops_early_ends_its_side_quietly_and_the_peer_hears_at_once() 
     let ans = sb.finish(answerer, "answerer", Duration::from_secs(10));
     let heard = start.elapsed();
     assert_eq!(ans.code(), 1, "{}", ans.stderr);
-    assert!(ans.stderr.contains("the peer stopped: its output was closed"), "{}", ans.stderr);
+    assert!(ans.stderr.contains("the peer stopped, saying: \"its output was closed"), "{}", ans.stderr);
     assert!(heard < Duration::from_secs(5), "the answerer heard after {heard:?}");
     let status = offerer.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", sb.stderr("offerer"));

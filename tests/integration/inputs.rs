@@ -251,3 +251,34 @@ fn pictures_and_payloads_are_named_for_what_they_are() {
     assert_eq!(run.code(), 0, "{}", run.stderr);
     assert!(String::from_utf8_lossy(&run.stdout).contains("too large for any QR code"), "{:?}", run.stdout);
 }
+
+/// QRPAIR_TURN_CA names a file qrpair reads before anything is shown: a
+/// device, a FIFO no one writes and a 4 GiB sparse file are each refused at
+/// once (exit 2) without reading them, never read into memory or waited on.
+#[test]
+fn a_turn_ca_that_is_a_device_a_fifo_or_huge_is_refused_before_anything() {
+    let sb = Sandbox::new();
+    let fifo = sb.path("ca-fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let sparse = sb.path("ca-huge.pem");
+    std::fs::File::create(&sparse).unwrap().set_len(4 << 30).unwrap();
+    let cases = [
+        (std::path::PathBuf::from("/dev/zero"), "is not a regular file"),
+        (fifo, "is not a regular file"),
+        (sparse, "is larger than 1 MiB"),
+    ];
+    for (ca, why) in cases {
+        let mut cmd = sb.cmd(&["offer", "--pipe", "--bind", "127.0.0.1", "--turn", "turns:127.0.0.1:5349"]);
+        cmd.env("QRPAIR_TURN_USER", "u").env("QRPAIR_TURN_PASSWORD", "p").env("QRPAIR_TURN_CA", &ca);
+        let (run, rss) = sb.run_measured_cmd(cmd, Duration::from_secs(10));
+        assert_eq!(run.code(), 2, "{}: {}", ca.display(), run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{}", run.stderr);
+        assert!(lines[0].starts_with(&format!("qrpair: QRPAIR_TURN_CA={} {why}", ca.display())), "{}", run.stderr);
+        assert!(lines[0].contains("point it at the CA certificate's PEM file"), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "a code was shown: {}", String::from_utf8_lossy(&run.stdout));
+        assert!(rss < 64 * 1024, "{}: peak RSS {} MiB", ca.display(), rss / 1024);
+    }
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Top to bottom, as in docs/ARCHITECTURE.md.
 const LAYERS: &[&str] =
-    &["cli", "fuzzing", "pairing", "error", "source", "ui", "session", "peer", "qr", "signal", "text"];
+    &["cli", "fuzzing", "pairing", "error", "source", "ui", "session", "peer", "qr", "signal", "text", "files"];
 
 /// Every `crate::NAME` a source file mentions (in paths and in
 /// `use crate::{a, b::c}` groups), `Error` and `exit` counting as `error`.

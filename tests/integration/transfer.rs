@@ -107,6 +107,40 @@ fn existing_files_are_refused_by_default_renamed_or_overwritten_on_request() {
     assert_eq!(std::fs::read(sb.path("inbox/notes.txt")).unwrap(), b"new version\n");
 }
 
+/// Issue 21: `x.bin` was renamed to `x (1).bin`, and the sender's own
+/// `x (1).bin` then overwrote it; both sides said "done: 2 file(s)".
+/// Large files (own fsync) and small ones (batched) both keep every file.
+#[test]
+fn renaming_a_folder_whose_names_collide_keeps_every_file() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("rn")).unwrap();
+    std::fs::create_dir_all(sb.path("inbox/rn")).unwrap();
+    let files = [
+        ("x.bin", random_bytes(2_000_000, 1)),
+        ("x (1).bin", random_bytes(2_000_000, 2)),
+        ("s.txt", b"small one\n".to_vec()),
+        ("s (1).txt", b"small two\n".to_vec()),
+    ];
+    for (name, body) in &files {
+        std::fs::write(sb.path(&format!("rn/{name}")), body).unwrap();
+    }
+    for name in ["x.bin", "s.txt"] {
+        std::fs::write(sb.path(&format!("inbox/rn/{name}")), b"the receiver's own\n").unwrap();
+    }
+    let (r, s) = transfer(&sb, &["rn"], &["--yes", "--rename"]);
+    assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
+    let read = |name: &str| std::fs::read(sb.path(&format!("inbox/rn/{name}"))).unwrap();
+    assert_eq!(read("x.bin"), b"the receiver's own\n");
+    assert_eq!(read("s.txt"), b"the receiver's own\n");
+    assert_eq!(sha256(&read("x (2).bin")), sha256(&files[0].1));
+    assert_eq!(sha256(&read("x (1).bin")), sha256(&files[1].1));
+    assert_eq!(read("s (2).txt"), files[2].1);
+    assert_eq!(read("s (1).txt"), files[3].1);
+    assert_eq!(std::fs::read_dir(sb.path("inbox/rn")).unwrap().count(), 6, "nothing else, no partial files");
+    assert!(r.stderr.contains("rn/x.bin, saved as rn/x (2).bin"), "{}", r.stderr);
+    assert!(r.stderr.contains("rn/s.txt, saved as rn/s (2).txt"), "{}", r.stderr);
+}
+
 #[test]
 fn without_a_terminal_and_without_yes_nothing_is_received() {
     let sb = Sandbox::new();
@@ -410,6 +444,10 @@ fn what_cannot_be_sent_is_refused_before_the_qr_is_shown() {
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     std::fs::write(sb.path("invoice_\u{202e}fdp.exe"), b"MZ").unwrap();
+    std::fs::write(sb.path("invoice\u{3164}\u{3164}.pdf\u{3164}.exe"), b"MZ").unwrap();
+    std::fs::create_dir(sb.path("cased")).unwrap();
+    std::fs::write(sb.path("cased/Notes.txt"), b"1").unwrap();
+    std::fs::write(sb.path("cased/notes.txt"), b"2").unwrap();
     for (what, needle) in [
         (&["d1/x.txt", "d2/x.txt"][..], "d2/x.txt: has the same name as d1/x.txt, and both would arrive as x.txt"),
         (&["d1/x.txt", "d1/x.txt"][..], "d1/x.txt: is given twice"),
@@ -417,6 +455,8 @@ fn what_cannot_be_sent_is_refused_before_the_qr_is_shown() {
         (&["/dev/zero"][..], "/dev/zero: is not a regular file or folder (a device, pipe or socket)"),
         (&["fifo"][..], "fifo: is not a regular file or folder"),
         (&["invoice_\u{202e}fdp.exe"][..], "invoice_\\u{202e}fdp.exe: cannot be sent: the name \"invoice_\\u{202e}fdp.exe\" holds invisible or direction-changing characters"),
+        (&["invoice\u{3164}\u{3164}.pdf\u{3164}.exe"][..], "cannot be sent: the name \"invoice\\u{3164}\\u{3164}.pdf\\u{3164}.exe\" holds invisible"),
+        (&["cased"][..], "cannot send these together: the names \"cased/Notes.txt\" and \"cased/notes.txt\" differ only in case"),
     ] {
         let mut args = vec!["offer", "--bind", "127.0.0.1", "--send"];
         args.extend(what);

@@ -232,7 +232,8 @@ impl Plan {
                 target.parent().unwrap_or(dir).to_path_buf()
             }
         };
-        let folders: std::collections::BTreeSet<PathBuf> = self.entries.iter().zip(&self.targets).map(folder_of).collect();
+        let folders: std::collections::BTreeSet<PathBuf> =
+            self.entries.iter().zip(&self.targets).map(folder_of).collect();
         // A file where a folder must go would fail the writes half way,
         // after other files had landed: found here, nothing is written.
         let mut looked = std::collections::HashSet::new();

@@ -302,15 +302,12 @@ fn free_name_skips_existing_files_and_parts() {
 }
 
 /// Receives from a scripted sender into `inbox` under `dir`, as `existing` says.
-fn receive_into(
-    dir: &Path,
-    existing: Existing,
-    link: ScriptedLink,
-) -> (Result<Report, TransferError>, Vec<Event>) {
+fn receive_into(dir: &Path, existing: Existing, link: ScriptedLink) -> (Result<Report, TransferError>, Vec<Event>) {
     let opts = ReceiveOptions { dir: dir.join("inbox"), existing, consent: None };
     let mut events = Events(Vec::new());
     let mut link = link;
-    let outcome = block_on(receive_all(&mut link, opts, &mut events, std::future::pending(), Duration::from_millis(300)));
+    let outcome =
+        block_on(receive_all(&mut link, opts, &mut events, std::future::pending(), Duration::from_millis(300)));
     (outcome, events.0)
 }
 
@@ -322,7 +319,9 @@ fn manifest(entries: serde_json::Value) -> Vec<Vec<u8>> {
 fn a_large_file(index: usize, body: &[u8]) -> Vec<Vec<u8>> {
     let mut script = vec![control(serde_json::json!({"t": "file_start", "index": index, "offset": 0}))];
     script.extend(body.chunks(64 << 10).map(|piece| Frame::Data(piece).encode()));
-    script.push(control(serde_json::json!({"t": "file_end", "index": index, "blake3": blake3::hash(body).to_hex().as_str()})));
+    script.push(control(
+        serde_json::json!({"t": "file_end", "index": index, "blake3": blake3::hash(body).to_hex().as_str()}),
+    ));
     script
 }
 
@@ -414,7 +413,9 @@ fn clashes_are_found_before_anything_is_written() {
     ]));
     script.extend(a_file(0, b"a\n"));
     let (outcome, _) = receive_into(dir.path(), Existing::Refuse, ScriptedLink::new(script));
-    let Err(TransferError::HostileManifest(NameError::FileAndFolder(file, under))) = outcome else { panic!("{outcome:?}") };
+    let Err(TransferError::HostileManifest(NameError::FileAndFolder(file, under))) = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!((file.as_str(), under.as_str()), ("x", "x/y"));
     assert!(!dir.path().join("inbox").exists());
 
@@ -488,7 +489,8 @@ fn endless_empty_pieces_of_a_list_are_refused() {
 /// Issue 21: a hostile reason printed as `qrpair: <text>`, as if qrpair said it.
 #[test]
 fn a_peer_s_reason_is_quoted_as_its_words() {
-    let refuse = control(serde_json::json!({"t": "refuse", "reason": format!("qrpair: disk full\u{1b}[2J{}", "x".repeat(500))}));
+    let refuse =
+        control(serde_json::json!({"t": "refuse", "reason": format!("qrpair: disk full\u{1b}[2J{}", "x".repeat(500))}));
     let (_, outcome, _) = receive_scripted(ScriptedLink::new([hello(Role::Send), refuse]));
     let Err(TransferError::Refused(why)) = outcome else { panic!("{outcome:?}") };
     assert!(why.starts_with("the sender said: \"qrpair: disk full\u{fffd}[2Jxxx"), "{why}");

@@ -4,23 +4,17 @@
 
 use crate::qr::{self, Found, ScanError};
 use crate::signal::{self, Kind, Payload};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
+use std::time::Instant;
 
-const POLL: Duration = Duration::from_millis(200);
-/// With a watcher, polling is only the safety net (an event lost, a
-/// filesystem that reports nothing, such as some network mounts).
-const POLL_WATCHED: Duration = Duration::from_secs(1);
-/// A file modified this recently may still be being written by the tool
-/// that makes it; a read that fails is retried instead of reported.
-const SETTLE: Duration = Duration::from_secs(2);
+mod watch;
+pub use watch::wait_for;
+
 /// Files this large cannot hold a token or a JSON description; they are
 /// read as images only.
 const MAX_TEXT_FILE: u64 = 64 * 1024;
 /// How the picture formats qrpair reads begin.
 const IMAGE_MAGIC: &[&[u8]] = &[b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF"];
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "gif", "bmp", "txt"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -295,193 +289,4 @@ fn pick(found: Vec<Found>, what: &str, want: Option<Want>) -> Result<Obtained, S
         }
     }
     Err(wrong_kind.or(first_error).unwrap_or_else(|| ScanError::NoCode { what: what.to_string() }.into()))
-}
-
-/// Waits for a code to appear at `spec`: a file that does not exist yet, a
-/// file still being written, or (for a folder) the first new image in it
-/// that holds a code of the expected kind. Gives up at `deadline`.
-pub async fn wait_for(spec: &str, want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
-    if spec == "-" || is_text_source(spec) {
-        return read_now(spec, Some(want)).map(Some);
-    }
-    if spec == CLIPBOARD {
-        return watch_clipboard(want, deadline).await;
-    }
-    let path = PathBuf::from(spec);
-    if path.is_dir() {
-        return watch_dir(&path, want, deadline).await;
-    }
-    let mut announced = false;
-    let changes = Changes::watch(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
-    while Instant::now() < deadline {
-        let exists = std::fs::metadata(&path).ok();
-        if exists.as_ref().is_some_and(|m| !m.is_file()) {
-            // A device or a pipe: there is nothing to wait for, read it now.
-            return read_file_by(&path, Some(want), deadline).map(Some);
-        }
-        if exists.is_some() {
-            match read_file_by(&path, Some(want), deadline) {
-                Ok(o) => return Ok(Some(o)),
-                Err(e) if still_settling(&path, &e) => {}
-                Err(e) => return Err(e),
-            }
-        } else if !announced {
-            crate::ui::note(&format!("waiting for {} to appear…", path.display()));
-            announced = true;
-        }
-        changes.next(deadline).await;
-    }
-    Ok(None)
-}
-
-/// Wakes a waiting loop when something changes in a folder (inotify and
-/// the like, through `notify`), so a code saved there is read at once
-/// rather than at the next poll; without a watcher (a folder that does not
-/// exist yet, the inotify limit reached) the loop polls every `POLL`.
-struct Changes {
-    watcher: Option<notify::RecommendedWatcher>,
-    changed: std::sync::Arc<tokio::sync::Notify>,
-}
-
-impl Changes {
-    fn watch(dir: &Path) -> Changes {
-        use notify::Watcher;
-        let changed = std::sync::Arc::new(tokio::sync::Notify::new());
-        let wake = changed.clone();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
-                wake.notify_one();
-            }
-        })
-        .and_then(|mut watcher| watcher.watch(dir, notify::RecursiveMode::NonRecursive).map(|()| watcher));
-        Changes { watcher: watcher.ok(), changed }
-    }
-
-    /// Until something changed (a burst of writes counts once), the
-    /// safety-net poll, or `deadline`. True when woken by a change.
-    async fn next(&self, deadline: Instant) -> bool {
-        let poll = if self.watcher.is_some() { POLL_WATCHED } else { POLL };
-        let wait = poll.min(deadline.saturating_duration_since(Instant::now()));
-        tokio::select! {
-            _ = self.changed.notified() => {
-                // A file being written sends one event per write: let the
-                // burst pass before reading.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                true
-            }
-            _ = tokio::time::sleep(wait) => false,
-        }
-    }
-}
-
-fn still_settling(path: &Path, err: &SourceError) -> bool {
-    let recent = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() < SETTLE)
-        .unwrap_or(false);
-    let incomplete = match err {
-        SourceError::Scan(s) => s.maybe_incomplete() || matches!(s, ScanError::NoCode { .. }),
-        _ => false,
-    };
-    recent && incomplete
-}
-
-/// Polls the clipboard until it holds the code wanted: what is there when
-/// waiting starts (often the code this side showed) is not an error.
-async fn watch_clipboard(want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
-    crate::ui::note(&format!("waiting for the {} on the clipboard (copy the screenshot or the token)…", want.kind));
-    let mut last_note = String::new();
-    while Instant::now() < deadline {
-        match from_clipboard(Some(want)) {
-            Ok(o) => return Ok(Some(o)),
-            Err(e @ SourceError::Clipboard(_)) => return Err(e),
-            Err(e) => {
-                let text = e.to_string();
-                if text != last_note && !matches!(e, SourceError::ClipboardEmpty) {
-                    crate::ui::note(&format!("not yet: {}", crate::ui::printable(&text)));
-                }
-                last_note = text;
-            }
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    Ok(None)
-}
-
-async fn watch_dir(dir: &Path, want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
-    crate::ui::note(&format!("waiting for a new image with the {} in {}…", want.kind, dir.display()));
-    let changes = Changes::watch(dir);
-    let before = snapshot(dir);
-    let mut rejected: HashMap<PathBuf, SystemTime> = HashMap::new();
-    while Instant::now() < deadline {
-        let mut fresh: Vec<(PathBuf, SystemTime)> =
-            snapshot(dir).into_iter().filter(|(p, t)| before.get(p) != Some(t) && rejected.get(p) != Some(t)).collect();
-        fresh.sort_by_key(|(_, t)| *t);
-        for (path, modified) in fresh {
-            if Instant::now() >= deadline {
-                break;
-            }
-            match read_file_by(&path, Some(want), deadline) {
-                Ok(o) => return Ok(Some(o)),
-                Err(e) if still_settling(&path, &e) => {}
-                Err(e) => {
-                    crate::ui::note(&format!("skipping {}", crate::ui::printable(&e.to_string())));
-                    rejected.insert(path, modified);
-                }
-            }
-        }
-        changes.next(deadline).await;
-    }
-    Ok(None)
-}
-
-fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return HashMap::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name().to_string_lossy().to_ascii_lowercase();
-            !name.starts_with('.') && name.rsplit_once('.').is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext))
-        })
-        .filter_map(|e| {
-            let meta = e.metadata().ok()?;
-            meta.is_file().then(|| (e.path(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_file_saved_in_a_watched_folder_wakes_the_wait_before_any_poll() {
-        let dir = tempfile::tempdir().unwrap();
-        let changes = Changes::watch(dir.path());
-        assert!(changes.watcher.is_some(), "no watcher on a plain temporary folder");
-        let far = Instant::now() + Duration::from_secs(3600);
-        let target = dir.path().join("answer.png");
-        let writer = tokio::task::spawn_blocking(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            // As qrpair writes its PNGs: a temporary name, then a rename.
-            let temporary = target.with_extension("part");
-            std::fs::write(&temporary, b"\x89PNG").unwrap();
-            std::fs::rename(&temporary, &target).unwrap();
-        });
-        // Woken by the change, not by the one-second safety net.
-        assert!(changes.next(far).await, "woken by the poll, not by the change");
-        writer.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_folder_that_does_not_exist_falls_back_to_polling() {
-        let dir = tempfile::tempdir().unwrap();
-        let changes = Changes::watch(&dir.path().join("not yet"));
-        assert!(changes.watcher.is_none());
-        let started = Instant::now();
-        assert!(!changes.next(Instant::now() + Duration::from_secs(3600)).await);
-        assert!(started.elapsed() < POLL_WATCHED, "polled at the unwatched rate");
-    }
 }

@@ -1,0 +1,91 @@
+//! Reading a file that a flag or an environment variable names: never
+//! more than a limit, whatever the path is (`/dev/zero`, a 4 GiB sparse
+//! file), and never blocking on a pipe that no one writes.
+
+use std::io::Read;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("could not be read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("is not a regular file (a pipe, device, socket or folder)")]
+    NotRegular,
+    #[error("is larger than {}, more than such a file ever needs", size_in_words(*.limit))]
+    TooLarge { limit: u64 },
+}
+
+/// A byte count as a person reads it: `1 MiB`, `64 KiB`, `300 bytes`.
+pub fn size_in_words(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// The whole of `path`, a regular file of at most `limit` bytes. It is
+/// opened without blocking, so a FIFO is refused at once rather than
+/// waited on, and its size is checked before anything is read.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    read_capped(file, limit)
+}
+
+/// At most `limit` bytes of `reader`: one byte past it is read to tell a
+/// reader that has more (a device, a pipe, a file that grew) from one that
+/// ends at the limit.
+pub fn read_capped(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    reader.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_pipes_folders_and_large_files_are_refused_without_reading_them() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(read_regular(Path::new("/dev/zero"), 1 << 20), Err(ReadError::NotRegular)));
+        assert!(matches!(read_regular(dir.path(), 1 << 20), Err(ReadError::NotRegular)));
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // No writer: a blocking open would wait here forever.
+        assert!(matches!(read_regular(&fifo, 1 << 20), Err(ReadError::NotRegular)));
+        let sparse = dir.path().join("sparse");
+        std::fs::File::create(&sparse).unwrap().set_len(4 << 30).unwrap();
+        let err = read_regular(&sparse, 1 << 20).unwrap_err();
+        assert_eq!(err.to_string(), "is larger than 1 MiB, more than such a file ever needs");
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"hello").unwrap();
+        assert_eq!(read_regular(&small, 5).unwrap(), b"hello");
+        assert!(matches!(read_regular(&small, 4), Err(ReadError::TooLarge { limit: 4 })));
+        assert!(matches!(read_regular(&dir.path().join("missing"), 5), Err(ReadError::Io(_))));
+    }
+
+    #[test]
+    fn an_endless_reader_stops_one_byte_past_the_limit() {
+        let endless = std::io::repeat(0);
+        assert!(matches!(read_capped(endless, 64 << 10), Err(ReadError::TooLarge { limit: 65536 })));
+        assert_eq!(size_in_words(64 << 10), "64 KiB");
+        assert_eq!(size_in_words(300), "300 bytes");
+    }
+}
