@@ -88,7 +88,8 @@ impl Heard {
             Kind::Stun => "the STUN server",
             Kind::Turn | Kind::TurnTls => "the TURN server",
         };
-        let url = crate::text::printable(&self.url);
+        // UDP is the default: said only when it is not.
+        let url = crate::text::printable(self.url.trim_end_matches("?transport=udp"));
         let reason = if let Some(why) = &self.unresolved {
             format!("could not be found: {}", crate::text::printable(why))
         } else if let Some(why) = &self.unreachable {
@@ -103,10 +104,10 @@ impl Heard {
             let transport = if self.kind == Kind::TurnTls { "TCP" } else { "UDP" };
             format!(
                 "did not answer within {:.0} s: is it running, and does {transport} port {port} get through?",
-                waited.as_secs_f64().ceil()
+                waited.as_secs_f64()
             )
         } else {
-            format!("answered but gave no relay address within {:.0} s", waited.as_secs_f64().ceil())
+            format!("answered but gave no relay address within {:.0} s", waited.as_secs_f64())
         };
         Some(format!("{what} {url} {reason}"))
     }
@@ -213,7 +214,7 @@ pub fn verdict(
         heard.iter().filter(|h| !(relay_only && h.kind == Kind::Stun)).filter_map(|h| h.problem(waited)).collect();
     if relay_only && !candidates.iter().any(|c| c.kind == "relay") {
         let why = if problems.is_empty() {
-            format!("no TURN server gave a relay address within {:.0} s", waited.as_secs_f64().ceil())
+            format!("no TURN server gave a relay address within {:.0} s", waited.as_secs_f64())
         } else {
             problems.join("; ")
         };

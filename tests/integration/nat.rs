@@ -502,6 +502,18 @@ fn a_turns_server_with_an_untrusted_certificate_is_one_clear_error() {
     assert!(took < Duration::from_secs(4), "the error took {took:?}");
     eprintln!("turns: with the wrong CA: {} after {} ms", lines[0], took.as_millis());
 
+    // The right CA and the wrong password: the 401 comes back over TLS.
+    let mut cmd = sb.cmd_with(Some(&lab.exec(0)), &["offer", "--pipe", "--relay", "--turn", &turn]);
+    cmd.env("QRPAIR_TURN_USER", TURN_USER).env("QRPAIR_TURN_PASSWORD", WRONG_PASSWORD);
+    cmd.env("QRPAIR_TURN_CA", dir.join("ca.pem"));
+    let run = sb.finish(sb.spawn(cmd, b"", "wrong password"), "wrong password", LIMIT);
+    assert_eq!(run.code(), 4, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!("qrpair: the TURN server {turn} refused the user name and password (401")),
+        "{}",
+        run.stderr
+    );
+
     // A QRPAIR_TURN_CA that is no certificate file is a usage error, before anything.
     std::fs::write(dir.join("junk.pem"), "not a certificate\n").unwrap();
     let mut cmd = with_credentials(sb.cmd_with(Some(&lab.exec(0)), &args));
@@ -545,5 +557,103 @@ fn a_silent_turn_server_holds_the_offer_back_a_few_seconds_at_most() {
     assert!(took < Duration::from_secs(6), "the offer took {took:?} with a silent TURN server");
     let offer = candidates(&sb, "offer.png");
     assert_eq!(offer, vec![("host".to_string(), "127.0.0.1".to_string())]);
+    // Said before the code, with what the code still reaches.
+    let stderr = sb.stderr("offerer");
+    let note = stderr.lines().find(|l| l.contains("the TURN server")).unwrap_or_default();
+    assert!(note.starts_with(&format!("qrpair: the TURN server {turn} did not answer within 4 s")), "{stderr}");
+    assert!(note.ends_with("; the code reaches this machine only (loopback)"), "{stderr}");
     eprintln!("silent TURN server: offer shown after {} ms", took.as_millis());
+}
+
+/// Issue 21: with `--relay` a relay is all the code may carry, so a TURN
+/// server that gives none stops the pairing before any code is shown
+/// (exit 4, the server and why), instead of a code that reaches nowhere
+/// and a 10-minute wait. A silent STUN server without `--relay` is a note.
+#[test]
+fn with_relay_a_silent_turn_server_stops_before_the_code_and_a_silent_stun_server_is_a_note() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = silent.local_addr().unwrap();
+    let sb = Sandbox::new();
+    let turn = format!("turn:{server}");
+    let started = Instant::now();
+    let args = ["offer", "--pipe", "--relay", "--bind", "127.0.0.1", "--turn", &turn, "--qr-out", "offer.png"];
+    let run = sb.finish(sb.spawn(with_credentials(sb.cmd(&args)), b"", "relay"), "relay", LIMIT);
+    let took = started.elapsed();
+    assert_eq!(run.code(), 4, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with(&format!("qrpair: the TURN server {turn} did not answer within 4 s")),
+        "{}",
+        run.stderr
+    );
+    assert!(lines[0].ends_with("with --relay the code can carry nothing else, so none was made"), "{}", run.stderr);
+    assert!(run.stdout.is_empty() && !sb.path("offer.png").exists(), "a code was shown all the same");
+    assert!(took < Duration::from_secs(8), "the error took {took:?}");
+
+    let stun = format!("stun:{server}");
+    let args =
+        ["offer", "--pipe", "--bind", "127.0.0.1", "--stun", &stun, "--qr-out", "offer.png", "--answer", "a.png"];
+    let mut offerer = sb.spawn(sb.cmd(&args), b"", "stun");
+    sb.wait_for_file("offer.png", LIMIT);
+    let _ = offerer.kill();
+    let _ = offerer.wait();
+    let stderr = sb.stderr("stun");
+    let note = stderr.lines().find(|l| l.contains("the STUN server")).unwrap_or_default();
+    assert_eq!(
+        note,
+        format!("qrpair: the STUN server {stun} did not answer within 4 s: is it running, and does UDP port {} get through?; the code reaches this machine only (loopback)", server.port()),
+        "{stderr}"
+    );
+}
+
+const WRONG_PASSWORD: &str = "not-the-password";
+
+/// Issue 21: a TURN server that refuses the credentials (coturn, 401 to
+/// the request that carries them): with `--relay`, exit 4 before the code,
+/// saying so within a second or two; without it, the code (LAN address
+/// only) and one line saying the relay is missing and why.
+#[test]
+fn wrong_turn_credentials_stop_relay_before_the_code_and_are_a_note_without_it() {
+    let Some((lab, turn)) = turn_lab(110, "TURN wrong password") else { return };
+    let sb = Sandbox::new();
+    let wrong = |mut cmd: Command| {
+        cmd.env("QRPAIR_TURN_USER", TURN_USER).env("QRPAIR_TURN_PASSWORD", WRONG_PASSWORD);
+        cmd
+    };
+    let started = Instant::now();
+    let args = ["offer", "--pipe", "--relay", "--turn", &turn, "--qr-out", "offer.png"];
+    let run = sb.finish(sb.spawn(wrong(sb.cmd_with(Some(&lab.exec(0)), &args)), b"", "relay"), "relay", LIMIT);
+    let took = started.elapsed();
+    assert_eq!(run.code(), 4, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with(&format!(
+            "qrpair: the TURN server {turn} refused the user name and password (401 Unauthorized): check \
+             QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD; with --relay"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(WRONG_PASSWORD), "the password was printed: {}", run.stderr);
+    assert!(run.stdout.is_empty() && !sb.path("offer.png").exists(), "a code was shown all the same");
+    eprintln!("--relay, wrong TURN password: exit 4 after {} ms: {}", took.as_millis(), lines[0]);
+
+    let args = ["offer", "--pipe", "--turn", &turn, "--qr-out", "offer.png", "--answer", "answer.png"];
+    let mut offerer = sb.spawn(wrong(sb.cmd_with(Some(&lab.exec(0)), &args)), b"", "offerer");
+    sb.wait_for_file("offer.png", LIMIT);
+    let _ = offerer.kill();
+    let _ = offerer.wait();
+    let stderr = sb.stderr("offerer");
+    let note = stderr.lines().find(|l| l.contains("the TURN server")).unwrap_or_default();
+    assert!(note.contains("refused the user name and password (401 Unauthorized)"), "{stderr}");
+    assert!(
+        note.ends_with(
+            "; the code reaches the same network only (private addresses); to cross NATs, make the code with --stun"
+        ),
+        "{stderr}"
+    );
+    let kinds = candidates(&sb, "offer.png");
+    assert!(!kinds.is_empty() && kinds.iter().all(|(kind, _)| kind == "host"), "{kinds:?}");
 }
