@@ -83,8 +83,5 @@ fn main() {
     }
     let single = waiting_cost(work.path(), &work.path().join("answer.png"), window);
     println!("| one file not there yet | – | {single:.3} |");
-    println!(
-        "30 000 files against an empty folder: {:+.1} ms of CPU per minute of waiting",
-        (rows[2] - rows[0]) * 1e3
-    );
+    println!("30 000 files against an empty folder: {:+.1} ms of CPU per minute of waiting", (rows[2] - rows[0]) * 1e3);
 }

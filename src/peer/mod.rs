@@ -266,13 +266,13 @@ impl Peer {
         Ok((peer, sdp))
     }
 
-    /// The SHA-256 fingerprint of our certificate, which our description
-    /// carries: with the other side's, it makes the authentication code.
     /// What a person should know before the code is shown (see `servers`).
     pub fn notes(&self) -> &[String] {
         &self.notes
     }
 
+    /// The SHA-256 fingerprint of our certificate, which our description
+    /// carries: with the other side's, it makes the authentication code.
     pub fn fingerprint(&self) -> [u8; 32] {
         self.fingerprint
     }

@@ -98,7 +98,8 @@ impl Heard {
             "refused the user name and password (401 Unauthorized): check QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD"
                 .to_string()
         } else if let Some((code, phrase)) = self.refusals.iter().rfind(|(code, _)| *code != UNAUTHORIZED) {
-            format!("refused a relay: {code} {}", crate::text::capped(crate::text::printable(phrase)))
+            let asked = if self.kind == Kind::Stun { "our public address" } else { "a relay" };
+            format!("refused {asked}: {code} {}", crate::text::capped(crate::text::printable(phrase)))
         } else if self.refusals.is_empty() {
             let port = self.addrs.first().map(|a| a.port()).unwrap_or(3478);
             let transport = if self.kind == Kind::TurnTls { "TCP" } else { "UDP" };
@@ -152,7 +153,7 @@ impl ServerLog {
         match (message.typ.method, message.typ.class) {
             (METHOD_BINDING, CLASS_SUCCESS_RESPONSE) => server.mapped = true,
             (METHOD_ALLOCATE, CLASS_SUCCESS_RESPONSE) => server.allocated = true,
-            (METHOD_ALLOCATE, CLASS_ERROR_RESPONSE) if server.refusals.len() < KEPT_REFUSALS => {
+            (METHOD_BINDING | METHOD_ALLOCATE, CLASS_ERROR_RESPONSE) if server.refusals.len() < KEPT_REFUSALS => {
                 let mut error = ErrorCodeAttribute::default();
                 if error.get_from(&message).is_ok() {
                     let phrase = String::from_utf8_lossy(&error.reason).into_owned();
@@ -287,6 +288,14 @@ mod tests {
         assert_eq!(
             problem,
             "the TURN server turn:198.51.100.7:3478 refused a relay: 486 Allocation Quota Reached\u{fffd}[31m"
+        );
+        let stun = ServerLog::default();
+        stun.expect("stun:198.51.100.7:3478", Kind::Stun, Ok(vec![SERVER.parse().unwrap()]));
+        let refusal = response(METHOD_BINDING, CLASS_ERROR_RESPONSE, Some((420, "Unknown Attribute")));
+        stun.observe(SERVER.parse().unwrap(), &refusal);
+        assert_eq!(
+            stun.finish()[0].problem(Duration::ZERO).unwrap(),
+            "the STUN server stun:198.51.100.7:3478 refused our public address: 420 Unknown Attribute"
         );
     }
 

@@ -198,6 +198,8 @@ async fn watch_clipboard(want: Want, deadline: Instant) -> Result<Option<Obtaine
 /// or already refused, so only new ones are read.
 struct Folder {
     dir: PathBuf,
+    /// `dir` from the root: the watcher names what changed that way.
+    absolute: PathBuf,
     /// Image name → modification time of the version already seen.
     seen: HashMap<PathBuf, SystemTime>,
     /// New files that could not be read yet because they were still being
@@ -210,7 +212,13 @@ struct Folder {
 
 impl Folder {
     fn open(dir: &Path) -> Folder {
-        let mut folder = Folder { dir: dir.to_path_buf(), seen: HashMap::new(), settling: HashSet::new(), stamp: None };
+        let mut folder = Folder {
+            dir: dir.to_path_buf(),
+            absolute: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+            seen: HashMap::new(),
+            settling: HashSet::new(),
+            stamp: None,
+        };
         folder.stamp = folder.dir_modified();
         folder.seen = folder.images().collect();
         folder
@@ -230,9 +238,10 @@ impl Folder {
         let mut fresh: Vec<(PathBuf, SystemTime)> = match wake {
             Wake::Named(paths) => paths
                 .iter()
-                .chain(self.settling.iter())
-                .filter(|p| p.parent() == Some(self.dir.as_path()))
-                .filter_map(|p| image_version(p))
+                .filter(|p| p.parent().is_some_and(|parent| parent == self.absolute || parent == self.dir))
+                .filter_map(|p| Some(self.dir.join(p.file_name()?)))
+                .chain(self.settling.iter().cloned())
+                .filter_map(|p| image_version(&p))
                 .collect(),
             Wake::Poll if !self.changed_since_last_look() => {
                 self.settling.iter().filter_map(|p| image_version(p)).collect()
@@ -378,6 +387,19 @@ mod tests {
         let rewritten: Vec<PathBuf> =
             folder.fresh(Wake::Named(vec![old.clone()])).into_iter().map(|(p, _)| p).collect();
         assert_eq!(rewritten, vec![old]);
+    }
+
+    /// The watcher names files from the root; a folder given as a relative
+    /// path (`--answer shots`) must still see them, under the name given.
+    #[tokio::test]
+    async fn a_folder_given_as_a_relative_path_sees_what_the_watcher_names() {
+        let dir = tempfile::Builder::new().prefix(".qrpair-watch-test").tempdir_in(".").unwrap();
+        let relative = PathBuf::from(".").join(dir.path().file_name().unwrap());
+        let mut folder = Folder::open(&relative);
+        std::fs::write(relative.join("new.png"), b"x").unwrap();
+        let named = vec![std::env::current_dir().unwrap().join(&relative).join("new.png")];
+        let fresh: Vec<PathBuf> = folder.fresh(Wake::Named(named)).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(fresh, vec![relative.join("new.png")]);
     }
 
     #[tokio::test]
