@@ -70,7 +70,7 @@ pub fn sanitize(name: &str) -> Result<PathBuf, NameError> {
     }
     // `invoice_\u{202e}fdp.exe` would be shown as `invoice_exe.pdf`.
     let mut before = None;
-    if name.chars().any(|c| crate::text::is_invisible_after(std::mem::replace(&mut before, Some(c)), c)) {
+    if name.chars().any(|c| crate::text::is_invisible_after(before.replace(c), c)) {
         let shown: String = crate::text::printable(name).chars().take(160).collect();
         return Err(NameError::Invisible(shown));
     }

@@ -160,7 +160,7 @@ impl Changes {
 }
 
 fn still_settling(path: &Path, err: &SourceError) -> bool {
-    let recent = std::fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|t| modified_lately(t));
+    let recent = std::fs::metadata(path).and_then(|m| m.modified()).is_ok_and(modified_lately);
     let incomplete = match err {
         SourceError::Scan(s) => s.maybe_incomplete() || matches!(s, ScanError::NoCode { .. }),
         _ => false,
