@@ -6,6 +6,7 @@
 //!
 //!     cargo bench --bench watch_cost
 //!     QRPAIR_WATCH_SECONDS=60 cargo bench --bench watch_cost   # a longer window
+//!     QRPAIR_BENCH_BASELINE=OLD_BINARY cargo bench --bench watch_cost   # and an older build
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -36,10 +37,10 @@ fn fill(dir: &Path, files: usize) {
 }
 
 /// CPU seconds per minute the offerer spends waiting for `answer`.
-fn waiting_cost(work: &Path, answer: &Path, window: Duration) -> f64 {
+fn waiting_cost(bin: &str, work: &Path, answer: &Path, window: Duration) -> f64 {
     let offer = work.join("offer.png");
     let _ = std::fs::remove_file(&offer);
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin)
         .args(["offer", "--pipe", "--bind", "127.0.0.1", "--timeout", "10m", "--qr-out"])
         .arg(&offer)
         .arg("--answer")
@@ -69,19 +70,23 @@ fn waiting_cost(work: &Path, answer: &Path, window: Duration) -> f64 {
 fn main() {
     let seconds: u64 = std::env::var("QRPAIR_WATCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let window = Duration::from_secs(seconds);
+    let baseline = std::env::var("QRPAIR_BENCH_BASELINE").ok();
+    let mut builds = vec![("this build", BIN.to_string())];
+    builds.extend(baseline.map(|b| ("baseline", b)));
     let work = tempfile::tempdir().expect("temp dir");
     println!("waiting {seconds} s per row; CPU seconds per minute of waiting (all threads)");
-    println!("| waiting for | files in the folder | CPU s / min |");
-    println!("|---|---:|---:|");
-    let mut rows = Vec::new();
+    println!("| build | waiting for | files in the folder | CPU s / min |");
+    println!("|---|---|---:|---:|");
     for files in [0usize, 3_000, 30_000] {
         let dir = work.path().join(format!("shots-{files}"));
         fill(&dir, files);
-        let cost = waiting_cost(work.path(), &dir, window);
-        println!("| a new image in a folder | {files} | {cost:.3} |");
-        rows.push(cost);
+        for (name, bin) in &builds {
+            let cost = waiting_cost(bin, work.path(), &dir, window);
+            println!("| {name} | a new image in a folder | {files} | {cost:.3} |");
+        }
     }
-    let single = waiting_cost(work.path(), &work.path().join("answer.png"), window);
-    println!("| one file not there yet | – | {single:.3} |");
-    println!("30 000 files against an empty folder: {:+.1} ms of CPU per minute of waiting", (rows[2] - rows[0]) * 1e3);
+    for (name, bin) in &builds {
+        let single = waiting_cost(bin, work.path(), &work.path().join("answer.png"), window);
+        println!("| {name} | one file not there yet | – | {single:.3} |");
+    }
 }
