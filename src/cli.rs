@@ -144,7 +144,9 @@ pub struct Common {
     pub turn: Vec<TurnArg>,
     /// Offer only the --turn relay's address: neither machine learns the other's
     /// addresses (each code shows the relay's), at the cost of every byte going
-    /// through the relay. Needs --turn on this side
+    /// through the relay. Needs --turn on this side. If no TURN server gives a
+    /// relay address, no code is shown: qrpair says why (wrong credentials,
+    /// no answer) and exits 4
     #[arg(long)]
     pub relay: bool,
     /// Largest IP packet the path between the two machines carries, as
