@@ -1,14 +1,15 @@
 //! The only module that touches the `webrtc` crate. Everything it exposes is
 //! our own type, so a webrtc upgrade changes this module and nothing else.
 //!
-//! Split by what a pairing goes through: NAT helpers (nat.rs), the sockets
-//! webrtc runs on (runtime.rs, error_queue.rs, turns.rs), the open data channel
-//! (channel.rs). What stays here is one idea, making a connection: options
-//! and packet sizes, the certificate, and `Peer`'s offer, answer and
-//! connect, which share the webrtc settings they build and would only pass
-//! them between files if cut further.
+//! Split by what a pairing goes through: what webrtc is told (config.rs:
+//! packet sizes, ICE timers, the certificate), NAT helpers (nat.rs), the
+//! sockets webrtc runs on (runtime.rs, error_queue.rs, turns.rs), what the
+//! STUN and TURN servers said (servers.rs), the open data channel
+//! (channel.rs). What stays here is `Peer`: build, gather, offer, answer
+//! and connect.
 
 mod channel;
+mod config;
 mod error_queue;
 mod nat;
 mod runtime;
@@ -17,20 +18,20 @@ mod turns;
 
 use channel::pump;
 pub use channel::{Channel, ChannelSender, Received};
+pub use config::{default_bind_addrs, keep_freed_memory, pmtu_probe_sizes, sctp_mtu_for_link};
+use config::{generate_certificate, sctp_mtu};
 
 use nat::{keep_mappings, nat_obstacle, udp_addrs};
 
 use crate::signal::Payload;
-use rtc::peer_connection::certificate::CertificateParams;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::DataChannel;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCCertificate, RTCConfigurationBuilder,
-    RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionState, RTCSessionDescription,
-    SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription,
 };
 
 /// Largest message qrpair sends. webrtc-rs and browsers accept 64 KiB
@@ -46,16 +47,9 @@ const SEND_BUFFER_LIMIT: usize = 3 << 20;
 /// stops acknowledging, so a slow stdout slows the sender instead of growing
 /// a queue.
 const RECEIVE_QUEUE: usize = 16;
-/// The largest plaintext one DTLS record carries (2^14 bytes, RFC 6347).
-const MAX_SCTP_MTU: u32 = 16 * 1024;
 /// A lost link shows as `Disconnected` after ~5 s; allow this much more for it
 /// to come back before calling the peer gone.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(10);
-/// How long a relayed pair waits before it may be nominated, so that a
-/// direct pair that works (a LAN, port-preserving NATs) wins over the relay.
-/// Direct pairs through NATs validated 23-28 ms after the answer in the NAT
-/// lab; rtc-ice's default, 2 s, made a relayed channel open 2.8 s after it.
-const RELAY_ACCEPTANCE_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -98,9 +92,6 @@ pub struct PeerOptions {
     pub mtu: Option<u32>,
 }
 
-/// UDP's header and a DTLS record's header, nonce and tag.
-const UDP_DTLS_OVERHEAD: u32 = 8 + 13 + 8 + 16;
-
 /// A TURN server and the long-term credentials it wants.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {
@@ -121,70 +112,6 @@ impl std::fmt::Debug for TurnServer {
 /// certificate is checked against) before anything is shown.
 pub fn check_turn_ca() -> Result<(), String> {
     turns::client_config().map(|_| ())
-}
-
-/// What one SCTP packet may hold on a link of `link_mtu` bytes: the IP
-/// packet less IPv6's header (the larger), UDP's, and a DTLS record's
-/// header, nonce and tag; never past one DTLS record's plaintext.
-pub fn sctp_mtu_for_link(link_mtu: u32) -> u32 {
-    link_mtu.saturating_sub(40 + UDP_DTLS_OVERHEAD).min(MAX_SCTP_MTU)
-}
-
-/// Link MTUs worth a probe: IPv6's minimum, tunnels (WireGuard 1420, PPPoE
-/// 1492, IPsec and VXLAN around 1400-1480), Ethernet, jumbo frames, and
-/// loopback (which one DTLS record's 16 KiB caps).
-const PROBED_LINK_MTUS: [u32; 8] = [1280, 1400, 1420, 1480, 1492, 1500, 9000, 65535];
-
-/// The SCTP packet sizes path MTU discovery tries (RFC 8899 probes, in
-/// vendor/rtc-sctp): each probed link MTU with IPv6's header and with
-/// IPv4's, since the probe measures the real packet whichever it is.
-pub fn pmtu_probe_sizes() -> Vec<u32> {
-    let mut sizes: Vec<u32> = PROBED_LINK_MTUS
-        .iter()
-        .flat_map(|&link| [sctp_mtu_for_link(link), link.saturating_sub(20 + UDP_DTLS_OVERHEAD).min(MAX_SCTP_MTU)])
-        .collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    sizes
-}
-
-/// The packet size for this pairing; `None` starts at webrtc's default (1191
-/// bytes, fits any path down to IPv6's 1280 minimum through a TURN relay)
-/// and lets path MTU discovery raise it.
-fn sctp_mtu(opts: &PeerOptions) -> Option<u32> {
-    match opts.mtu {
-        Some(link) => Some(sctp_mtu_for_link(link)),
-        // Only a peer on this same host can reach loopback-only candidates,
-        // and loopback carries 64 KiB datagrams: one full DTLS record per
-        // packet moves 13x the data of a 1.2 KB packet for the same
-        // per-packet work (README's speed table).
-        None if !opts.bind.is_empty() && opts.bind.iter().all(|ip| ip.is_loopback()) => Some(MAX_SCTP_MTU),
-        None => None,
-    }
-}
-
-/// Every non-loopback, non-link-local interface address; loopback when there
-/// is nothing else, so two processes on one offline machine still pair.
-pub fn default_bind_addrs() -> Vec<IpAddr> {
-    let mut addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| i.ip())
-        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified() && !is_link_local(ip))
-        .collect();
-    addrs.sort();
-    addrs.dedup();
-    if addrs.is_empty() {
-        addrs.push(IpAddr::from([127, 0, 0, 1]));
-    }
-    addrs
-}
-
-fn is_link_local(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-    }
 }
 
 enum Event {
@@ -357,55 +284,7 @@ impl Peer {
         // fingerprint needs no bytes for them in the QR.
         let (certificate, fingerprint) = generate_certificate()?;
         let (ufrag, pwd) = crate::signal::derive_credentials(&fingerprint);
-        let settings = SettingEngineBuilder::new()
-            .with_ice_credentials(ufrag, pwd)
-            // Any other mode binds 224.0.0.251:5353, which fails on a LAN
-            // with no default route: the very case qrpair exists for.
-            .with_multicast_dns_mode(rtc_ice::mdns::MulticastDnsMode::Disabled)
-            // A person carries the answer back; ICE must outlast them.
-            // Keepalives are due every 500 ms and checked on a tick of the
-            // same period, so one leaves at most a second after the last:
-            // a peer that vanishes without a word (a closed browser tab)
-            // refuses it, which is how its leaving is noticed. At 1 s the
-            // tick let two seconds pass (Chromium tab closed: noticed after
-            // 2.0 s; now 1.0-1.2 s).
-            .with_ice_timeouts(
-                Some(Duration::from_secs(5)),
-                Some(opts.patience + Duration::from_secs(30)),
-                Some(Duration::from_millis(500)),
-            )
-            // Checks every 20 ms instead of 200 ms: the channel opens
-            // hundreds of milliseconds sooner (about 600 ms → 220 ms measured).
-            .with_ice_connection_attempts(Some(Duration::from_millis(20)), None)
-            // rtc-ice holds a working pair through a NAT for 500 ms before
-            // nominating it (server-reflexive) in case a better one answers;
-            // through two NATs only these pairs ever work, so waiting only
-            // delays the channel (open 516 ms → 25 ms after the answer, tests/integration/nat.rs).
-            .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
-            // A browser hides its host addresses behind mDNS names qrpair
-            // does not resolve, so its only usable address is the one its
-            // checks come from: a peer-reflexive candidate. webrtc waits 1 s
-            // before nominating one (for a better pair to show up); host
-            // pairs wait 0, and so does this, which is the same address.
-            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
-            // With only relay candidates there is no direct pair to wait for.
-            .with_relay_acceptance_min_wait(Some(if opts.relay_only { Duration::ZERO } else { RELAY_ACCEPTANCE_WAIT }))
-            // Sized to the UDP receive buffer, which it must never overrun
-            // (loss would stall the stream): see `sctp_receive_window`.
-            .with_sctp_max_receive_buffer_size(sctp_receive_window());
-        let settings = match sctp_mtu(opts) {
-            Some(mtu) => settings.with_sctp_mtu(mtu),
-            // Packets start at webrtc's 1.2 KB, which crosses any path, and
-            // grow to the largest probe the peer acknowledges (a few ms on a
-            // LAN): the link's real MTU without the user knowing it.
-            None => settings.with_sctp_pmtu_probe_sizes(pmtu_probe_sizes()),
-        }
-        .build();
-        let mut config = RTCConfigurationBuilder::new().with_certificates(vec![certificate]);
-        let mut servers = Vec::new();
-        if !opts.stun.is_empty() {
-            servers.push(RTCIceServer { urls: opts.stun.clone(), ..Default::default() });
-        }
+        let settings = config::setting_engine(opts, ufrag, pwd);
         // `turns:` servers are given to webrtc as UDP servers at their
         // address; the runtime's sockets carry that traffic over TLS.
         let tls_urls: Vec<String> =
@@ -413,28 +292,13 @@ impl Peer {
         let runtime = Arc::new(runtime::BufferedRuntime::new());
         let turn_urls: Vec<String> = opts.turn.iter().map(|t| t.url.clone()).collect();
         servers::expect_all(&runtime.servers(), &opts.stun, &turn_urls).await;
-        let (tls_turn, mut plain_urls) = if tls_urls.is_empty() {
+        let (tls_turn, plain_urls) = if tls_urls.is_empty() {
             (None, Vec::new())
         } else {
             let (tls, plain) = turns::TlsTurn::new(&tls_urls, runtime.servers()).await.map_err(Error::Turn)?;
             (Some(tls), plain)
         };
-        plain_urls.reverse();
-        for turn in &opts.turn {
-            let url =
-                if turn.url.starts_with("turns:") { plain_urls.pop().unwrap_or_default() } else { turn.url.clone() };
-            servers.push(RTCIceServer {
-                urls: vec![url],
-                username: turn.username.clone(),
-                credential: turn.password.clone(),
-            });
-        }
-        if !servers.is_empty() {
-            config = config.with_ice_servers(servers);
-        }
-        if opts.relay_only {
-            config = config.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
-        }
+        let config = config::rtc_configuration(opts, certificate, plain_urls);
         let (events_tx, events) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let bind: Vec<String> = opts.bind.iter().map(|ip| SocketAddr::new(*ip, 0).to_string()).collect();
@@ -449,7 +313,7 @@ impl Peer {
         }
         let peer_port = runtime.peer_port();
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(config.build())
+            .with_configuration(config)
             .with_setting_engine(settings)
             .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
             .with_runtime(runtime.clone())
@@ -552,61 +416,6 @@ impl Peer {
     pub async fn close(self) {
         let _ = self.pc.close().await;
     }
-}
-
-/// Keeps memory the transfer frees for its next buffers instead of handing
-/// it back to the kernel at once. Every 64 KiB message is a fresh buffer on
-/// both sides; with glibc's defaults (trim above 128 KiB of free top) its
-/// pages went back and were faulted in and zeroed again: 33 649 page faults
-/// on the receiver of 256 MiB over a 1500-byte veth, about 1 500 with a
-/// trim threshold, and CPU per GiB for both sides 5.40 -> 5.20 s (8
-/// alternating runs). 8 MiB rather than more: with 64 MiB, a 16 MiB top pad
-/// and a 4 MiB mmap threshold the receiver on loopback peaked at 26-32 MiB,
-/// with 8 MiB alone at 22-23 (17-19 with glibc's defaults), same rate and
-/// CPU. Call it before any thread starts.
-pub fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before other
-    // threads exist, as glibc asks.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 8 << 20);
-    }
-}
-
-/// The SCTP receive window: what may be in flight towards this side. The
-/// kernel charges each queued datagram its buffer's true size against twice
-/// the granted figure; a lone 1.4 KB datagram costs up to three times its
-/// payload, so a window of a third of that (two thirds of the granted
-/// figure) fits the socket even when the reader stalls for a whole window.
-/// It was a third of the granted figure, half of what fits: with Linux's
-/// default 208 KiB limit 1 GiB over a 1500-byte veth ran at 222-231 MiB/s,
-/// now 242-254; with a 4 MiB limit 339-358, now 399-412, CPU per GiB 4.9
-/// -> 4.5, no datagram dropped in any run (/proc/net/snmp RcvbufErrors).
-/// Twice the granted figure dropped 84-94 datagrams a run and fell to 53
-/// MiB/s.
-fn sctp_receive_window() -> u32 {
-    static WINDOW: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *WINDOW.get_or_init(|| {
-        let granted = runtime::granted_receive_buffer();
-        let window = (granted * 2 / 3).clamp(64 * 1024, 4 << 20) as u32;
-        tracing::debug!(granted, window, "UDP receive buffer and SCTP window");
-        window
-    })
-}
-
-/// A fresh ECDSA P-256 certificate for this pairing and the SHA-256
-/// fingerprint the description will carry.
-fn generate_certificate() -> Result<(RTCCertificate, [u8; 32]), Error> {
-    let provider = rtc::crypto::default_provider().map_err(setup)?;
-    let params = CertificateParams::new(vec!["qrpair".to_owned()]).map_err(setup)?;
-    let certificate =
-        RTCCertificate::generate(provider.crypto(), rtc::crypto::SignatureScheme::EcdsaP256Sha256, params)
-            .map_err(setup)?;
-    let fingerprints = certificate.get_fingerprints(provider.crypto()).map_err(setup)?;
-    let hex = fingerprints.first().map(|f| f.value.clone()).unwrap_or_default();
-    let fingerprint = crate::signal::parse_fingerprint_hex(&hex)
-        .ok_or_else(|| Error::Setup(format!("unexpected certificate fingerprint {hex:?}")))?;
-    Ok((certificate, fingerprint))
 }
 
 /// Resolves when the connection has definitely failed or closed.
