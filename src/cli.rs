@@ -1,5 +1,6 @@
 //! Command-line definitions and help text. No behaviour lives here.
 
+use crate::peer::{TurnAddress, TurnTransport};
 use crate::qr::EcLevel;
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
@@ -246,11 +247,10 @@ fn parse_stun(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// A `--turn` URL, with the credentials it may carry as `USER:PASS@`.
+/// A `--turn` server, with the credentials its URL may carry as `USER:PASS@`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnArg {
-    /// `turn:HOST:PORT[?transport=udp]`, without credentials.
-    pub url: String,
+    pub address: TurnAddress,
     pub credentials: Option<(String, String)>,
 }
 
@@ -292,13 +292,27 @@ fn parse_turn(text: &str) -> Result<TurnArg, String> {
         None => (None, rest),
     };
     let stun_form = parse_stun(&format!("stun:{server}")).map_err(|_| format!("not a TURN URL ({hint})"))?;
-    let server = &stun_form["stun:".len()..];
-    if tls {
-        let has_port = server.rsplit_once(':').is_some_and(|(host, _)| host.ends_with(']') || !host.contains(':'));
-        let url = if has_port { format!("turns:{server}") } else { format!("turns:{server}:5349") };
-        return Ok(TurnArg { url, credentials });
+    let (host, port) = split_host_port(&stun_form["stun:".len()..]);
+    let (transport, default_port) = if tls { (TurnTransport::Tls, 5349) } else { (TurnTransport::Udp, 3478) };
+    let port = match port {
+        Some(port) => port.parse().map_err(|_| format!("not a TURN URL ({hint})"))?,
+        None => default_port,
+    };
+    Ok(TurnArg { address: TurnAddress { host: host.to_string(), port, transport }, credentials })
+}
+
+/// `HOST[:PORT]` → host (IPv6 without brackets) and port, if given.
+fn split_host_port(server: &str) -> (&str, Option<&str>) {
+    if let Some(v6) = server.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+        return (host, after.strip_prefix(':'));
     }
-    Ok(TurnArg { url: format!("turn:{server}?transport=udp"), credentials })
+    match server.rsplit_once(':') {
+        // More than one colon and no brackets: a bare IPv6 address.
+        Some((host, _)) if host.contains(':') => (server, None),
+        Some((host, port)) => (host, Some(port)),
+        None => (server, None),
+    }
 }
 
 pub const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
@@ -327,18 +341,28 @@ mod tests {
     #[test]
     fn turn_urls_lose_their_credentials_and_name_udp() {
         let plain = parse_turn("turn:turn.example.org").unwrap();
-        assert_eq!(plain, TurnArg { url: "turn:turn.example.org?transport=udp".into(), credentials: None });
+        let udp = |host: &str, port| TurnAddress { host: host.into(), port, transport: TurnTransport::Udp };
+        assert_eq!(plain, TurnArg { address: udp("turn.example.org", 3478), credentials: None });
+        assert_eq!(plain.address.url(), "turn:turn.example.org:3478?transport=udp");
         let with = parse_turn("turn:alice:pa:ss@198.51.100.100:3479?transport=udp").unwrap();
-        assert_eq!(with.url, "turn:198.51.100.100:3479?transport=udp");
+        assert_eq!(with.address.url(), "turn:198.51.100.100:3479?transport=udp");
         assert_eq!(with.credentials, Some(("alice".into(), "pa:ss".into())));
+        assert_eq!(parse_turn("turn:2001:db8::1").unwrap().address, udp("2001:db8::1", 3478));
+        assert_eq!(
+            parse_turn("turn:[2001:db8::1]:3479").unwrap().address.url(),
+            "turn:[2001:db8::1]:3479?transport=udp"
+        );
         // TURN over TLS: port 5349 unless given, credentials kept apart.
-        assert_eq!(parse_turn("turns:turn.example.org").unwrap().url, "turns:turn.example.org:5349");
+        assert_eq!(parse_turn("turns:turn.example.org").unwrap().address.url(), "turns:turn.example.org:5349");
         let tls = parse_turn("turns:alice:pw@198.51.100.100:443?transport=tcp").unwrap();
         assert_eq!(
             tls,
-            TurnArg { url: "turns:198.51.100.100:443".into(), credentials: Some(("alice".into(), "pw".into())) }
+            TurnArg {
+                address: TurnAddress { host: "198.51.100.100".into(), port: 443, transport: TurnTransport::Tls },
+                credentials: Some(("alice".into(), "pw".into()))
+            }
         );
-        assert_eq!(parse_turn("turns:[2001:db8::1]").unwrap().url, "turns:[2001:db8::1]:5349");
+        assert_eq!(parse_turn("turns:[2001:db8::1]").unwrap().address.url(), "turns:[2001:db8::1]:5349");
         assert!(parse_turn("turns:turn.example.org?transport=udp").is_err());
         // What webrtc-rs 0.21 would skip without a word is refused with the reason.
         assert!(parse_turn("turn:turn.example.org?transport=tcp").unwrap_err().contains("plain TCP is not supported"));

@@ -64,7 +64,7 @@ fn turn_servers(args: &[qrpair::cli::TurnArg]) -> Result<Vec<qrpair::peer::TurnS
         (Ok(user), Ok(password)) if !user.is_empty() => Some((user, password)),
         _ => None,
     };
-    if args.iter().any(|arg| arg.url.starts_with("turns:")) {
+    if args.iter().any(|arg| arg.address.transport == qrpair::peer::TurnTransport::Tls) {
         qrpair::peer::check_turn_ca().map_err(Error::Usage)?;
     }
     args.iter()
@@ -74,7 +74,7 @@ fn turn_servers(args: &[qrpair::cli::TurnArg]) -> Result<Vec<qrpair::peer::TurnS
                     "--turn needs credentials: set QRPAIR_TURN_USER and QRPAIR_TURN_PASSWORD in the environment".into(),
                 )
             })?;
-            Ok(qrpair::peer::TurnServer { url: arg.url.clone(), username, password })
+            Ok(qrpair::peer::TurnServer { address: arg.address.clone(), username, password })
         })
         .collect()
 }

@@ -3,7 +3,7 @@
 //! addresses to bind. `Peer::build` (mod.rs) assembles a connection from
 //! these; nothing here opens a socket.
 
-use super::{runtime, setup, Error, PeerOptions};
+use super::{runtime, setup, Error, PeerOptions, TurnTransport};
 use rtc::peer_connection::certificate::CertificateParams;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -86,7 +86,10 @@ pub(super) fn rtc_configuration(
     }
     let mut tls_as_udp = tls_as_udp.into_iter();
     for turn in &opts.turn {
-        let url = if turn.url.starts_with("turns:") { tls_as_udp.next().unwrap_or_default() } else { turn.url.clone() };
+        let url = match turn.address.transport {
+            TurnTransport::Udp => turn.address.url(),
+            TurnTransport::Tls => tls_as_udp.next().unwrap_or_default(),
+        };
         servers.push(RTCIceServer {
             urls: vec![url],
             username: turn.username.clone(),

@@ -92,11 +92,41 @@ pub struct PeerOptions {
     pub mtu: Option<u32>,
 }
 
+/// How qrpair speaks to a TURN server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnTransport {
+    /// `turn:`: UDP, which webrtc speaks itself.
+    Udp,
+    /// `turns:`: TLS over TCP, carried under webrtc by turns.rs (webrtc-rs
+    /// relays over UDP only). Plain TCP would be another arm of the same
+    /// stream carrier.
+    Tls,
+}
+
+/// Where a TURN server is, parsed once from `--turn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnAddress {
+    /// A DNS name or an IP address, IPv6 without brackets.
+    pub host: String,
+    pub port: u16,
+    pub transport: TurnTransport,
+}
+
+impl TurnAddress {
+    /// `turn:HOST:PORT?transport=udp` or `turns:HOST:PORT`, IPv6 in brackets.
+    pub fn url(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        match self.transport {
+            TurnTransport::Udp => format!("turn:{host}:{}?transport=udp", self.port),
+            TurnTransport::Tls => format!("turns:{host}:{}", self.port),
+        }
+    }
+}
+
 /// A TURN server and the long-term credentials it wants.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {
-    /// `turn:HOST:PORT?transport=udp`, or `turns:HOST:PORT` (TLS over TCP)
-    pub url: String,
+    pub address: TurnAddress,
     pub username: String,
     pub password: String,
 }
@@ -104,7 +134,7 @@ pub struct TurnServer {
 impl std::fmt::Debug for TurnServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the password, not even in a debug log.
-        f.debug_struct("TurnServer").field("url", &self.url).field("username", &self.username).finish()
+        f.debug_struct("TurnServer").field("address", &self.address).field("username", &self.username).finish()
     }
 }
 
@@ -287,15 +317,14 @@ impl Peer {
         let settings = config::setting_engine(opts, ufrag, pwd);
         // `turns:` servers are given to webrtc as UDP servers at their
         // address; the runtime's sockets carry that traffic over TLS.
-        let tls_urls: Vec<String> =
-            opts.turn.iter().filter(|t| t.url.starts_with("turns:")).map(|t| t.url.clone()).collect();
+        let over_tls: Vec<TurnAddress> =
+            opts.turn.iter().map(|t| t.address.clone()).filter(|a| a.transport == TurnTransport::Tls).collect();
         let runtime = Arc::new(runtime::BufferedRuntime::new());
-        let turn_urls: Vec<String> = opts.turn.iter().map(|t| t.url.clone()).collect();
-        servers::expect_all(&runtime.servers(), &opts.stun, &turn_urls).await;
-        let (tls_turn, plain_urls) = if tls_urls.is_empty() {
+        servers::expect_all(&runtime.servers(), &opts.stun, &opts.turn).await;
+        let (tls_turn, plain_urls) = if over_tls.is_empty() {
             (None, Vec::new())
         } else {
-            let (tls, plain) = turns::TlsTurn::new(&tls_urls, runtime.servers()).await.map_err(Error::Turn)?;
+            let (tls, plain) = turns::TlsTurn::new(&over_tls, runtime.servers()).await.map_err(Error::Turn)?;
             (Some(tls), plain)
         };
         let config = config::rtc_configuration(opts, certificate, plain_urls);
@@ -482,8 +511,8 @@ mod tests {
         assert_eq!(stun_host_port("stun:stun.example.org").as_deref(), Some("stun.example.org:3478"));
         assert_eq!(stun_host_port("stun:[2001:db8::1]:3479?transport=udp").as_deref(), Some("[2001:db8::1]:3479"));
         assert_eq!(stun_host_port("stun:[2001:db8::1]").as_deref(), Some("[2001:db8::1]:3478"));
-        assert_eq!(stun_host_port("turn:198.51.100.100:3478?transport=udp").as_deref(), Some("198.51.100.100:3478"));
-        assert_eq!(stun_host_port("turns:198.51.100.100:5349"), None);
+        assert_eq!(stun_host_port("stun:2001:db8::1").as_deref(), Some("[2001:db8::1]:3478"));
+        assert_eq!(stun_host_port("turn:198.51.100.100:3478"), None);
     }
 
     #[test]

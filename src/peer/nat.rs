@@ -15,18 +15,18 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 /// hole towards the other side's open for as long as it takes.
 const MAPPING_REFRESH: Duration = Duration::from_secs(15);
 
-/// `stun:HOST[:PORT][?query]` → `HOST:PORT` (3478 by default); `None` for
-/// other schemes. A `turn:` URL names its server the same way: a Binding
-/// request to it keeps the NAT's mapping towards the relay alive as well
-/// (rtc-turn refreshes an allocation only every few minutes, well past a
-/// NAT's 30 s).
+/// `stun:HOST[:PORT][?query]` → `HOST:PORT` (3478 by default, IPv6 in
+/// brackets); `None` for other schemes.
 pub(super) fn stun_host_port(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("stun:").or_else(|| url.strip_prefix("turn:"))?;
+    let rest = url.strip_prefix("stun:")?;
     let rest = rest.split('?').next().unwrap_or(rest);
     if let Some(v6) = rest.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
         let port = after.strip_prefix(':').unwrap_or("3478");
         return Some(format!("[{host}]:{port}"));
+    }
+    if rest.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some(format!("[{rest}]:3478"));
     }
     Some(match rest.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => format!("{host}:{port}"),

@@ -181,23 +181,24 @@ impl ServerLog {
 /// How long a server's name may take to resolve before it counts as not found.
 const RESOLVE_LIMIT: Duration = Duration::from_secs(3);
 
-/// Expects each STUN and plain `turn:` server (turns.rs expects the
-/// `turns:` ones, which it resolves itself).
-pub async fn expect_all(log: &ServerLog, stun: &[String], turn: &[String]) {
-    for (urls, kind) in [(stun, Kind::Stun), (turn, Kind::Turn)] {
-        for url in urls.iter().filter(|u| !u.starts_with("turns:")) {
-            let addrs = match super::nat::stun_host_port(url) {
-                Some(host_port) => {
-                    match tokio::time::timeout(RESOLVE_LIMIT, tokio::net::lookup_host(host_port)).await {
-                        Ok(Ok(addrs)) => Ok(addrs.collect()),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(_) => Err(format!("its name did not resolve within {} s", RESOLVE_LIMIT.as_secs())),
-                    }
-                }
-                None => Err("is not a stun: or turn: URL".to_string()),
-            };
-            log.expect(url, kind, addrs);
-        }
+/// Expects each STUN and `turn:` server (turns.rs expects the `turns:`
+/// ones, which it resolves itself).
+pub async fn expect_all(log: &ServerLog, stun: &[String], turn: &[super::TurnServer]) {
+    let stun = stun.iter().map(|url| (url.clone(), Kind::Stun, super::nat::stun_host_port(url)));
+    let turn = turn.iter().filter(|t| t.address.transport == super::TurnTransport::Udp).map(|t| {
+        let host = if t.address.host.contains(':') { format!("[{}]", t.address.host) } else { t.address.host.clone() };
+        (t.address.url(), Kind::Turn, Some(format!("{host}:{}", t.address.port)))
+    });
+    for (url, kind, host_port) in stun.chain(turn) {
+        let addrs = match host_port {
+            Some(host_port) => match tokio::time::timeout(RESOLVE_LIMIT, tokio::net::lookup_host(host_port)).await {
+                Ok(Ok(addrs)) => Ok(addrs.collect()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("its name did not resolve within {} s", RESOLVE_LIMIT.as_secs())),
+            },
+            None => Err("is not a stun: URL".to_string()),
+        };
+        log.expect(&url, kind, addrs);
     }
 }
 

@@ -63,15 +63,6 @@ struct Target {
     url: String,
 }
 
-/// `turns:HOST:PORT` → (`HOST`, `PORT`); `HOST` without IPv6 brackets.
-pub fn host_port(url: &str) -> Option<(String, u16)> {
-    let rest = url.strip_prefix("turns:")?;
-    let rest = rest.split('?').next()?;
-    let (host, port) = rest.rsplit_once(':')?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    Some((host.to_string(), port.parse().ok()?))
-}
-
 /// The roots a `turns:` server's certificate is checked against: the public
 /// web roots, and the certificates in `QRPAIR_TURN_CA` if it is set.
 pub fn client_config() -> Result<Arc<ClientConfig>, String> {
@@ -101,17 +92,17 @@ pub fn client_config() -> Result<Arc<ClientConfig>, String> {
 }
 
 impl TlsTurn {
-    /// Resolves each `turns:` URL; returns the tunnel and, for each URL,
+    /// Resolves each `turns:` server; returns the tunnel and, for each,
     /// the `turn:ADDR?transport=udp` URL webrtc is to be given instead.
     pub async fn new(
-        urls: &[String],
+        over_tls: &[super::TurnAddress],
         servers: Arc<super::servers::ServerLog>,
     ) -> Result<(Arc<TlsTurn>, Vec<String>), String> {
         let config = client_config()?;
         let mut targets = Vec::new();
         let mut plain = Vec::new();
-        for url in urls {
-            let (host, port) = host_port(url).ok_or_else(|| format!("{url} is not a turns:HOST:PORT URL"))?;
+        for address in over_tls {
+            let (host, port, url) = (&address.host, address.port, address.url());
             let name = match host.parse::<IpAddr>() {
                 Ok(ip) => ServerName::IpAddress(ip.into()),
                 Err(_) => ServerName::try_from(host.clone()).map_err(|e| format!("{url}: {e}"))?,
@@ -127,8 +118,8 @@ impl TlsTurn {
                 .copied()
                 .ok_or_else(|| format!("the TURN server {host} has no address"))?;
             plain.push(format!("turn:{addr}?transport=udp"));
-            servers.expect(url, super::servers::Kind::TurnTls, Ok(vec![addr]));
-            targets.push(Target { addr, name, url: url.clone() });
+            servers.expect(&url, super::servers::Kind::TurnTls, Ok(vec![addr]));
+            targets.push(Target { addr, name, url });
         }
         let (failure, _) = watch::channel(None);
         let tls = TlsTurn { targets, config, handle: tokio::runtime::Handle::current(), failure, servers };
@@ -423,12 +414,5 @@ mod tests {
         assert_eq!(message_len(&[0x40, 0x00, 0x00, 0x05]).unwrap(), Some(12));
         assert_eq!(message_len(&[0x40, 0x01, 0x00, 0x04]).unwrap(), Some(8));
         assert!(message_len(&[0x80, 0x00, 0x00, 0x00]).is_err());
-    }
-
-    #[test]
-    fn turns_urls_name_host_and_port() {
-        assert_eq!(host_port("turns:turn.example.org:443"), Some(("turn.example.org".into(), 443)));
-        assert_eq!(host_port("turns:[2001:db8::1]:5349"), Some(("2001:db8::1".into(), 5349)));
-        assert_eq!(host_port("turn:turn.example.org:3478"), None);
     }
 }

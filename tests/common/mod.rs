@@ -148,7 +148,7 @@ pub fn token_in(stderr: &str) -> String {
 }
 
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    use rand::{RngCore, SeedableRng};
+    use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut v = vec![0u8; len];
     rng.fill_bytes(&mut v);
