@@ -51,7 +51,7 @@ fn a_watched_folder_honours_timeout_while_a_hostile_picture_sits_in_it() {
     std::fs::create_dir(sb.path("shots")).unwrap();
     let child =
         sb.spawn(sb.cmd(&["offer", "--bind", "127.0.0.1", "--answer", "shots", "--timeout", "4s"]), b"", "offer");
-    std::thread::sleep(Duration::from_millis(500));
+    sb.wait_for_stderr("offer", "waiting for a new image", SCAN_LIMIT);
     qrpair::qr::hostile::finder_tiling(200, 12).save(sb.path("shots/tiling.png")).unwrap();
     qrpair::qr::hostile::noise(3000, 2, 7).save(sb.path("shots/noise.png")).unwrap();
     let start = Instant::now();

@@ -20,6 +20,7 @@ mod network;
 mod pmtu;
 mod screen;
 mod screenshots;
+mod snapshots;
 mod terminal_pairing;
 mod topologies;
 mod transfer;

@@ -49,6 +49,20 @@ impl Terminal {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// The screen once every row of a code `side` modules high is drawn.
+    fn wait_for_code(&self, side: usize) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture();
+            let drawn = cells(&screen).iter().filter(|r| r.first().is_some_and(Cell::in_code)).count();
+            if drawn >= side.div_ceil(2) {
+                return screen;
+            }
+            assert!(start.elapsed() < LIMIT, "the code never finished drawing:\n{}", plain(&screen));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn wait_for(&self, needle: &str) -> String {
         let start = Instant::now();
         loop {
@@ -223,9 +237,9 @@ fn offer_and_answer_screens_fit_80_by_24_with_v3_and_v4_codes() {
         24,
     )
     .unwrap();
-    let screen = answer.wait_for("PNG: answer.png");
-    std::thread::sleep(Duration::from_millis(300));
-    let payload = check_screen(&answer.capture(), "ANSWER", 41, "answer.png");
+    answer.wait_for("PNG: answer.png");
+    let screen = answer.wait_for_code(41);
+    let payload = check_screen(&screen, "ANSWER", 41, "answer.png");
     let decoded = qrpair::signal::decode(&payload).unwrap();
     assert_eq!(decoded.kind, qrpair::signal::Kind::Answer, "{screen}");
 }

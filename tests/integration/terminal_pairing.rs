@@ -70,6 +70,20 @@ fn xterm(display: &Display, dir: &Path, font_px: u32, script: &str) -> Child {
         .expect("xterm starts")
 }
 
+/// Screenshots `display` into `path` until the shot holds a code qrpair
+/// reads: the terminal has drawn it. 20 s at most.
+fn capture_once_readable(display: &Display, path: &Path) {
+    let start = Instant::now();
+    loop {
+        display.capture(path);
+        if qrpair::qr::scan::scan_path(path).is_ok_and(|found| !found.is_empty()) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{} never showed a readable code", path.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn wait_for(path: &Path) {
     let start = Instant::now();
     while !path.exists() {
@@ -101,8 +115,7 @@ fn two_dark_xterms_pair_through_screenshots_of_each_other() {
             &format!("echo from-A | '{bin}' offer --pipe --bind 127.0.0.1 --qr-out a.png --answer shot-of-b.png --timeout 40s > got-by-a ; echo $? > a.rc"),
         );
         wait_for(&dir.join("a.png"));
-        std::thread::sleep(Duration::from_millis(1500));
-        a_screen.capture(&dir.join("shot-of-a.png"));
+        capture_once_readable(&a_screen, &dir.join("shot-of-a.png"));
         let mut b = xterm(
             &b_screen,
             dir,
@@ -110,8 +123,7 @@ fn two_dark_xterms_pair_through_screenshots_of_each_other() {
             &format!("echo from-B | '{bin}' answer shot-of-a.png --pipe --bind 127.0.0.1 --qr-out b.png --timeout 40s > got-by-b ; echo $? > b.rc"),
         );
         wait_for(&dir.join("b.png"));
-        std::thread::sleep(Duration::from_millis(1500));
-        b_screen.capture(&dir.join("shot-of-b.png"));
+        capture_once_readable(&b_screen, &dir.join("shot-of-b.png"));
         wait_for(&dir.join("a.rc"));
         wait_for(&dir.join("b.rc"));
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
