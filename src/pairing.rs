@@ -67,6 +67,7 @@ impl Settings {
             relay_only: self.relay_only,
             patience: self.timeout,
             mtu: self.mtu,
+            identity: None,
         }
     }
 }
@@ -483,6 +484,7 @@ pub async fn demo(ec: EcLevel) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr
         relay_only: false,
         patience: Duration::from_secs(60),
         mtu: None,
+        identity: None,
     };
     let mut steps = Vec::new();
     let mut codes = Vec::new();

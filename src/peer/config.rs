@@ -209,9 +209,38 @@ fn sctp_receive_window() -> u32 {
     })
 }
 
-/// A fresh ECDSA P-256 certificate for this pairing and the SHA-256
-/// fingerprint the description will carry.
-pub(super) fn generate_certificate() -> Result<(RTCCertificate, [u8; 32]), Error> {
+/// This side's DTLS certificate and the SHA-256 fingerprint its
+/// descriptions carry (the ICE credentials derive from it). Without one in
+/// `PeerOptions`, each pairing makes a fresh one; a stored identity (a
+/// remembered peer) is given there instead.
+#[derive(Clone)]
+pub struct Identity {
+    pub(super) certificate: RTCCertificate,
+    pub(super) fingerprint: [u8; 32],
+}
+
+impl Identity {
+    /// A fresh ECDSA P-256 certificate.
+    pub fn generate() -> Result<Identity, Error> {
+        let (certificate, fingerprint) = generate_certificate()?;
+        Ok(Identity { certificate, fingerprint })
+    }
+
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The fingerprint is public (every code carries it); the key is not shown.
+        let hex: Vec<String> = self.fingerprint[..4].iter().map(|b| format!("{b:02X}")).collect();
+        write!(f, "Identity(sha-256 {}:…)", hex.join(":"))
+    }
+}
+
+/// A fresh ECDSA P-256 certificate and its SHA-256 fingerprint.
+fn generate_certificate() -> Result<(RTCCertificate, [u8; 32]), Error> {
     let provider = rtc::crypto::default_provider().map_err(setup)?;
     let params = CertificateParams::new(vec!["qrpair".to_owned()]).map_err(setup)?;
     let certificate =

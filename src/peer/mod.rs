@@ -18,8 +18,9 @@ mod turns;
 
 use channel::pump;
 pub use channel::{Channel, ChannelSender, Received};
+use config::sctp_mtu;
+pub use config::Identity;
 pub use config::{default_bind_addrs, keep_freed_memory, pmtu_probe_sizes, sctp_mtu_for_link};
-use config::{generate_certificate, sctp_mtu};
 
 use nat::{keep_mappings, nat_obstacle, udp_addrs};
 
@@ -90,6 +91,8 @@ pub struct PeerOptions {
     pub patience: Duration,
     /// The path's link MTU when the user knows it (`--mtu`).
     pub mtu: Option<u32>,
+    /// This side's certificate; `None` makes a fresh one for the pairing.
+    pub identity: Option<Identity>,
 }
 
 /// How qrpair speaks to a TURN server.
@@ -312,7 +315,11 @@ impl Peer {
         // The certificate comes first so its fingerprint can seed the ICE
         // credentials: a description whose credentials follow from its
         // fingerprint needs no bytes for them in the QR.
-        let (certificate, fingerprint) = generate_certificate()?;
+        let identity = match &opts.identity {
+            Some(identity) => identity.clone(),
+            None => Identity::generate()?,
+        };
+        let (certificate, fingerprint) = (identity.certificate, identity.fingerprint);
         let (ufrag, pwd) = crate::signal::derive_credentials(&fingerprint);
         let settings = config::setting_engine(opts, ufrag, pwd);
         // `turns:` servers are given to webrtc as UDP servers at their
@@ -474,7 +481,15 @@ mod tests {
 
     fn options(bind: &[&str], mtu: Option<u32>) -> PeerOptions {
         let bind = bind.iter().map(|ip| ip.parse().unwrap()).collect();
-        PeerOptions { bind, stun: vec![], turn: vec![], relay_only: false, patience: Duration::from_secs(1), mtu }
+        PeerOptions {
+            bind,
+            stun: vec![],
+            turn: vec![],
+            relay_only: false,
+            patience: Duration::from_secs(1),
+            mtu,
+            identity: None,
+        }
     }
 
     fn cand(addr: &str, kind: &str) -> crate::signal::Candidate {
@@ -563,5 +578,26 @@ mod tests {
         assert_eq!(sctp_mtu(&options(&["127.0.0.1", "192.168.1.4"], None)), None);
         assert_eq!(sctp_mtu(&options(&["192.168.1.4"], None)), None);
         assert_eq!(sctp_mtu(&options(&["127.0.0.1"], Some(1500))), Some(1415));
+    }
+
+    /// The seam for a stored identity: the certificate given is the one the
+    /// description names, and the ICE credentials follow from it.
+    #[tokio::test]
+    async fn a_given_identity_is_the_one_the_description_carries() {
+        let identity = Identity::generate().unwrap();
+        let opts = PeerOptions { identity: Some(identity.clone()), ..options(&["127.0.0.1"], None) };
+        let (peer, sdp) = Peer::offer(&opts).await.unwrap();
+        assert_eq!(peer.fingerprint(), identity.fingerprint());
+        let summary = crate::signal::SdpSummary::parse(&sdp);
+        let named =
+            summary.fingerprint.and_then(|f| crate::signal::parse_fingerprint_hex(f.trim_start_matches("sha-256 ")));
+        assert_eq!(named, Some(identity.fingerprint()));
+        let (ufrag, _) = crate::signal::derive_credentials(&identity.fingerprint());
+        assert_eq!(summary.ice_ufrag, Some(ufrag));
+        peer.close().await;
+        // Without one, each pairing gets its own.
+        let (other, _) = Peer::offer(&options(&["127.0.0.1"], None)).await.unwrap();
+        assert_ne!(other.fingerprint(), identity.fingerprint());
+        other.close().await;
     }
 }

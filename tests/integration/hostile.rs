@@ -31,6 +31,7 @@ fn play_with(sb: &Sandbox, frames: Vec<Vec<u8>>, env: &[(&str, &str)]) -> (Vec<S
             relay_only: false,
             patience: LIMIT,
             mtu: None,
+            identity: None,
         };
         let (mut peer, offer_sdp) = Peer::offer(&opts).await.unwrap();
         let token = signal::token::encode_token(&signal::encode(Kind::Offer, &offer_sdp, None));
