@@ -1,4 +1,10 @@
-use super::*;
+use super::{Entry, TransferError};
+use crate::peer::Received;
+use crate::session::frame::{Frame, Role, PROTOCOL_VERSION};
+use crate::session::link::Link;
+use crate::session::Error as SessionError;
+use crate::text::printable;
+use std::time::Duration;
 
 pub(super) const BYE_WAIT: Duration = Duration::from_secs(30);
 /// A control message is one data-channel message: its JSON, after the type

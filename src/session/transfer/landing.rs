@@ -1,4 +1,11 @@
-use super::*;
+use super::outgoing::CHUNKS_IN_FLIGHT;
+use super::{io, Entry, Event, Existing, Observer, Report, TransferError};
+use crate::session::names;
+use crate::text::printable;
+use bytes::Bytes;
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// One `.part` being received: writes and hashing happen on a blocking
 /// thread so the disk never holds up the channel.

@@ -1,4 +1,7 @@
-use super::*;
+use super::{io, Entry, Event, TransferError};
+use crate::session::names;
+use crate::session::names::NameError;
+use std::path::{Path, PathBuf};
 
 /// Lists files and folders under each path; names are relative to the
 /// path's parent, so `--send photos` arrives as `photos/...`. A path given

@@ -16,17 +16,15 @@
 //! `landing` (partial files, resume records, fsync batches on the
 //! receiver), `send` and `receive` (each side's steps).
 
-use super::frame::{Frame, Role, PROTOCOL_VERSION};
-use super::link::Link;
-use super::names::{self, NameError};
-use super::{Error as SessionError, DATA_CHUNK};
-use crate::peer::Received;
-use crate::text::printable;
-use bytes::{Bytes, BytesMut};
+use crate::session::frame::Role;
+use crate::session::link::Link;
+use crate::session::names::NameError;
+use crate::session::Error as SessionError;
+use control::{abandon, finish, idle_limit};
+use receive::receive_all;
+use send::send_all;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 mod control;
 mod landing;
@@ -38,13 +36,7 @@ mod send;
 mod tests;
 
 pub use control::IDLE_LIMIT;
-use control::*;
-use landing::*;
-use manifest::*;
 pub use manifest::{build_manifest, check_manifest, check_sources};
-use outgoing::*;
-use receive::*;
-use send::*;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Entry {

@@ -1,4 +1,8 @@
-use super::*;
+use super::TransferError;
+use crate::session::DATA_CHUNK;
+use bytes::BytesMut;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// Chunks in flight between the disk and the channel on either side: enough
 /// to keep the channel busy while the disk and the hash catch up, a few MiB

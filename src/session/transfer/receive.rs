@@ -1,7 +1,22 @@
 //! The receiving side: take the manifest, decide where each file lands,
 //! accept, then take the stream one message at a time.
 
-use super::*;
+use super::control::{greet, keepalive, next, peer_words, runs, send_control, still_here, Control, Incoming};
+use super::landing::{
+    forget_partial, free_name, inspect_partial, open_partial, part_path, place, renamed, resolves_inside, Landing,
+    PartWriter, Partial, Verified, BATCHED_FILE_BYTES,
+};
+use super::manifest::{check_manifest, manifest_event};
+use super::outgoing::unpack;
+use super::{io, Consent, Entry, Event, Existing, Observer, ReceiveOptions, Report, TransferError};
+use crate::session::frame::Role;
+use crate::session::link::Link;
+use crate::session::names::NameError;
+use crate::session::{names, Error as SessionError, DATA_CHUNK};
+use crate::text::printable;
+use bytes::Bytes;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub(super) async fn receive_all<C: std::future::Future<Output = ()>>(
     channel: &mut impl Link,

@@ -1,7 +1,18 @@
 //! The sending side: announce the manifest, learn what the receiver already
 //! holds, stream the rest, then hear which files arrived intact.
 
-use super::*;
+use super::control::{
+    greet, keepalive, next, peer_words, runs, send_control, why_the_receiver_stopped, Control, Incoming,
+};
+use super::manifest::{build_manifest, manifest_event};
+use super::outgoing::{read_ahead, read_small, Pack, PACKED_FILE_MAX};
+use super::{io, Entry, Event, Observer, Report, TransferError};
+use crate::session::frame::Role;
+use crate::session::link::Link;
+use crate::session::Error as SessionError;
+use bytes::BytesMut;
+use std::path::PathBuf;
+use std::time::Duration;
 
 pub(super) async fn send_all<C: std::future::Future<Output = ()>>(
     channel: &mut impl Link,

@@ -1,4 +1,18 @@
-use super::*;
+use super::control::{runs, send_control, Control, MAX_CONTROL_BYTES};
+use super::landing::{
+    forget_partial, free_name, inspect_partial, open_partial, part_path, place, record_path, resolves_inside,
+    with_suffix, Partial,
+};
+use super::manifest::check_manifest;
+use super::outgoing::Pack;
+use super::receive::receive_all;
+use super::send::send_all;
+use super::{receive, Entry, Event, Existing, Observer, ReceiveOptions, Report, TransferError};
+use crate::session::frame::{Frame, Role, PROTOCOL_VERSION};
+use crate::session::names;
+use crate::session::names::NameError;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[test]
 fn hostile_manifests_are_refused_whole() {
