@@ -169,25 +169,6 @@ fn is_link_local(ip: &IpAddr) -> bool {
     }
 }
 
-/// Keeps memory the transfer frees for its next buffers instead of handing
-/// it back to the kernel at once. Every 64 KiB message is a fresh buffer on
-/// both sides; with glibc's defaults (trim above 128 KiB of free top) its
-/// pages went back and were faulted in and zeroed again: 33 649 page faults
-/// on the receiver of 256 MiB over a 1500-byte veth, about 1 500 with a
-/// trim threshold, and CPU per GiB for both sides 5.40 -> 5.20 s (8
-/// alternating runs). 8 MiB rather than more: with 64 MiB, a 16 MiB top pad
-/// and a 4 MiB mmap threshold the receiver on loopback peaked at 26-32 MiB,
-/// with 8 MiB alone at 22-23 (17-19 with glibc's defaults), same rate and
-/// CPU. Call it before any thread starts.
-pub fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before other
-    // threads exist, as glibc asks.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 8 << 20);
-    }
-}
-
 /// The SCTP receive window: what may be in flight towards this side. The
 /// kernel charges each queued datagram its buffer's true size against twice
 /// the granted figure; a lone 1.4 KB datagram costs up to three times its

@@ -20,7 +20,7 @@ use channel::pump;
 pub use channel::{Channel, ChannelSender, Received};
 use config::sctp_mtu;
 pub use config::Identity;
-pub use config::{default_bind_addrs, keep_freed_memory, pmtu_probe_sizes, sctp_mtu_for_link};
+pub use config::{default_bind_addrs, pmtu_probe_sizes, sctp_mtu_for_link};
 
 use nat::{keep_mappings, nat_obstacle, udp_addrs};
 
