@@ -116,12 +116,20 @@ pub struct TurnAddress {
 }
 
 impl TurnAddress {
-    /// `turn:HOST:PORT?transport=udp` or `turns:HOST:PORT`, IPv6 in brackets.
+    /// `HOST:PORT`, IPv6 in brackets.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// `turn:HOST:PORT?transport=udp` or `turns:HOST:PORT`.
     pub fn url(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         match self.transport {
-            TurnTransport::Udp => format!("turn:{host}:{}?transport=udp", self.port),
-            TurnTransport::Tls => format!("turns:{host}:{}", self.port),
+            TurnTransport::Udp => format!("turn:{}?transport=udp", self.host_port()),
+            TurnTransport::Tls => format!("turns:{}", self.host_port()),
         }
     }
 }

@@ -185,10 +185,10 @@ const RESOLVE_LIMIT: Duration = Duration::from_secs(3);
 /// ones, which it resolves itself).
 pub async fn expect_all(log: &ServerLog, stun: &[String], turn: &[super::TurnServer]) {
     let stun = stun.iter().map(|url| (url.clone(), Kind::Stun, super::nat::stun_host_port(url)));
-    let turn = turn.iter().filter(|t| t.address.transport == super::TurnTransport::Udp).map(|t| {
-        let host = if t.address.host.contains(':') { format!("[{}]", t.address.host) } else { t.address.host.clone() };
-        (t.address.url(), Kind::Turn, Some(format!("{host}:{}", t.address.port)))
-    });
+    let turn = turn
+        .iter()
+        .filter(|t| t.address.transport == super::TurnTransport::Udp)
+        .map(|t| (t.address.url(), Kind::Turn, Some(t.address.host_port())));
     for (url, kind, host_port) in stun.chain(turn) {
         let addrs = match host_port {
             Some(host_port) => match tokio::time::timeout(RESOLVE_LIMIT, tokio::net::lookup_host(host_port)).await {
