@@ -216,13 +216,7 @@ fn check(raw: &[u8], what: &str, want: Option<Want>) -> Result<Payload, SourceEr
 /// PowerShell), or another ASCII-compatible encoding; a token may have other
 /// text around it. Pictures are left to the scanner.
 fn text_in_file(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_TEXT_FILE {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path).ok()?.take(MAX_TEXT_FILE).read_to_end(&mut bytes).ok()?;
+    let bytes = crate::files::read_regular(path, MAX_TEXT_FILE).ok()?;
     if IMAGE_MAGIC.iter().any(|m| bytes.starts_with(m)) {
         return None;
     }
