@@ -1,9 +1,9 @@
 //! What webrtc is told for one pairing: packet sizes and path MTU probes,
 //! the SCTP receive window, ICE's timers and waits, the certificate, the
-//! addresses to bind. `Peer::build` (mod.rs) assembles a connection from
+//! STUN and TURN servers, the addresses to bind. `Peer::build` (mod.rs) assembles a connection from
 //! these; nothing here opens a socket.
 
-use super::{runtime, setup, Error, PeerOptions, TurnTransport};
+use super::{runtime, setup, Error, PeerOptions};
 use rtc::peer_connection::certificate::CertificateParams;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -69,6 +69,60 @@ pub(super) fn setting_engine(opts: &PeerOptions, ufrag: String, pwd: String) -> 
         None => settings.with_sctp_pmtu_probe_sizes(pmtu_probe_sizes()),
     }
     .build()
+}
+
+/// How qrpair speaks to a TURN server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnTransport {
+    /// `turn:`: UDP, which webrtc speaks itself.
+    Udp,
+    /// `turns:`: TLS over TCP, carried under webrtc by turns.rs (webrtc-rs
+    /// relays over UDP only). Plain TCP would be another arm of the same
+    /// stream carrier.
+    Tls,
+}
+
+/// Where a TURN server is, parsed once from `--turn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnAddress {
+    /// A DNS name or an IP address, IPv6 without brackets.
+    pub host: String,
+    pub port: u16,
+    pub transport: TurnTransport,
+}
+
+impl TurnAddress {
+    /// `HOST:PORT`, IPv6 in brackets.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// `turn:HOST:PORT?transport=udp` or `turns:HOST:PORT`.
+    pub fn url(&self) -> String {
+        match self.transport {
+            TurnTransport::Udp => format!("turn:{}?transport=udp", self.host_port()),
+            TurnTransport::Tls => format!("turns:{}", self.host_port()),
+        }
+    }
+}
+
+/// A TURN server and the long-term credentials it wants.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    pub address: TurnAddress,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for TurnServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password, not even in a debug log.
+        f.debug_struct("TurnServer").field("address", &self.address).field("username", &self.username).finish()
+    }
 }
 
 /// The certificate, the ICE servers and the policy: STUN as given, each

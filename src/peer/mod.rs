@@ -2,10 +2,10 @@
 //! our own type, so a webrtc upgrade changes this module and nothing else.
 //!
 //! Split by what a pairing goes through: what webrtc is told (config.rs:
-//! packet sizes, ICE timers, the certificate), NAT helpers (nat.rs), the
-//! sockets webrtc runs on (runtime.rs, error_queue.rs, turns.rs), what the
-//! STUN and TURN servers said (servers.rs), the open data channel
-//! (channel.rs). What stays here is `Peer`: build, gather, offer, answer
+//! packet sizes, ICE timers, the certificate, the STUN and TURN servers),
+//! NAT helpers (nat.rs), the sockets webrtc runs on (runtime.rs,
+//! error_queue.rs, turns.rs), what the STUN and TURN servers said
+//! (servers.rs), the open data channel (channel.rs). What stays here is `Peer`: build, gather, offer, answer
 //! and connect.
 
 mod channel;
@@ -19,8 +19,8 @@ mod turns;
 use channel::pump;
 pub use channel::{Channel, ChannelSender, Received};
 use config::sctp_mtu;
-pub use config::Identity;
 pub use config::{default_bind_addrs, pmtu_probe_sizes, sctp_mtu_for_link};
+pub use config::{Identity, TurnAddress, TurnServer, TurnTransport};
 
 use nat::{keep_mappings, nat_obstacle, udp_addrs};
 
@@ -93,60 +93,6 @@ pub struct PeerOptions {
     pub mtu: Option<u32>,
     /// This side's certificate; `None` makes a fresh one for the pairing.
     pub identity: Option<Identity>,
-}
-
-/// How qrpair speaks to a TURN server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TurnTransport {
-    /// `turn:`: UDP, which webrtc speaks itself.
-    Udp,
-    /// `turns:`: TLS over TCP, carried under webrtc by turns.rs (webrtc-rs
-    /// relays over UDP only). Plain TCP would be another arm of the same
-    /// stream carrier.
-    Tls,
-}
-
-/// Where a TURN server is, parsed once from `--turn`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TurnAddress {
-    /// A DNS name or an IP address, IPv6 without brackets.
-    pub host: String,
-    pub port: u16,
-    pub transport: TurnTransport,
-}
-
-impl TurnAddress {
-    /// `HOST:PORT`, IPv6 in brackets.
-    pub fn host_port(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    /// `turn:HOST:PORT?transport=udp` or `turns:HOST:PORT`.
-    pub fn url(&self) -> String {
-        match self.transport {
-            TurnTransport::Udp => format!("turn:{}?transport=udp", self.host_port()),
-            TurnTransport::Tls => format!("turns:{}", self.host_port()),
-        }
-    }
-}
-
-/// A TURN server and the long-term credentials it wants.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TurnServer {
-    pub address: TurnAddress,
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for TurnServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the password, not even in a debug log.
-        f.debug_struct("TurnServer").field("address", &self.address).field("username", &self.username).finish()
-    }
 }
 
 /// Checks `QRPAIR_TURN_CA` (the CA a self-hosted `turns:` server's
