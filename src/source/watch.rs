@@ -10,7 +10,7 @@
 
 use super::{from_clipboard, is_text_source, read_file_by, read_now, Obtained, SourceError, Want};
 use crate::qr::ScanError;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -235,7 +235,8 @@ impl Folder {
 
     /// The new images among what woke the wait, oldest first.
     fn fresh(&mut self, wake: Wake) -> Vec<(PathBuf, SystemTime)> {
-        let mut fresh: Vec<(PathBuf, SystemTime)> = match wake {
+        // By path, so a file both named and settling is looked at once.
+        let found: BTreeMap<PathBuf, SystemTime> = match wake {
             Wake::Named(paths) => paths
                 .iter()
                 .filter(|p| p.parent().is_some_and(|parent| parent == self.absolute || parent == self.dir))
@@ -251,9 +252,8 @@ impl Folder {
                 self.images().collect()
             }
         };
-        fresh.retain(|(p, t)| self.seen.get(p) != Some(t));
-        fresh.sort();
-        fresh.dedup();
+        let mut fresh: Vec<(PathBuf, SystemTime)> =
+            found.into_iter().filter(|(p, t)| self.seen.get(p) != Some(t)).collect();
         fresh.sort_by_key(|(_, t)| *t);
         fresh
     }
