@@ -373,7 +373,7 @@ pub struct Decoded {
     pub fingerprint: Option<String>,
     pub candidates: Vec<signal::Candidate>,
     /// Which networks the candidates can be reached from (`signal::reach`).
-    pub reach: &'static str,
+    pub reach: String,
     pub sdp_bytes: usize,
 }
 

@@ -448,12 +448,7 @@ mod tests {
 
     fn cand(addr: &str, kind: &str) -> crate::signal::Candidate {
         let sa: SocketAddr = addr.parse().unwrap();
-        crate::signal::Candidate {
-            address: sa.ip().to_string(),
-            port: sa.port(),
-            protocol: "udp".into(),
-            kind: kind.into(),
-        }
+        crate::signal::Candidate::parse(&format!("1 1 udp 1 {} {} typ {kind}", sa.ip(), sa.port())).unwrap()
     }
 
     #[test]

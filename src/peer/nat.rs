@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use crate::signal::CandidateType;
 use tokio::sync::watch;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
@@ -36,11 +37,7 @@ pub(super) fn stun_host_port(url: &str) -> Option<String> {
 
 /// The UDP addresses among candidates.
 pub(super) fn udp_addrs(candidates: &[crate::signal::Candidate]) -> Vec<SocketAddr> {
-    candidates
-        .iter()
-        .filter(|c| c.protocol == "udp")
-        .filter_map(|c| Some(SocketAddr::new(c.address.parse().ok()?, c.port)))
-        .collect()
+    candidates.iter().filter_map(crate::signal::Candidate::udp_addr).collect()
 }
 
 /// A STUN message with no attributes: a Binding request (a server answers
@@ -115,7 +112,7 @@ pub(super) fn send_despite_reports(socket: &std::net::UdpSocket, bytes: &[u8], t
 /// Only a relay gets through; with one on either side there is nothing to
 /// add.
 pub(super) fn nat_obstacle(ours: &[crate::signal::Candidate], theirs: &[crate::signal::Candidate]) -> Option<String> {
-    if ours.iter().chain(theirs).any(|c| c.kind == "relay") {
+    if ours.iter().chain(theirs).any(|c| c.kind == CandidateType::Relay) {
         return None;
     }
     let (we, they) = (translated_ports(ours)?, translated_ports(theirs)?);
@@ -135,9 +132,9 @@ pub(super) fn nat_obstacle(ours: &[crate::signal::Candidate], theirs: &[crate::s
 /// `Some(true)` when no public (server-reflexive) port equals one of our
 /// own ports; `None` without a public address to compare.
 pub(super) fn translated_ports(candidates: &[crate::signal::Candidate]) -> Option<bool> {
-    let mut public = candidates.iter().filter(|c| c.kind == "srflx").peekable();
+    let mut public = candidates.iter().filter(|c| c.kind == CandidateType::Srflx).peekable();
     public.peek()?;
-    let own: Vec<u16> = candidates.iter().filter(|c| c.kind == "host").map(|c| c.port).collect();
+    let own: Vec<u16> = candidates.iter().filter(|c| c.kind == CandidateType::Host).map(|c| c.port).collect();
     Some(public.all(|c| !own.contains(&c.port)))
 }
 

@@ -214,7 +214,7 @@ pub fn verdict(
     // With --relay no STUN request is made: its silence means nothing.
     let problems: Vec<String> =
         heard.iter().filter(|h| !(relay_only && h.kind == Kind::Stun)).filter_map(|h| h.problem(waited)).collect();
-    if relay_only && !candidates.iter().any(|c| c.kind == "relay") {
+    if relay_only && !candidates.iter().any(|c| c.kind == crate::signal::CandidateType::Relay) {
         let why = if problems.is_empty() {
             format!("no TURN server gave a relay address within {:.0} s", waited.as_secs_f64())
         } else {
@@ -328,11 +328,8 @@ mod tests {
 
     #[test]
     fn with_relay_a_missing_relay_stops_the_code_and_without_it_is_a_note() {
-        let cand = |address: &str, kind: &str| crate::signal::Candidate {
-            address: address.into(),
-            port: 50000,
-            protocol: "udp".into(),
-            kind: kind.into(),
+        let cand = |address: &str, kind: &str| {
+            crate::signal::Candidate::parse(&format!("1 1 udp 1 {address} 50000 typ {kind}")).unwrap()
         };
         let log = log_of(Kind::Turn);
         log.expect("stun:198.51.100.9:3478", Kind::Stun, Ok(vec!["198.51.100.9:3478".parse().unwrap()]));

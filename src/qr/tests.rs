@@ -257,11 +257,12 @@ fn grey_is_bt601_luma_and_grey_pictures_have_no_colour_plane() {
 /// reads from across a desk); with a relay candidate too, version 5.
 #[test]
 fn codes_with_stun_and_turn_candidates_stay_small() {
-    use crate::signal::compact::{Address, CandidateType, CompactCandidate, Description, Setup, Transport};
+    use crate::signal::candidate::{Address, Candidate, CandidateType, Transport};
+    use crate::signal::compact::{Description, Setup};
     use crate::signal::{self, Kind};
     let v4 = |a: [u8; 4]| Address::V4(std::net::Ipv4Addr::from(a));
     let candidate =
-        |address, port, kind, related| CompactCandidate { address, port, kind, transport: Transport::Udp, related };
+        |address, port, kind, related| Candidate { address, port, kind, transport: Transport::Udp, related };
     let host = candidate(v4([192, 168, 1, 10]), 40000, CandidateType::Host, None);
     let srflx = candidate(v4([203, 0, 113, 7]), 40001, CandidateType::Srflx, Some((v4([192, 168, 1, 10]), 40000)));
     let relay = candidate(v4([198, 51, 100, 9]), 49160, CandidateType::Relay, Some((v4([203, 0, 113, 7]), 40001)));

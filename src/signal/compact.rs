@@ -22,9 +22,10 @@
 //!                     [related address, related port]
 //! ```
 
-use super::sdp::{self as sdp_text};
+use super::candidate::{Address, Candidate, CandidateType, Transport};
+use super::sdp::{self as sdp_text, SdpSummary};
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 
 pub const FINGERPRINT_LEN: usize = 32;
 pub const TAG_LEN: usize = 4;
@@ -44,6 +45,20 @@ const ICE_LITE: u8 = 0x20;
 const PRESENCE_KNOWN: u8 = 0x3f;
 /// max-message-size byte meaning "a big-endian u32 follows".
 const MMS_LITERAL: u8 = 0xff;
+
+/// A candidate's type and transport as the flags byte numbers them.
+const KINDS: [CandidateType; 4] = [CandidateType::Host, CandidateType::Srflx, CandidateType::Prflx, CandidateType::Relay];
+const TRANSPORTS: [Transport; 4] = [Transport::Udp, Transport::TcpActive, Transport::TcpPassive, Transport::TcpSo];
+
+/// The address family as the flags byte numbers it.
+fn family(address: &Address) -> u8 {
+    match address {
+        Address::V4(_) => 0,
+        Address::V6(_) => 1,
+        Address::Mdns(_) => 2,
+        Address::Name(_) => 3,
+    }
+}
 
 /// The ICE-credential alphabet (RFC 8839 ice-char), which is also base64's.
 const ICE_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -80,150 +95,6 @@ impl Setup {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
-    V4(Ipv4Addr),
-    V6(Ipv6Addr),
-    /// `<uuid>.local`, the name browsers publish instead of the address.
-    Mdns([u8; 16]),
-    Name(String),
-}
-
-impl Address {
-    fn parse(text: &str) -> Address {
-        if let Ok(v4) = text.parse() {
-            return Address::V4(v4);
-        }
-        if let Ok(v6) = text.parse() {
-            return Address::V6(v6);
-        }
-        match parse_mdns_uuid(text) {
-            Some(uuid) => Address::Mdns(uuid),
-            None => Address::Name(text.to_string()),
-        }
-    }
-
-    fn family(&self) -> u8 {
-        match self {
-            Address::V4(_) => 0,
-            Address::V6(_) => 1,
-            Address::Mdns(_) => 2,
-            Address::Name(_) => 3,
-        }
-    }
-}
-
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Address::V4(a) => write!(f, "{a}"),
-            Address::V6(a) => write!(f, "{a}"),
-            Address::Mdns(u) => {
-                for (i, b) in u.iter().enumerate() {
-                    if matches!(i, 4 | 6 | 8 | 10) {
-                        f.write_char('-')?;
-                    }
-                    write!(f, "{b:02x}")?;
-                }
-                f.write_str(".local")
-            }
-            Address::Name(n) => f.write_str(n),
-        }
-    }
-}
-
-/// Only the lowercase canonical form packs into 16 bytes; anything else
-/// would not rebuild to the same name.
-fn parse_mdns_uuid(text: &str) -> Option<[u8; 16]> {
-    let uuid = text.strip_suffix(".local")?;
-    let bytes = uuid.as_bytes();
-    if bytes.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    let mut hex = Vec::with_capacity(32);
-    for (i, &c) in bytes.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-        } else {
-            hex.push(match c {
-                b'0'..=b'9' => c - b'0',
-                b'a'..=b'f' => c - b'a' + 10,
-                _ => return None,
-            });
-        }
-    }
-    for (i, pair) in hex.chunks(2).enumerate() {
-        out[i] = pair[0] << 4 | pair[1];
-    }
-    Some(out)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CandidateType {
-    Host,
-    Srflx,
-    Prflx,
-    Relay,
-}
-
-impl CandidateType {
-    const ALL: [CandidateType; 4] =
-        [CandidateType::Host, CandidateType::Srflx, CandidateType::Prflx, CandidateType::Relay];
-    fn as_str(self) -> &'static str {
-        match self {
-            CandidateType::Host => "host",
-            CandidateType::Srflx => "srflx",
-            CandidateType::Prflx => "prflx",
-            CandidateType::Relay => "relay",
-        }
-    }
-    /// RFC 8445 recommended type preferences.
-    fn preference(self) -> u32 {
-        match self {
-            CandidateType::Host => 126,
-            CandidateType::Prflx => 110,
-            CandidateType::Srflx => 100,
-            CandidateType::Relay => 0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    TcpActive,
-    TcpPassive,
-    TcpSo,
-}
-
-impl Transport {
-    const ALL: [Transport; 4] = [Transport::Udp, Transport::TcpActive, Transport::TcpPassive, Transport::TcpSo];
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompactCandidate {
-    pub address: Address,
-    pub port: u16,
-    pub kind: CandidateType,
-    pub transport: Transport,
-    pub related: Option<(Address, u16)>,
-}
-
-impl CompactCandidate {
-    /// False for a candidate that tells the other side nothing it can use:
-    /// an active TCP candidate (RFC 6544) has the discard port 9 for a port
-    /// and is never checked; its checks reach the other side from an address
-    /// that side learns then. Firefox lists one per host candidate (19 B
-    /// each with mDNS names: fixtures/sdp/firefox_offer_mdns_1.json packed to
-    /// 110 B, QR version 7, with it and 91 B, version 6, without).
-    pub fn usable_by_a_peer(&self) -> bool {
-        self.transport != Transport::TcpActive
-    }
-}
-
 /// Everything a data-channel description says that matters (candidates no
 /// peer can use left out).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +107,7 @@ pub struct Description {
     pub sctp_port: u16,
     pub max_message_size: u32,
     pub ice_lite: bool,
-    pub candidates: Vec<CompactCandidate>,
+    pub candidates: Vec<Candidate>,
 }
 
 /// Why a description cannot take the compact form (it then travels deflated).
@@ -289,8 +160,9 @@ impl Description {
                         "max-message-size" => mms = Some(arg.parse().map_err(|_| nope("bad max-message-size"))?),
                         "ice-lite" => ice_lite = true,
                         "candidate" => {
-                            let c =
-                                parse_candidate(arg).ok_or_else(|| nope("candidate the compact form cannot carry"))?;
+                            let c = Candidate::parse(arg)
+                                .filter(|c| !matches!(&c.address, Address::Name(n) if n.len() > 255))
+                                .ok_or_else(|| nope("candidate the compact form cannot carry"))?;
                             if c.usable_by_a_peer() {
                                 candidates.push(c);
                             }
@@ -345,6 +217,25 @@ impl Description {
         })
     }
 
+    /// What `SdpSummary::parse(&self.to_sdp())` would find, without writing
+    /// and re-reading the text.
+    pub fn summary(&self) -> SdpSummary {
+        let hex: Vec<String> = self.fingerprint.iter().map(|b| format!("{b:02X}")).collect();
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(self.candidates.len());
+        for c in &self.candidates {
+            if !candidates.contains(c) {
+                candidates.push(c.clone());
+            }
+        }
+        SdpSummary {
+            fingerprint: Some(format!("sha-256 {}", hex.join(":"))),
+            ice_ufrag: Some(self.ufrag.clone()),
+            ice_pwd: Some(self.pwd.clone()),
+            setup: Some(self.setup.as_str().to_string()),
+            candidates,
+        }
+    }
+
     /// A full SDP for this description, accepted by webrtc-rs and Chromium.
     pub fn to_sdp(&self) -> String {
         let session_id = u64::from_be_bytes(self.fingerprint[..8].try_into().unwrap_or([0; 8])) >> 2;
@@ -358,7 +249,7 @@ impl Description {
         for (i, c) in self.candidates.iter().enumerate() {
             let local_pref = 65535 - i as u32;
             let priority = (c.kind.preference() << 24) | (local_pref << 8) | 255;
-            let protocol = if c.transport == Transport::Udp { "udp" } else { "tcp" };
+            let protocol = c.transport.protocol();
             let _ = write!(
                 s,
                 "a=candidate:{} 1 {protocol} {priority} {} {} typ {}",
@@ -370,11 +261,8 @@ impl Description {
             if let Some((addr, port)) = &c.related {
                 let _ = write!(s, " raddr {addr} rport {port}");
             }
-            match c.transport {
-                Transport::Udp => {}
-                Transport::TcpActive => s.push_str(" tcptype active"),
-                Transport::TcpPassive => s.push_str(" tcptype passive"),
-                Transport::TcpSo => s.push_str(" tcptype so"),
+            if let Some(tcptype) = c.transport.tcptype() {
+                let _ = write!(s, " tcptype {tcptype}");
             }
             s.push_str("\r\n");
         }
@@ -401,48 +289,6 @@ pub fn parse_fingerprint_hex(hex: &str) -> Option<[u8; FINGERPRINT_LEN]> {
         n += 1;
     }
     (n == FINGERPRINT_LEN).then_some(out)
-}
-
-/// `foundation 1 protocol priority address port typ type [raddr a rport p] [tcptype t] [extensions]`.
-/// Foundation, priority and extensions (generation, network-cost, ufrag)
-/// are re-synthesised or irrelevant to a single-shot exchange.
-fn parse_candidate(value: &str) -> Option<CompactCandidate> {
-    let f: Vec<&str> = value.split_whitespace().collect();
-    if f.len() < 8 || f[1] != "1" || f[6] != "typ" {
-        return None;
-    }
-    let kind = CandidateType::ALL.into_iter().find(|t| t.as_str() == f[7])?;
-    let address = Address::parse(f[4]);
-    let port = f[5].parse().ok()?;
-    let (mut raddr, mut rport, mut tcptype) = (None, None, None);
-    let mut rest = f[8..].chunks(2);
-    for pair in rest.by_ref() {
-        match pair {
-            ["raddr", a] => raddr = Some(Address::parse(a)),
-            ["rport", p] => rport = Some(p.parse().ok()?),
-            ["tcptype", t] => tcptype = Some(*t),
-            [_, _] => {}
-            _ => return None,
-        }
-    }
-    let transport = match (f[2].to_ascii_lowercase().as_str(), tcptype) {
-        ("udp", None) => Transport::Udp,
-        ("tcp", Some("active")) => Transport::TcpActive,
-        ("tcp", Some("passive")) => Transport::TcpPassive,
-        ("tcp", Some("so")) => Transport::TcpSo,
-        _ => return None,
-    };
-    let related = match (raddr, rport) {
-        (Some(a), Some(p)) => Some((a, p)),
-        (None, None) => None,
-        _ => return None,
-    };
-    if let Address::Name(n) = &address {
-        if n.is_empty() || n.len() > 255 {
-            return None;
-        }
-    }
-    Some(CompactCandidate { address, port, kind, transport, related })
 }
 
 fn packable(cred: &str) -> bool {
@@ -550,14 +396,14 @@ impl Description {
         out.extend_from_slice(&fields);
         out.push(self.candidates.len() as u8);
         for c in &self.candidates {
-            let kind = CandidateType::ALL.iter().position(|t| *t == c.kind).unwrap_or(0) as u8;
-            let transport = Transport::ALL.iter().position(|t| *t == c.transport).unwrap_or(0) as u8;
+            let kind = KINDS.iter().position(|t| *t == c.kind).unwrap_or(0) as u8;
+            let transport = TRANSPORTS.iter().position(|t| *t == c.transport).unwrap_or(0) as u8;
             let related = if c.related.is_some() { 0x40 } else { 0 };
-            out.push(c.address.family() | kind << 2 | transport << 4 | related);
+            out.push(family(&c.address) | kind << 2 | transport << 4 | related);
             pack_address(&mut out, &c.address);
             out.extend_from_slice(&c.port.to_be_bytes());
             if let Some((addr, port)) = &c.related {
-                out.push(addr.family());
+                out.push(family(addr));
                 pack_address(&mut out, addr);
                 out.extend_from_slice(&port.to_be_bytes());
             }
@@ -591,7 +437,7 @@ impl Description {
                 return Err(CompactError::Truncated);
             }
             for chunk in body.chunks_exact(6) {
-                d.candidates.push(CompactCandidate {
+                d.candidates.push(Candidate {
                     address: Address::V4(Ipv4Addr::new(chunk[0], chunk[1], chunk[2], chunk[3])),
                     port: u16::from_be_bytes([chunk[4], chunk[5]]),
                     kind: CandidateType::Host,
@@ -654,11 +500,11 @@ impl Description {
             } else {
                 None
             };
-            d.candidates.push(CompactCandidate {
+            d.candidates.push(Candidate {
                 address,
                 port,
-                kind: CandidateType::ALL[((flags >> 2) & 3) as usize],
-                transport: Transport::ALL[((flags >> 4) & 3) as usize],
+                kind: KINDS[((flags >> 2) & 3) as usize],
+                transport: TRANSPORTS[((flags >> 4) & 3) as usize],
                 related,
             });
         }

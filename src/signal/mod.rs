@@ -4,6 +4,8 @@
 //! Pure and synchronous on purpose: everything here takes bytes and returns
 //! values, so it can be unit-tested and fuzzed without a network.
 
+mod addresses;
+pub mod candidate;
 pub mod compact;
 pub mod json;
 mod sdp;
@@ -12,7 +14,9 @@ pub mod token;
 pub use compact::{derive_credentials, offer_tag, parse_fingerprint_hex, Description, FINGERPRINT_LEN, TAG_LEN};
 pub use json::{looks_like_json, parse_sdp_json, to_sdp_json, JsonError};
 
-pub use sdp::{minimize_sdp, reach, Candidate, SdpSummary};
+pub use addresses::{classify as classify_address, Class as AddressClass};
+pub use candidate::{Address, Candidate, CandidateType, Transport};
+pub use sdp::{minimize_sdp, reach, SdpSummary};
 pub use token::{decode_token, encode_token, find_token, looks_like_token, TokenError, TOKEN_PREFIX};
 
 use flate2::{write::DeflateEncoder, Compression, Decompress, FlushDecompress, Status};
@@ -93,6 +97,19 @@ impl Payload {
     /// (see `check_usable`).
     pub fn new(kind: Kind, sdp: String, tag: Option<[u8; TAG_LEN]>, form: Form) -> Result<Payload, Error> {
         let summary = SdpSummary::parse(&sdp);
+        Payload::with_summary(kind, sdp, summary, tag, form)
+    }
+
+    /// For a description whose summary is already known (the compact form
+    /// unpacks the values themselves; reading them back out of the SDP it
+    /// rebuilt would be a second parse of the same thing).
+    fn with_summary(
+        kind: Kind,
+        sdp: String,
+        summary: SdpSummary,
+        tag: Option<[u8; TAG_LEN]>,
+        form: Form,
+    ) -> Result<Payload, Error> {
         usable(&summary)?;
         let sha256 = summary.fingerprint.as_deref().and_then(sha256_bytes);
         let made_by_qrpair = match (sha256, &summary.ice_ufrag, &summary.ice_pwd) {
@@ -241,9 +258,11 @@ fn usable(summary: &SdpSummary) -> Result<(), Error> {
         )));
     }
     for candidate in &summary.candidates {
-        let address = candidate.address.as_str();
-        if address.parse::<std::net::IpAddr>().is_err() && !address.to_ascii_lowercase().ends_with(".local") {
-            let shown: String = address.chars().take(64).collect();
+        if let Address::Name(name) = &candidate.address {
+            if candidate.address.is_local_name() {
+                continue;
+            }
+            let shown: String = name.chars().take(64).collect();
             return Err(Error::Unusable(format!(
                 "candidate address {shown:?} is a host name; only IP addresses and .local names can be used"
             )));
@@ -265,7 +284,7 @@ fn decode_compact(header: u8, body: &[u8], kind: Kind) -> Result<Payload, Error>
     let fingerprint: [u8; FINGERPRINT_LEN] = fingerprint.try_into().map_err(|_| compact::CompactError::Truncated)?;
     let (tag, rest) = split_tag(header, rest).ok_or(compact::CompactError::Truncated)?;
     let description = Description::unpack(fingerprint, rest, header & EXTENDED_BIT != 0, kind == Kind::Answer)?;
-    Payload::new(kind, description.to_sdp(), tag, Form::Compact)
+    Payload::with_summary(kind, description.to_sdp(), description.summary(), tag, Form::Compact)
 }
 
 /// For the offering side: refuses an answer that says it was made for

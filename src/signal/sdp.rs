@@ -1,6 +1,8 @@
 //! The parts of SDP qrpair reads or rewrites: which lines a data-channel peer
 //! needs, and a summary (fingerprint, candidates) for `qrpair decode`.
 
+use super::addresses::{classify, Class};
+use super::candidate::{Candidate, CandidateType};
 use serde::Serialize;
 
 /// Session-level and media-level attributes a data-channel peer acts on.
@@ -61,60 +63,32 @@ fn keep_attribute(attr: &str) -> bool {
     true
 }
 
-/// One ICE candidate as a person reading `qrpair decode` wants to see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Candidate {
-    pub address: String,
-    pub port: u16,
-    pub protocol: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
 /// Which networks a code's candidates can be reached from, in words, so a
 /// person can tell before pairing whether a code made at home will work from
 /// the office (it will not with host addresses alone).
-pub fn reach(candidates: &[Candidate]) -> &'static str {
-    let has = |kind: &str| candidates.iter().any(|c| c.kind == kind);
-    let ips: Vec<std::net::IpAddr> = candidates.iter().filter_map(|c| c.address.parse().ok()).collect();
-    if has("relay") {
-        "through a TURN relay, so from any network, NATs of every kind included"
-    } else if candidates.iter().any(|c| c.kind == "host" && c.address.parse().is_ok_and(|ip| is_public(&ip))) {
-        "directly at a public address, from any network whose NAT lets it out"
-    } else if has("srflx") {
-        "across NATs that keep one port per socket (a public address learned from STUN), and on the same network"
-    } else if ips.is_empty() {
-        "nowhere: the code carries no address"
-    } else if ips.iter().all(|ip| ip.is_loopback()) {
-        "this machine only (loopback)"
+pub fn reach(candidates: &[Candidate]) -> String {
+    let has = |kind: CandidateType| candidates.iter().any(|c| c.kind == kind);
+    let hosts = || candidates.iter().filter(|c| c.kind == CandidateType::Host);
+    let host_in = |class: Class| hosts().find_map(|c| c.address.ip().filter(|ip| classify(*ip).0 == class));
+    let classes: Vec<Class> = candidates.iter().filter_map(|c| c.address.ip()).map(|ip| classify(ip).0).collect();
+    if has(CandidateType::Relay) {
+        "through a TURN relay, so from any network, NATs of every kind included".into()
+    } else if host_in(Class::Public).is_some() {
+        "directly at a public address, from any network whose NAT lets it out".into()
+    } else if has(CandidateType::Srflx) {
+        "across NATs that keep one port per socket (a public address learned from STUN), and on the same network".into()
+    } else if let Some(ip) = host_in(Class::Test) {
+        format!("directly at {ip}, {}: only a test network routes it", classify(ip).1)
+    } else if candidates.iter().any(|c| c.address.is_local_name()) {
+        "the same network only (mDNS .local names, which only that network resolves)".into()
+    } else if classes.is_empty() {
+        "nowhere: the code carries no address".into()
+    } else if classes.iter().all(|c| *c == Class::Loopback) {
+        "this machine only (loopback)".into()
+    } else if classes.iter().all(|c| *c == Class::Unusable) {
+        "nowhere: none of its addresses can be sent to (unspecified, multicast or reserved)".into()
     } else {
-        "the same network only (private addresses); to cross NATs, make the code with --stun"
-    }
-}
-
-/// Routable on the internet: not loopback, private (RFC 1918, ULA),
-/// link-local or CGNAT shared space.
-fn is_public(ip: &std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        std::net::IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            !(v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
-impl std::fmt::Display for Candidate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host = if self.address.contains(':') { format!("[{}]", self.address) } else { self.address.clone() };
-        write!(f, "{host}:{} {} {}", self.port, self.protocol, self.kind)
+        "the same network only (private addresses); to cross NATs, make the code with --stun".into()
     }
 }
 
@@ -147,7 +121,7 @@ impl SdpSummary {
             } else if let Some(v) = attr.strip_prefix("setup:") {
                 summary.setup.get_or_insert_with(|| v.trim().to_string());
             } else if let Some(v) = attr.strip_prefix("candidate:") {
-                if let Some(c) = parse_candidate(v) {
+                if let Some(c) = Candidate::parse(v) {
                     if !summary.candidates.contains(&c) {
                         summary.candidates.push(c);
                     }
@@ -158,26 +132,12 @@ impl SdpSummary {
     }
 }
 
-/// `foundation component protocol priority address port typ type [...]`
-fn parse_candidate(value: &str) -> Option<Candidate> {
-    let fields: Vec<&str> = value.split_whitespace().collect();
-    if fields.len() < 8 || fields[1] != "1" || fields[6] != "typ" {
-        return None;
-    }
-    Some(Candidate {
-        address: fields[4].to_string(),
-        port: fields[5].parse().ok()?,
-        protocol: fields[2].to_ascii_lowercase(),
-        kind: fields[7].to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn candidate(address: &str, kind: &str) -> Candidate {
-        Candidate { address: address.into(), port: 9, protocol: "udp".into(), kind: kind.into() }
+        Candidate::parse(&format!("1 1 udp 1 {address} 9 typ {kind}")).unwrap()
     }
 
     #[test]
@@ -187,13 +147,28 @@ mod tests {
         assert!(reach(&[candidate("100.80.1.2", "host")]).starts_with("the same network only"), "CGNAT space");
         assert!(reach(&[candidate("fe80::1", "host")]).starts_with("the same network only"));
         assert_eq!(reach(&[candidate("127.0.0.1", "host"), candidate("::1", "host")]), "this machine only (loopback)");
-        assert!(reach(&[lan.clone(), candidate("2001:db8:a::2", "host")]).starts_with("directly at a public address"));
-        assert!(reach(&[candidate("203.0.113.7", "host")]).starts_with("directly at a public address"));
-        assert!(reach(&[lan.clone(), candidate("203.0.113.7", "srflx")]).starts_with("across NATs that keep"));
-        assert!(reach(&[candidate("203.0.113.7", "host"), candidate("203.0.113.7", "srflx")])
+        assert!(reach(&[lan.clone(), candidate("2a00:1450:4001::1", "host")]).starts_with("directly at a public address"));
+        assert!(reach(&[candidate("8.8.8.8", "host")]).starts_with("directly at a public address"));
+        assert!(reach(&[lan.clone(), candidate("8.8.8.8", "srflx")]).starts_with("across NATs that keep"));
+        assert!(reach(&[candidate("8.8.8.8", "host"), candidate("8.8.8.8", "srflx")])
             .starts_with("directly at a public address"));
-        assert!(reach(&[lan, candidate("203.0.113.7", "srflx"), candidate("203.0.113.9", "relay")])
+        assert!(reach(&[lan.clone(), candidate("8.8.8.8", "srflx"), candidate("9.9.9.9", "relay")])
             .starts_with("through a TURN relay"));
         assert_eq!(reach(&[]), "nowhere: the code carries no address");
+        // Documentation and benchmarking ranges are no real network's: a code
+        // carrying one is from a test network (or made up), and says so.
+        assert_eq!(
+            reach(&[lan.clone(), candidate("192.0.2.7", "host")]),
+            "directly at 192.0.2.7, a documentation address (TEST-NET-1, RFC 5737): only a test network routes it"
+        );
+        assert_eq!(
+            reach(&[candidate("2001:db8:a::2", "host")]),
+            "directly at 2001:db8:a::2, a documentation address (RFC 3849): only a test network routes it"
+        );
+        assert!(reach(&[candidate("198.18.0.9", "host")]).contains("a benchmarking address (RFC 2544)"));
+        // A browser hides its addresses behind mDNS names: same network, not nowhere.
+        assert!(reach(&[candidate("0d2c4a3e-7f2b-4c55-9a43-8f0e3c1a2b4d.local", "host")])
+            .starts_with("the same network only (mDNS .local names"));
+        assert!(reach(&[candidate("224.0.0.1", "host"), candidate("0.0.0.0", "host")]).starts_with("nowhere: none of"));
     }
 }

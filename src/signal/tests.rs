@@ -50,7 +50,7 @@ fn minimize_keeps_only_component_one_and_drops_noise() {
     assert!(!min.contains("a=sendrecv"));
     assert!(min.ends_with("\r\n"));
     let summary = SdpSummary::parse(&min);
-    let addrs: Vec<&str> = summary.candidates.iter().map(|c| c.address.as_str()).collect();
+    let addrs: Vec<String> = summary.candidates.iter().map(|c| c.address.to_string()).collect();
     assert_eq!(addrs, ["127.0.0.1", "192.0.2.2", "fd00::2"]);
 }
 
@@ -251,11 +251,11 @@ fn qrpair_description(n: usize, answer: bool, seed: u8) -> String {
     let fingerprint: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(31).wrapping_add(seed));
     let (ufrag, pwd) = derive_credentials(&fingerprint);
     let candidates = (0..n)
-        .map(|i| compact::CompactCandidate {
-            address: compact::Address::V4(std::net::Ipv4Addr::new(192, 168, 1, 10 + i as u8)),
+        .map(|i| candidate::Candidate {
+            address: candidate::Address::V4(std::net::Ipv4Addr::new(192, 168, 1, 10 + i as u8)),
             port: 40000 + i as u16,
-            kind: compact::CandidateType::Host,
-            transport: compact::Transport::Udp,
+            kind: candidate::CandidateType::Host,
+            transport: candidate::Transport::Udp,
             related: None,
         })
         .collect();
@@ -351,7 +351,7 @@ fn unusual_but_packable_values_survive() {
     let original = Description::from_sdp(&sdp).unwrap();
     // The active TCP candidate (port 9, never checked) is left out.
     assert_eq!(original.candidates.len(), 7);
-    assert!(original.candidates.iter().all(|c| c.transport != compact::Transport::TcpActive));
+    assert!(original.candidates.iter().all(|c| c.transport != candidate::Transport::TcpActive));
     let bytes = encode_compact(Kind::Offer, &sdp, None).expect("packable");
     let payload = decode(&bytes).unwrap();
     assert_eq!(Description::from_sdp(&payload.sdp).unwrap(), original);
@@ -398,31 +398,31 @@ mod properties {
     use super::super::*;
     use proptest::prelude::*;
 
-    fn address() -> impl Strategy<Value = compact::Address> {
+    fn address() -> impl Strategy<Value = candidate::Address> {
         prop_oneof![
-            any::<[u8; 4]>().prop_map(|b| compact::Address::V4(b.into())),
-            any::<[u8; 16]>().prop_map(|b| compact::Address::V6(b.into())),
-            any::<[u8; 16]>().prop_map(compact::Address::Mdns),
-            "[a-z][a-z0-9-]{0,20}\\.[a-z]{2,6}".prop_map(compact::Address::Name),
+            any::<[u8; 4]>().prop_map(|b| candidate::Address::V4(b.into())),
+            any::<[u8; 16]>().prop_map(|b| candidate::Address::V6(b.into())),
+            any::<[u8; 16]>().prop_map(candidate::Address::Mdns),
+            "[a-z][a-z0-9-]{0,20}\\.[a-z]{2,6}".prop_map(candidate::Address::Name),
         ]
     }
 
-    fn candidate() -> impl Strategy<Value = compact::CompactCandidate> {
+    fn candidate() -> impl Strategy<Value = candidate::Candidate> {
         (address(), any::<u16>(), 0usize..4, 0usize..4, proptest::option::of((address(), any::<u16>()))).prop_map(
-            |(address, port, k, t, related)| compact::CompactCandidate {
+            |(address, port, k, t, related)| candidate::Candidate {
                 address,
                 port,
                 kind: [
-                    compact::CandidateType::Host,
-                    compact::CandidateType::Srflx,
-                    compact::CandidateType::Prflx,
-                    compact::CandidateType::Relay,
+                    candidate::CandidateType::Host,
+                    candidate::CandidateType::Srflx,
+                    candidate::CandidateType::Prflx,
+                    candidate::CandidateType::Relay,
                 ][k],
                 transport: [
-                    compact::Transport::Udp,
-                    compact::Transport::TcpActive,
-                    compact::Transport::TcpPassive,
-                    compact::Transport::TcpSo,
+                    candidate::Transport::Udp,
+                    candidate::Transport::TcpActive,
+                    candidate::Transport::TcpPassive,
+                    candidate::Transport::TcpSo,
                 ][t],
                 related,
             },
@@ -469,7 +469,7 @@ mod properties {
             prop_assert_eq!(generated - d.candidates.len(), active_tcp);
             prop_assert_eq!(Description::from_sdp(&sdp).unwrap(), d.clone());
             let bytes = encode(kind, &sdp, tag);
-            let named = d.candidates.iter().any(|c| matches!(&c.address, compact::Address::Name(n) if !n.ends_with(".local")));
+            let named = d.candidates.iter().any(|c| matches!(&c.address, candidate::Address::Name(n) if !n.ends_with(".local")));
             if named {
                 // A host name can be packed but never used: refused on decode.
                 prop_assert!(matches!(decode(&bytes), Err(Error::Unusable(_))));
@@ -478,6 +478,9 @@ mod properties {
             let payload = decode(&bytes).unwrap();
             prop_assert_eq!(payload.kind, kind);
             prop_assert_eq!(payload.tag, tag);
+            // The summary built from the unpacked values is the one the SDP
+            // text it was rebuilt into reads as.
+            prop_assert_eq!(&payload.summary, &SdpSummary::parse(&payload.sdp));
             prop_assert_eq!(Description::from_sdp(&payload.sdp).unwrap(), d);
         }
 
@@ -584,7 +587,7 @@ fn a_firefox_offer_packs_without_its_active_tcp_candidate() {
     assert_eq!(payload.form, Form::Compact);
     let description = Description::from_sdp(&payload.sdp).unwrap();
     assert_eq!(description.candidates.len(), 1);
-    assert_eq!(description.candidates[0].transport, compact::Transport::Udp);
+    assert_eq!(description.candidates[0].transport, candidate::Transport::Udp);
     assert_eq!(description.max_message_size, 1073741823);
 }
 
@@ -603,7 +606,7 @@ fn a_server_reflexive_candidate_repeating_a_host_one_is_left_out() {
     let with_public = Description::from_sdp(&public).unwrap();
     let added: Vec<_> = with_public.candidates[plain.candidates.len()..].iter().map(|c| (c.kind, c.port)).collect();
     // The host and the srflx on another port stay; the repeat goes.
-    assert_eq!(added, vec![(compact::CandidateType::Host, 61000), (compact::CandidateType::Srflx, 61001)]);
+    assert_eq!(added, vec![(candidate::CandidateType::Host, 61000), (candidate::CandidateType::Srflx, 61001)]);
     let shorter = encode_compact(Kind::Offer, &public, None).unwrap().len();
     let unpruned =
         encode_compact(Kind::Offer, &public.replace("61000 typ srflx", "61002 typ srflx"), None).unwrap().len();
