@@ -2,6 +2,7 @@
 
 use crate::peer::{TurnAddress, TurnTransport};
 use crate::qr::EcLevel;
+use crate::source::Source;
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -49,8 +50,8 @@ pub enum Command {
         /// The answer: an image, a file holding a token, a token, or a folder in which
         /// the first new image holding the answer is taken; waits until it appears.
         /// Without it, asks on the terminal.
-        #[arg(long, value_name = "SOURCE")]
-        answer: Option<String>,
+        #[arg(long, value_name = "SOURCE", value_parser = parse_source)]
+        answer: Option<Source>,
         #[command(flatten)]
         common: Common,
     },
@@ -59,8 +60,8 @@ pub enum Command {
     Answer {
         /// The offer: an image (PNG, JPEG, WebP, GIF, BMP), a token, a browser's JSON description,
         /// a file holding a token or JSON, or - for an image or one line on stdin
-        #[arg(value_name = "SOURCE", required_unless_present = "watch")]
-        source: Option<String>,
+        #[arg(value_name = "SOURCE", required_unless_present = "watch", value_parser = parse_source)]
+        source: Option<Source>,
         /// Wait for the first new image in DIR that holds an offer (a screenshots folder)
         #[arg(long, value_name = "DIR", conflicts_with = "source")]
         watch: Option<PathBuf>,
@@ -74,8 +75,8 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Decode {
         /// An image or a token
-        #[arg(value_name = "SOURCE")]
-        source: String,
+        #[arg(value_name = "SOURCE", value_parser = parse_source)]
+        source: Source,
         /// Print one JSON object instead of text (with --all: one per line): kind, payload_bytes,
         /// qr_version, ec_level, source, form, answers_offer, made_by_qrpair, fingerprint,
         /// candidates [{address, port, protocol, type}], sdp_bytes
@@ -98,8 +99,8 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Encode {
         /// A browser's JSON description ({"type":"offer","sdp":"..."}), a file holding one, a token, an image, or - for one line of stdin
-        #[arg(value_name = "SOURCE")]
-        source: String,
+        #[arg(value_name = "SOURCE", value_parser = parse_source)]
+        source: Source,
         /// Where to write the QR as PNG (written atomically)
         #[arg(long, value_name = "PATH", default_value = "qrpair-code.png")]
         qr_out: PathBuf,
@@ -208,6 +209,12 @@ pub struct Common {
 
 /// An address a peer can send to: not "any", broadcast or multicast,
 /// which would be offered as candidates nobody can reach.
+/// Never refuses: what a SOURCE word is (stdin, clipboard, token, file,
+/// folder) is decided once here, and reading it says what is wrong.
+fn parse_source(text: &str) -> Result<Source, String> {
+    Ok(Source::parse(text))
+}
+
 fn parse_bind(text: &str) -> Result<IpAddr, String> {
     let ip: IpAddr =
         text.trim().parse().map_err(|e| format!("{e} (give an IP address of this machine, e.g. 192.168.1.20)"))?;

@@ -217,7 +217,7 @@ enum DecodeAs {
     SdpJson,
 }
 
-fn decode(source: &str, raw: bool, form: DecodeAs) -> Result<(), Error> {
+fn decode(source: &qrpair::source::Source, raw: bool, form: DecodeAs) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     let written = if raw {
         out.write_all(&pairing::decode_raw(source)?)
@@ -275,7 +275,7 @@ fn stdout_written(written: std::io::Result<()>) -> Result<(), Error> {
     }
 }
 
-fn decode_all(source: &str, json: bool, _excluded: bool) -> Result<(), Error> {
+fn decode_all(source: &qrpair::source::Source, json: bool, _excluded: bool) -> Result<(), Error> {
     let codes = pairing::decode_every(source)?;
     let mut out = String::new();
     for (i, code) in codes.iter().enumerate() {

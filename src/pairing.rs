@@ -9,7 +9,7 @@ use crate::peer::{self, Peer, PeerOptions};
 use crate::qr::{self, EcLevel};
 use crate::session::{self, Mode, Protocol, Totals};
 use crate::signal::{self, Kind};
-use crate::source::{self, Obtained, Want};
+use crate::source::{self, Obtained, Source, Waiting, Want};
 use crate::{ui, Error};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -127,7 +127,7 @@ fn protocol_for(remote: &signal::Payload) -> Protocol {
     }
 }
 
-pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<Totals, Error> {
+pub async fn offer(settings: &Settings, answer_from: Option<Source>) -> Result<Totals, Error> {
     let deadline = Instant::now() + settings.timeout;
     let (mut peer, sdp) = Peer::offer(&settings.peer_options()).await?;
     peer.notes().iter().for_each(|n| ui::note(n));
@@ -157,7 +157,7 @@ pub async fn offer(settings: &Settings, answer_from: Option<String>) -> Result<T
 /// Where the answering side gets the offer.
 pub enum OfferFrom {
     /// An image, token, JSON, or `-`, which must be there now.
-    Source(String),
+    Source(Source),
     /// The first new image in this folder that holds an offer.
     Watch(PathBuf),
 }
@@ -165,12 +165,12 @@ pub enum OfferFrom {
 pub async fn answer(settings: &Settings, offer_from: OfferFrom) -> Result<Totals, Error> {
     let deadline = Instant::now() + settings.timeout;
     let offer = match offer_from {
-        OfferFrom::Source(spec) => source::read_now(&spec, Some(Want::offer()))?,
+        OfferFrom::Source(from) => source::read_now(&from, Some(Want::offer()))?,
         OfferFrom::Watch(dir) => {
             if !dir.is_dir() {
                 return Err(Error::Usage(format!("--watch {}: not a folder", dir.display())));
             }
-            source::wait_for(&dir.to_string_lossy(), Want::offer(), deadline)
+            source::wait_for(&Source::Dir(dir), Want::offer(), deadline, &mut note_waiting)
                 .await?
                 .ok_or_else(|| Error::Timeout(humantime::format_duration(settings.timeout).to_string(), "an offer"))?
         }
@@ -311,20 +311,25 @@ fn json_error_too<T>(
     })
 }
 
+/// What a wait for a code is doing, as a note on the terminal.
+fn note_waiting(waiting: Waiting<'_>) {
+    ui::note(&ui::printable(&waiting.to_string()));
+}
+
 fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
 async fn obtain_answer(
-    answer_from: Option<String>,
+    answer_from: Option<Source>,
     deadline: Instant,
     timeout: Duration,
     our_offer_tag: [u8; signal::TAG_LEN],
 ) -> Result<Obtained, Error> {
     let timed_out = || Error::Timeout(humantime::format_duration(timeout).to_string(), "the answer");
     let want = Want::answer_to(our_offer_tag);
-    if let Some(spec) = answer_from {
-        return source::wait_for(&spec, want, deadline).await?.ok_or_else(timed_out);
+    if let Some(from) = answer_from {
+        return source::wait_for(&from, want, deadline, &mut note_waiting).await?.ok_or_else(timed_out);
     }
     loop {
         let asked = tokio::task::spawn_blocking(|| ui::prompt_line("Answer (image, token or JSON): "));
@@ -346,7 +351,7 @@ async fn obtain_answer(
         if spec.is_empty() {
             continue;
         }
-        match source::read_now(spec, Some(want)) {
+        match source::read_now(&Source::parse(spec), Some(want)) {
             Ok(a) => return Ok(a),
             // A person at a prompt gets to try again; a script gets exit 3.
             Err(e) => ui::note(&format!("{}; try again", ui::printable(&e.to_string()))),
@@ -377,8 +382,8 @@ pub struct Decoded {
     pub sdp_bytes: usize,
 }
 
-pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
-    let obtained = source::read_now(spec, None)?;
+pub fn decode(from: &Source) -> Result<(Decoded, String), Error> {
+    let obtained = source::read_now(from, None)?;
     // A token has no picture; report the code qrpair would draw for it.
     let (qr_version, ec, source) = match obtained.qr {
         Some((v, ec)) => (Some(v), ec, "image"),
@@ -405,8 +410,8 @@ pub fn decode(spec: &str) -> Result<(Decoded, String), Error> {
 }
 
 /// `qrpair encode`: any description as our QR code and token.
-pub fn encode(spec: &str, qr_out: &Path, ec: EcLevel) -> Result<(Kind, qr::RenderedQr, String, usize), Error> {
-    let obtained = source::read_now(spec, None)?;
+pub fn encode(from: &Source, qr_out: &Path, ec: EcLevel) -> Result<(Kind, qr::RenderedQr, String, usize), Error> {
+    let obtained = source::read_now(from, None)?;
     let kind = obtained.payload.kind;
     let tag = obtained.payload.tag;
     let payload = signal::encode(kind, &obtained.payload.sdp, tag);
@@ -429,8 +434,8 @@ pub struct AnyCode {
 }
 
 /// Every code in the source, whether qrpair's or not.
-pub fn decode_every(spec: &str) -> Result<Vec<AnyCode>, Error> {
-    let codes = source::read_raw(spec)?;
+pub fn decode_every(from: &Source) -> Result<Vec<AnyCode>, Error> {
+    let codes = source::read_raw(from)?;
     Ok(codes
         .into_iter()
         .map(|(bytes, qr)| {
@@ -462,8 +467,8 @@ pub fn decode_every(spec: &str) -> Result<Vec<AnyCode>, Error> {
 }
 
 /// The exact bytes of the first code in the source, whatever app made it.
-pub fn decode_raw(spec: &str) -> Result<Vec<u8>, Error> {
-    let mut codes = source::read_raw(spec)?;
+pub fn decode_raw(from: &Source) -> Result<Vec<u8>, Error> {
+    let mut codes = source::read_raw(from)?;
     Ok(codes.swap_remove(0).0)
 }
 
@@ -500,7 +505,7 @@ pub async fn demo(ec: EcLevel) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr
     codes.push(("offer".to_string(), publish(Kind::Offer, &payload, &offer_png, ec)?));
     lap(format!("offerer: gather, encode {} B, write offer.png", payload.len()), &mut steps);
 
-    let offer = source::read_now(&offer_png.to_string_lossy(), Some(Want::offer()))?;
+    let offer = source::read_now(&Source::File(offer_png.clone()), Some(Want::offer()))?;
     lap("answerer: scan offer.png, decode".to_string(), &mut steps);
     let (answerer, answer_sdp) = Peer::answer(&opts, &offer.payload).await?;
     let answer_png = dir.path().join("answer.png");
@@ -509,7 +514,7 @@ pub async fn demo(ec: EcLevel) -> Result<(Vec<Step>, Vec<(String, qr::RenderedQr
     lap(format!("answerer: apply offer, gather, encode {} B, write answer.png", payload.len()), &mut steps);
 
     let our_tag = signal::offer_tag(&offerer.fingerprint());
-    let answer = source::read_now(&answer_png.to_string_lossy(), Some(Want::answer_to(our_tag)))?;
+    let answer = source::read_now(&Source::File(answer_png.clone()), Some(Want::answer_to(our_tag)))?;
     offerer.accept_answer(&answer.payload).await?;
     lap("offerer: scan answer.png, decode, apply".to_string(), &mut steps);
 

@@ -54,6 +54,9 @@ const COLOURFUL_SPREAD: u8 = 40;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
+    /// Exactly as the code stores them (Kanji-mode text in Shift JIS, as
+    /// rqrr writes it): what they mean is for the caller to decide
+    /// (`source::content`).
     pub bytes: Vec<u8>,
     pub version: u8,
     pub ec: EcLevel,
@@ -345,7 +348,7 @@ pub fn scan_picture_with(picture: &Picture, stages: &[Stage], deadline: Instant)
         let mut found: Vec<Found> = pass
             .read
             .into_iter()
-            .map(|r| Found { bytes: shift_jis_as_utf8(r.bytes), version: r.version, ec: r.ec })
+            .map(|r| Found { bytes: r.bytes, version: r.version, ec: r.ec })
             .collect();
         if found.is_empty() && stage.runs_rqrr() && rqrr_affordable(&img, &mut patterns, gray) {
             let (read, detected) = decode_all(&img);
@@ -603,7 +606,6 @@ fn decode_all(img: &GrayImage) -> (Vec<Found>, bool) {
         for grid in grids {
             let mut bytes = Vec::new();
             if let Ok(meta) = grid.decode_to(&mut bytes) {
-                let bytes = shift_jis_as_utf8(bytes);
                 if found.iter().all(|f| f.bytes != bytes) {
                     found.push(Found { bytes, version: meta.version.0 as u8, ec: ec_from_format_bits(meta.ecc_level) });
                 }
@@ -612,27 +614,6 @@ fn decode_all(img: &GrayImage) -> (Vec<Found>, bool) {
         (found, detected)
     });
     result.unwrap_or((Vec::new(), true))
-}
-
-/// rqrr writes Kanji-mode text in its own encoding, Shift JIS, and says
-/// nothing of the mode. Bytes that are not UTF-8, not a qrpair payload, and
-/// read cleanly as Shift JIS text with real double-byte characters and no
-/// control characters are such text: they are returned as UTF-8, what the
-/// code means. Binary payloads fail one of those tests and stay as they are.
-fn shift_jis_as_utf8(bytes: Vec<u8>) -> Vec<u8> {
-    if std::str::from_utf8(&bytes).is_ok() || crate::signal::decode(&bytes).is_ok() {
-        return bytes;
-    }
-    let Some(text) = encoding_rs::SHIFT_JIS.decode_without_bom_handling_and_without_replacement(&bytes) else {
-        return bytes;
-    };
-    let wide = text.chars().filter(|c| !c.is_ascii()).count();
-    let clean = text.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'));
-    if wide >= 2 && clean {
-        text.into_owned().into_bytes()
-    } else {
-        bytes
-    }
 }
 
 /// rqrr reports the two EC bits of the format information as stored in the

@@ -1,14 +1,60 @@
 //! Where a code comes from: an image file, a file holding a token, a pasted
 //! token, or a folder where a screenshot will appear. Turns any of them into
-//! a checked payload of the expected kind.
+//! a checked payload of the expected kind. The scanner hands back bytes;
+//! what they are (a qrpair payload, a foreign code's text) is decided here.
 
 use crate::qr::{self, Found, ScanError};
 use crate::signal::{self, Kind, Payload};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod watch;
-pub use watch::wait_for;
+pub use watch::{wait_for, Waiting};
+
+/// Where a code comes from, as a SOURCE word names it; parsed once, so each
+/// way of reading is one `match` (a camera would be one more arm).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `-`: an image, or one line holding a token or a JSON description.
+    Stdin,
+    /// `clipboard`: the image or text on the system clipboard.
+    Clipboard,
+    /// A token or a browser's JSON description, given as the word itself.
+    Text(String),
+    /// An image or a file holding a token or JSON (which may not exist yet).
+    File(PathBuf),
+    /// A folder where a screenshot holding the code will be saved.
+    Dir(PathBuf),
+}
+
+impl Source {
+    /// Never fails: a word that is no token, JSON or existing folder names
+    /// a file, and reading it says what is wrong.
+    pub fn parse(spec: &str) -> Source {
+        if spec == "-" {
+            Source::Stdin
+        } else if spec == CLIPBOARD {
+            Source::Clipboard
+        } else if is_text_source(spec) {
+            Source::Text(spec.to_string())
+        } else if Path::new(spec).is_dir() {
+            Source::Dir(spec.into())
+        } else {
+            Source::File(spec.into())
+        }
+    }
+
+    /// How errors and `decode` name it.
+    fn what(&self) -> String {
+        match self {
+            Source::Stdin => "standard input".into(),
+            Source::Clipboard => "the clipboard".into(),
+            Source::Text(text) if signal::looks_like_json(text) => JSON.into(),
+            Source::Text(_) => TOKEN.into(),
+            Source::File(path) | Source::Dir(path) => path.display().to_string(),
+        }
+    }
+}
 
 /// Files this large cannot hold a token or a JSON description; they are
 /// read as images only.
@@ -96,51 +142,61 @@ pub struct Obtained {
     pub qr: Option<(u8, qr::EcLevel)>,
 }
 
-/// The raw bytes of every code in a source, for `decode` (any QR, not only
+/// The bytes of every code in a source, for `decode` (any QR, not only
 /// ours). A token yields its payload bytes and no QR metadata.
-pub fn read_raw(spec: &str) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>, SourceError> {
-    if spec == "-" {
-        return match read_stdin_source().map_err(SourceError::Stdin)? {
-            StdinSource::Image(bytes) => {
-                let found = qr::scan_image_bytes(&bytes, "standard input")?;
-                Ok(found.into_iter().map(|f| (f.bytes, Some((f.version, f.ec)))).collect())
+pub fn read_raw(source: &Source) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel)>)>, SourceError> {
+    let found = match source {
+        Source::Stdin => match read_stdin_source().map_err(SourceError::Stdin)? {
+            StdinSource::Image(bytes) => qr::scan_image_bytes(&bytes, &source.what())?,
+            StdinSource::Text(text) => return Ok(vec![(from_text(&text, &source.what(), None)?.raw, None)]),
+        },
+        Source::Clipboard | Source::Text(_) => return Ok(vec![(read_now(source, None)?.raw, None)]),
+        Source::File(path) | Source::Dir(path) => {
+            if !path.exists() {
+                return Err(SourceError::Missing(source.what()));
             }
-            StdinSource::Text(text) => Ok(vec![(from_text(&text, "standard input", None)?.raw, None)]),
-        };
-    }
-    if is_text_source(spec) || spec == CLIPBOARD {
-        return Ok(vec![(read_now(spec, None)?.raw, None)]);
-    }
-    let path = Path::new(spec);
-    if !path.exists() {
-        return Err(SourceError::Missing(spec.to_string()));
-    }
-    if let Some(text) = text_in_file(path) {
-        let o = from_text(&text, &path.display().to_string(), None)?;
-        return Ok(vec![(o.raw, None)]);
-    }
-    let found = qr::scan_path(path)?;
-    Ok(found.into_iter().map(|f| (f.bytes, Some((f.version, f.ec)))).collect())
+            if let Some(text) = text_in_file(path) {
+                return Ok(vec![(from_text(&text, &source.what(), None)?.raw, None)]);
+            }
+            qr::scan_path(path)?
+        }
+    };
+    Ok(found.into_iter().map(|f| (content(f.bytes), Some((f.version, f.ec)))).collect())
 }
 
-/// Reads a source that must exist now (the answerer's offer, `decode`).
-/// `-` reads one line (a token or a JSON description) from standard input,
-/// leaving the rest of it for the session.
-pub fn read_now(spec: &str, want: Option<Want>) -> Result<Obtained, SourceError> {
-    if spec == "-" {
-        return from_stdin(want);
+/// Reads a source that must hold the code now (the answerer's offer,
+/// `decode`). `-` reads one line (a token or a JSON description) from
+/// standard input, leaving the rest of it for the session.
+pub fn read_now(source: &Source, want: Option<Want>) -> Result<Obtained, SourceError> {
+    match source {
+        Source::Stdin => from_stdin(want),
+        Source::Clipboard => from_clipboard(want),
+        Source::Text(text) => from_text(text, &source.what(), want),
+        Source::File(path) | Source::Dir(path) if !path.exists() => Err(SourceError::Missing(source.what())),
+        Source::File(path) | Source::Dir(path) => read_file(path, want),
     }
-    if spec == CLIPBOARD {
-        return from_clipboard(want);
+}
+
+/// What a code's bytes are: a qrpair payload and UTF-8 text as they are;
+/// text a code holds in Kanji mode, which rqrr hands over in Shift JIS
+/// without saying so, as UTF-8. Bytes that are not UTF-8, not a payload,
+/// and read cleanly as Shift JIS with real double-byte characters and no
+/// control characters are such text; binary fails one of those tests and
+/// stays as it is.
+pub fn content(bytes: Vec<u8>) -> Vec<u8> {
+    if std::str::from_utf8(&bytes).is_ok() || signal::decode(&bytes).is_ok() {
+        return bytes;
     }
-    if is_text_source(spec) {
-        return from_text(spec, if signal::looks_like_json(spec) { JSON } else { TOKEN }, want);
+    let Some(text) = encoding_rs::SHIFT_JIS.decode_without_bom_handling_and_without_replacement(&bytes) else {
+        return bytes;
+    };
+    let wide = text.chars().filter(|c| !c.is_ascii()).count();
+    let clean = text.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'));
+    if wide >= 2 && clean {
+        text.into_owned().into_bytes()
+    } else {
+        bytes
     }
-    let path = Path::new(spec);
-    if !path.exists() {
-        return Err(SourceError::Missing(spec.to_string()));
-    }
-    read_file(path, want)
 }
 
 fn is_text_source(text: &str) -> bool {
@@ -270,9 +326,10 @@ fn pick(found: Vec<Found>, what: &str, want: Option<Want>) -> Result<Obtained, S
     let mut first_error = None;
     let mut wrong_kind = None;
     for f in found {
-        match check(&f.bytes, what, want) {
+        let bytes = content(f.bytes);
+        match check(&bytes, what, want) {
             Ok(payload) => {
-                return Ok(Obtained { payload, raw: f.bytes, origin: what.to_string(), qr: Some((f.version, f.ec)) })
+                return Ok(Obtained { payload, raw: bytes, origin: what.to_string(), qr: Some((f.version, f.ec)) })
             }
             Err(e @ SourceError::Signal { source: signal::Error::WrongKind { .. }, .. }) => {
                 wrong_kind.get_or_insert(e);

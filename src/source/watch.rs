@@ -8,8 +8,9 @@
 //! the wait's own reads of the folder would otherwise wake it again at
 //! once, a busy loop that kept a core 55-71 % busy beside 3 000 files.
 
-use super::{from_clipboard, is_text_source, read_file_by, read_now, Obtained, SourceError, Want};
+use super::{from_clipboard, read_file_by, read_now, Obtained, Source, SourceError, Want};
 use crate::qr::ScanError;
+use crate::signal::Kind;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,36 +29,80 @@ const SETTLE: Duration = Duration::from_secs(2);
 const MAX_NAMED: usize = 1024;
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "gif", "bmp", "txt"];
 
-/// Waits for a code to appear at `spec`: a file that does not exist yet, a
-/// file still being written, or (for a folder) the first new image in it
-/// that holds a code of the expected kind. Gives up at `deadline`.
-pub async fn wait_for(spec: &str, want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
-    if spec == "-" || is_text_source(spec) {
-        return read_now(spec, Some(want)).map(Some);
+/// What a wait has to tell the person while it goes on. `wait_for` never
+/// prints: its caller decides how this is shown (a note on the terminal,
+/// nothing in a test).
+#[derive(Debug)]
+pub enum Waiting<'a> {
+    /// The file named does not exist yet.
+    ForFile(&'a Path),
+    /// A folder is watched for a new image holding a code of this kind.
+    ForImageIn(&'a Path, Kind),
+    /// The clipboard is polled for a code of this kind.
+    ForClipboard(Kind),
+    /// What the clipboard holds is not it (yet): often the code this side
+    /// showed itself.
+    NotYet(&'a SourceError),
+    /// A new image in the folder holds no usable code; the wait goes on.
+    Skipped(&'a SourceError),
+}
+
+impl std::fmt::Display for Waiting<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Waiting::ForFile(path) => write!(f, "waiting for {} to appear…", path.display()),
+            Waiting::ForImageIn(dir, kind) => {
+                write!(f, "waiting for a new image with the {kind} in {}…", dir.display())
+            }
+            Waiting::ForClipboard(kind) => {
+                write!(f, "waiting for the {kind} on the clipboard (copy the screenshot or the token)…")
+            }
+            Waiting::NotYet(e) => write!(f, "not yet: {e}"),
+            Waiting::Skipped(e) => write!(f, "skipping {e}"),
+        }
     }
-    if spec == super::CLIPBOARD {
-        return watch_clipboard(want, deadline).await;
+}
+
+/// Waits for a code to appear at `source`: a file that does not exist yet,
+/// a file still being written, the first new image in a folder, or the
+/// clipboard, holding a code of the expected kind. Gives up at `deadline`
+/// (`Ok(None)`). Standard input and a token are read at once.
+pub async fn wait_for(
+    source: &Source,
+    want: Want,
+    deadline: Instant,
+    report: &mut (dyn FnMut(Waiting<'_>) + Send),
+) -> Result<Option<Obtained>, SourceError> {
+    match source {
+        Source::Stdin | Source::Text(_) => read_now(source, Some(want)).map(Some),
+        Source::Clipboard => watch_clipboard(want, deadline, report).await,
+        Source::Dir(dir) => watch_dir(dir, want, deadline, report).await,
+        Source::File(path) => watch_file(path, want, deadline, report).await,
     }
-    let path = PathBuf::from(spec);
-    if path.is_dir() {
-        return watch_dir(&path, want, deadline).await;
-    }
+}
+
+async fn watch_file(
+    path: &Path,
+    want: Want,
+    deadline: Instant,
+    report: &mut (dyn FnMut(Waiting<'_>) + Send),
+) -> Result<Option<Obtained>, SourceError> {
     let mut announced = false;
     let changes = Changes::watch(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
     while Instant::now() < deadline {
-        let exists = std::fs::metadata(&path).ok();
+        let exists = std::fs::metadata(path).ok();
         if exists.as_ref().is_some_and(|m| !m.is_file()) {
             // A device or a pipe: there is nothing to wait for, read it now.
-            return read_file_by(&path, Some(want), deadline).map(Some);
+            return read_file_by(path, Some(want), deadline).map(Some);
         }
         if exists.is_some() {
-            match read_file_by(&path, Some(want), deadline) {
+            match read_file_by(path, Some(want), deadline) {
                 Ok(o) => return Ok(Some(o)),
-                Err(e) if still_settling(&path, &e) => {}
+                Err(e) if still_settling(path, &e) => {}
                 Err(e) => return Err(e),
             }
         } else if !announced {
-            crate::ui::note(&format!("waiting for {} to appear…", path.display()));
+            report(Waiting::ForFile(path));
             announced = true;
         }
         changes.next(deadline).await;
@@ -174,8 +219,12 @@ fn modified_lately(t: SystemTime) -> bool {
 
 /// Polls the clipboard until it holds the code wanted: what is there when
 /// waiting starts (often the code this side showed) is not an error.
-async fn watch_clipboard(want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
-    crate::ui::note(&format!("waiting for the {} on the clipboard (copy the screenshot or the token)…", want.kind));
+async fn watch_clipboard(
+    want: Want,
+    deadline: Instant,
+    report: &mut (dyn FnMut(Waiting<'_>) + Send),
+) -> Result<Option<Obtained>, SourceError> {
+    report(Waiting::ForClipboard(want.kind));
     let mut last_note = String::new();
     while Instant::now() < deadline {
         match from_clipboard(Some(want)) {
@@ -184,7 +233,7 @@ async fn watch_clipboard(want: Want, deadline: Instant) -> Result<Option<Obtaine
             Err(e) => {
                 let text = e.to_string();
                 if text != last_note && !matches!(e, SourceError::ClipboardEmpty) {
-                    crate::ui::note(&format!("not yet: {}", crate::ui::printable(&text)));
+                    report(Waiting::NotYet(&e));
                 }
                 last_note = text;
             }
@@ -278,8 +327,13 @@ fn image_version(path: &Path) -> Option<(PathBuf, SystemTime)> {
     meta.is_file().then(|| (path.to_path_buf(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
 }
 
-async fn watch_dir(dir: &Path, want: Want, deadline: Instant) -> Result<Option<Obtained>, SourceError> {
-    crate::ui::note(&format!("waiting for a new image with the {} in {}…", want.kind, dir.display()));
+async fn watch_dir(
+    dir: &Path,
+    want: Want,
+    deadline: Instant,
+    report: &mut (dyn FnMut(Waiting<'_>) + Send),
+) -> Result<Option<Obtained>, SourceError> {
+    report(Waiting::ForImageIn(dir, want.kind));
     let changes = Changes::watch(dir);
     let mut folder = Folder::open(dir);
     let mut wake = Wake::Poll;
@@ -294,7 +348,7 @@ async fn watch_dir(dir: &Path, want: Want, deadline: Instant) -> Result<Option<O
                     folder.settling.insert(path);
                 }
                 Err(e) => {
-                    crate::ui::note(&format!("skipping {}", crate::ui::printable(&e.to_string())));
+                    report(Waiting::Skipped(&e));
                     folder.settling.remove(&path);
                     folder.seen.insert(path, modified);
                 }
@@ -410,5 +464,38 @@ mod tests {
         let started = Instant::now();
         assert_eq!(changes.next(Instant::now() + Duration::from_secs(3600)).await, Wake::Poll);
         assert!(started.elapsed() < POLL_WATCHED, "polled at the unwatched rate");
+    }
+
+    /// Waiting is reported to the caller, never printed: a folder watched,
+    /// an image in it that holds no code skipped (with why), then the code.
+    #[tokio::test]
+    async fn a_folder_wait_reports_what_it_skips_and_finds_the_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let sdp = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_offer_3cands.sdp")).unwrap();
+        let offer = crate::signal::encode(Kind::Offer, &sdp, None);
+        let token = crate::signal::encode_token(&offer);
+        let source = Source::Dir(dir.path().to_path_buf());
+        let writer = std::thread::spawn({
+            let dir = dir.path().to_path_buf();
+            move || {
+                std::thread::sleep(Duration::from_millis(100));
+                // Copied in with its old time kept (cp -p): not a file still
+                // being written, so it is read once and skipped.
+                std::fs::write(dir.join("cat.png"), b"\x89PNG not a picture").unwrap();
+                let old = SystemTime::now() - Duration::from_secs(60);
+                std::fs::File::options().write(true).open(dir.join("cat.png")).unwrap().set_modified(old).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                std::fs::write(dir.join("offer.txt"), token).unwrap();
+            }
+        });
+        let mut heard = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let found = wait_for(&source, Want::offer(), deadline, &mut |w| heard.push(w.to_string())).await;
+        writer.join().unwrap();
+        let found = found.unwrap().expect("the offer saved in the folder");
+        assert_eq!(found.raw, offer);
+        assert_eq!(heard[0], format!("waiting for a new image with the offer in {}…", dir.path().display()));
+        assert!(heard.iter().any(|h| h.starts_with("skipping ") && h.contains("cat.png")), "{heard:?}");
+        assert_eq!(heard.len(), 2, "{heard:?}");
     }
 }
