@@ -65,9 +65,7 @@ mod tests {
         assert!(matches!(read_regular(Path::new("/dev/zero"), 1 << 20), Err(ReadError::NotRegular)));
         assert!(matches!(read_regular(dir.path(), 1 << 20), Err(ReadError::NotRegular)));
         let fifo = dir.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid C string path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::sys::make_fifo(&fifo).unwrap();
         // No writer: a blocking open would wait here forever.
         assert!(matches!(read_regular(&fifo, 1 << 20), Err(ReadError::NotRegular)));
         let sparse = dir.path().join("sparse");

@@ -1,3 +1,8 @@
+//! The qrpair command: arguments in, one error line and an exit code out;
+//! everything else is the library.
+
+#![deny(unsafe_code)]
+
 use clap::Parser;
 use qrpair::cli::{Cli, Command, Common};
 use qrpair::pairing::{self, Settings};
@@ -328,10 +333,5 @@ async fn demo(ec: qrpair::qr::EcLevel) -> Result<(), Error> {
 /// with 8 MiB alone at 22-23 (17-19 with glibc's defaults), same rate and
 /// CPU. Process-wide, so it is set here, before any thread starts.
 fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before other
-    // threads exist, as glibc asks.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 8 << 20);
-    }
+    qrpair::sys::set_malloc_trim_threshold(8 << 20);
 }

@@ -303,14 +303,8 @@ impl WatchedSocket {
 
 #[cfg(target_os = "linux")]
 fn route_mtu(socket: &std::net::UdpSocket, v6: bool) -> Option<usize> {
-    use std::os::fd::AsRawFd;
     let (level, name) = if v6 { (libc::IPPROTO_IPV6, libc::IPV6_MTU) } else { (libc::IPPROTO_IP, libc::IP_MTU) };
-    let mut mtu: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: a valid descriptor and a c_int-sized out parameter.
-    let rc =
-        unsafe { libc::getsockopt(socket.as_raw_fd(), level, name, (&mut mtu as *mut libc::c_int).cast(), &mut len) };
-    (rc == 0 && mtu > 0).then_some(mtu as usize)
+    crate::sys::socket_option(socket, level, name).filter(|mtu| *mtu > 0).map(|mtu| mtu as usize)
 }
 
 #[cfg(not(target_os = "linux"))]

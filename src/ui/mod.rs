@@ -130,14 +130,7 @@ impl AsyncWrite for ClosingStdout {
 /// Points fd 1 at /dev/null: our end of the pipe closes, and any stray
 /// later write (a log line) goes nowhere instead of failing.
 fn close_stdout_fd() {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-            // SAFETY: dup2 on two valid descriptors; fd 1 is replaced atomically.
-            unsafe {
-                libc::dup2(null.as_raw_fd(), 1);
-            }
-        }
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = crate::sys::replace_descriptor(&null, 1);
     }
 }

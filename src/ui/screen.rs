@@ -12,11 +12,8 @@ const MIN_SIDE_COLUMN: usize = 24;
 
 /// The terminal's size as (columns, rows), when stderr is one.
 pub fn terminal_size() -> Option<(usize, usize)> {
-    use std::os::fd::AsRawFd;
-    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: TIOCGWINSZ writes a winsize into the valid pointer given.
-    let ok = unsafe { libc::ioctl(std::io::stderr().as_raw_fd(), libc::TIOCGWINSZ, &mut size) } == 0;
-    (ok && size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col as usize, size.ws_row as usize))
+    let (columns, rows) = crate::sys::terminal_size(&std::io::stderr())?;
+    (columns > 0 && rows > 0).then_some((columns as usize, rows as usize))
 }
 
 /// What goes beside the code. `heading` and `lines` are wrapped to the

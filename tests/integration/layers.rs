@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Top to bottom, as in docs/ARCHITECTURE.md.
 const LAYERS: &[&str] =
-    &["cli", "fuzzing", "pairing", "error", "source", "ui", "session", "peer", "qr", "signal", "text", "files"];
+    &["cli", "fuzzing", "pairing", "error", "source", "ui", "session", "peer", "qr", "signal", "text", "files", "sys"];
 
 /// Every `crate::NAME` a source file mentions (in paths and in
 /// `use crate::{a, b::c}` groups), `Error` and `exit` counting as `error`.
@@ -117,4 +117,36 @@ fn the_checker_sees_grouped_and_plain_paths() {
     let seen =
         used_modules("use crate::{ui, Error};\nlet x = crate::signal::decode(b);\nuse crate::{qr::{self}, text};");
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["error", "qr", "signal", "text", "ui"]);
+}
+
+/// `unsafe` is denied crate-wide (lib.rs, main.rs) and allowed in `sys`
+/// alone; no other file may lift the denial or hold an unsafe block.
+#[test]
+fn unsafe_code_lives_in_sys_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for root in ["lib.rs", "main.rs"] {
+        let text = std::fs::read_to_string(src.join(root)).unwrap();
+        assert!(text.contains("#![deny(unsafe_code)]"), "src/{root} must deny unsafe code");
+    }
+    let mut stack = vec![src.clone()];
+    let mut offenders = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") && path != src.join("sys.rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if ["unsafe {", "unsafe fn", "unsafe impl", "allow(unsafe_code)"].iter().any(|u| code.contains(u)) {
+                    offenders.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "unsafe outside src/sys.rs: {offenders:?}");
 }

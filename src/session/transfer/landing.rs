@@ -92,23 +92,10 @@ const WRITEBACK_WINDOW: u64 = 8 << 20;
 /// the person watches a finished progress bar: 0.5 s for 1 GiB here, minutes
 /// for a large file on a USB stick.
 fn start_writeback(file: &std::fs::File, at: u64, len: u64) {
-    #[cfg(target_os = "linux")]
     if (at + len) / WRITEBACK_WINDOW > at / WRITEBACK_WINDOW && at >= WRITEBACK_WINDOW {
-        use std::os::fd::AsRawFd;
         let window = (at / WRITEBACK_WINDOW - 1) * WRITEBACK_WINDOW;
-        // SAFETY: a plain syscall on an open descriptor; failure only means
-        // the closing fsync does the work.
-        unsafe {
-            libc::sync_file_range(
-                file.as_raw_fd(),
-                window as libc::off64_t,
-                WRITEBACK_WINDOW as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
+        crate::sys::start_writeback(file, window, WRITEBACK_WINDOW);
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (file, at, len);
 }
 
 /// Small files whose digests matched, made durable and renamed to their
@@ -281,7 +268,7 @@ pub(super) fn made_here(meta: &std::fs::Metadata) -> bool {
     {
         use std::os::unix::fs::MetadataExt;
         // SAFETY: geteuid has no preconditions.
-        meta.is_file() && meta.nlink() == 1 && meta.uid() == unsafe { libc::geteuid() }
+        meta.is_file() && meta.nlink() == 1 && meta.uid() == crate::sys::effective_uid()
     }
     #[cfg(not(unix))]
     meta.is_file()
@@ -423,24 +410,11 @@ pub(super) fn renamed(dir: &Path, landed: &Path, entry: &Entry) -> Option<String
 
 /// `rename` that fails with `AlreadyExists` instead of replacing `to`.
 fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
-        let (from_c, to_c) = (c(from)?, c(to)?);
-        // SAFETY: two NUL-terminated paths that outlive the call.
-        let done = unsafe {
-            libc::renameat2(libc::AT_FDCWD, from_c.as_ptr(), libc::AT_FDCWD, to_c.as_ptr(), libc::RENAME_NOREPLACE)
-        };
-        if done == 0 {
-            return Ok(());
-        }
-        let error = std::io::Error::last_os_error();
-        // Filesystems without RENAME_NOREPLACE (some FUSE and network
-        // ones) take the check-then-rename below.
-        if !matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) {
-            return Err(error);
-        }
+    match crate::sys::rename_no_replace(from, to) {
+        // Systems and filesystems without it (some FUSE and network ones)
+        // take the check-then-rename below.
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+        done => return done,
     }
     if std::fs::symlink_metadata(to).is_ok() {
         return Err(std::io::ErrorKind::AlreadyExists.into());
