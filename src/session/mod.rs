@@ -10,7 +10,8 @@ pub mod transfer;
 
 pub use frame::{Frame, FrameError, Role, NONCE_LEN, PROTOCOL_VERSION};
 
-use crate::peer::{self, Channel, ChannelSender, Received};
+use crate::peer::{self, Received};
+use link::{Link, LinkSender};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -89,8 +90,9 @@ pub struct Totals {
 
 /// Runs a session until both directions are finished and the peer has said
 /// goodbye. `input` feeds the peer; what the peer sends goes to `output`.
-pub async fn run<R, W>(channel: Channel, mode: Mode, protocol: Protocol, input: R, output: W) -> Result<Totals, Error>
+pub async fn run<L, R, W>(channel: L, mode: Mode, protocol: Protocol, input: R, output: W) -> Result<Totals, Error>
 where
+    L: Link,
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
@@ -100,8 +102,9 @@ where
     }
 }
 
-async fn run_framed<R, W>(mut channel: Channel, mode: Mode, input: R, output: W) -> Result<Totals, Error>
+async fn run_framed<L, R, W>(mut channel: L, mode: Mode, input: R, output: W) -> Result<Totals, Error>
 where
+    L: Link,
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
@@ -188,8 +191,9 @@ where
 
 /// With a peer that has no framing: a browser page's `dc.send(text)` arrives
 /// as one message, shown as one chat line (or written as is to a pipe).
-async fn run_plain<R, W>(mut channel: Channel, mode: Mode, input: R, output: W) -> Result<Totals, Error>
+async fn run_plain<L, R, W>(mut channel: L, mode: Mode, input: R, output: W) -> Result<Totals, Error>
 where
+    L: Link,
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
@@ -235,7 +239,7 @@ where
     outcome.map(|()| totals)
 }
 
-async fn send_plain<R: AsyncRead + Unpin>(sender: ChannelSender, mode: Mode, input: R) -> Result<u64, Error> {
+async fn send_plain<R: AsyncRead + Unpin>(sender: impl LinkSender, mode: Mode, input: R) -> Result<u64, Error> {
     use tokio::io::AsyncBufReadExt;
     let mut input = tokio::io::BufReader::with_capacity(DATA_CHUNK, input);
     let mut total = 0u64;
@@ -266,7 +270,7 @@ async fn send_plain<R: AsyncRead + Unpin>(sender: ChannelSender, mode: Mode, inp
     }
 }
 
-async fn send_input<R: AsyncRead + Unpin>(sender: ChannelSender, mut input: R) -> Result<u64, Error> {
+async fn send_input<R: AsyncRead + Unpin>(sender: impl LinkSender, mut input: R) -> Result<u64, Error> {
     let mut buf = vec![0u8; DATA_CHUNK + 1];
     let mut total = 0u64;
     loop {
@@ -290,7 +294,7 @@ fn is_broken_pipe(e: &Error) -> bool {
 /// ends this side quietly, and the peer is told at once rather than after
 /// the connection times out.
 async fn stop_for_closed_output(
-    channel: &Channel,
+    channel: &impl Link,
     reader: &tokio::task::JoinHandle<Result<u64, Error>>,
 ) -> Result<(), Error> {
     reader.abort();
@@ -378,7 +382,7 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
 /// a certificate or a nonce that gives both screens the same code: the last
 /// honest nonce is always revealed after the intruder has committed.
 /// Returns (ours, theirs).
-pub async fn exchange_nonces(channel: &mut Channel) -> Result<([u8; NONCE_LEN], [u8; NONCE_LEN]), Error> {
+pub async fn exchange_nonces(channel: &mut impl Link) -> Result<([u8; NONCE_LEN], [u8; NONCE_LEN]), Error> {
     let mut ours = [0u8; NONCE_LEN];
     getrandom::getrandom(&mut ours).map_err(|e| Error::Input(std::io::Error::other(e.to_string())))?;
     channel.send(&Frame::Commit(&commitment(&ours)).encode()).await?;
@@ -399,7 +403,7 @@ fn commitment(nonce: &[u8; NONCE_LEN]) -> [u8; NONCE_LEN] {
 /// The next message, which must be the step `pick` accepts. An older
 /// qrpair starts with its hello instead: that says which version it is.
 async fn exchange_step(
-    channel: &mut Channel,
+    channel: &mut impl Link,
     pick: impl Fn(&Frame<'_>) -> Option<[u8; NONCE_LEN]>,
 ) -> Result<[u8; NONCE_LEN], Error> {
     let bytes = match channel.recv().await? {
@@ -413,3 +417,6 @@ async fn exchange_step(
         (None, _) => Err(Error::Protocol(FrameError::Malformed("authentication exchange"))),
     }
 }
+
+#[cfg(test)]
+mod tests;
