@@ -27,21 +27,18 @@ while read -r digest file; do
   echo "$digest  $scratch/$file" | sha256sum --quiet -c - || { echo "!! $file does not match its pinned digest" >&2; exit 1; }
   tar xzf "$scratch/$file" -C "$scratch"
   pristine="$scratch/$crate-$version"
-  patch_file="patches/$crate.patch"
+  patch_dir="patches/$crate"
   if $write; then
-    (cd "$scratch" && diff -ruN "$crate-$version/src" "$OLDPWD/$crate/src" \
-      | sed -e "/^diff -ruN /d" -e "s|^--- $crate-$version/|--- a/|" -e "s|^+++ $OLDPWD/$crate/|+++ b/|" -e 's|\t.*$||') > "$patch_file" || true
-    [ -s "$patch_file" ] || rm -f "$patch_file"
-    echo "wrote $patch_file"
-    continue
+    echo "--write: the patches are numbered per change now (patches/$crate/NNNN-name.patch); write a new one by hand" >&2
+    exit 2
   fi
-  if [ -f "$patch_file" ]; then
-    (cd "$pristine" && patch -p1 -s --no-backup-if-mismatch < "$OLDPWD/$patch_file")
-  fi
+  for patch_file in "$patch_dir"/[0-9][0-9][0-9][0-9]-*.patch; do
+    (cd "$pristine" && patch -p1 -s -F0 --no-backup-if-mismatch < "$OLDPWD/$patch_file")
+  done
   if diff -r "$pristine/src" "$crate/src" >"$scratch/diff" 2>&1; then
-    echo "ok: vendor/$crate = $crate $version from crates.io + ${patch_file}"
+    echo "ok: vendor/$crate = $crate $version from crates.io + $patch_dir/*.patch"
   else
-    echo "!! vendor/$crate differs from $crate $version + $patch_file:" >&2
+    echo "!! vendor/$crate differs from $crate $version + $patch_dir/*.patch:" >&2
     head -40 "$scratch/diff" >&2
     status=1
   fi
