@@ -51,11 +51,12 @@ for crate in "${crates[@]}"; do
   started=$(date +%s)
 
   if [ ! -f "$base/crates/$file" ] || ! echo "$digest  $base/crates/$file" | sha256sum --quiet -c - >/dev/null 2>&1; then
-    cached=$(ls ~/.cargo/registry/cache/*/"$file" 2>/dev/null | head -1 || true)
+    cached=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$file" 2>/dev/null | head -1 || true)
     if [ -n "$cached" ]; then
       cp "$cached" "$base/crates/$file"
     else
-      curl -sSfL --retry 3 "https://static.crates.io/crates/$crate/$file" -o "$base/crates/$file"
+      curl -sSfL --retry 3 "https://static.crates.io/crates/$crate/$file" -o "$base/crates/$file" \
+        || { echo "!! cannot get $file: not in cargo's registry cache, and crates.io did not answer" >&2; exit 1; }
     fi
     echo "$digest  $base/crates/$file" | sha256sum --quiet -c - \
       || { echo "!! $file does not match its pinned digest" >&2; exit 1; }

@@ -14,7 +14,7 @@
 #   directories of patches/, and the rows of the root Cargo.toml's
 #   [patch.crates-io] (each `NAME = { path = "vendor/NAME" }`); and each
 #   vendored Cargo.toml has the pinned version;
-# - each .crate, from ~/.cargo/registry/cache when cargo has it (offline),
+# - each .crate, from cargo's registry cache when cargo has it (offline),
 #   else downloaded with curl from crates.io's static host, has its pinned
 #   SHA-256;
 # - patches/CRATE/ holds only NNNN-name.patch files (numbered by change;
@@ -50,7 +50,7 @@ case "${1:-}" in
   "") ;;
   --write)
     if [ $# -ne 3 ]; then
-      sed -n '/^# Changing the fork/,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+      sed -n '/^# Changing the fork/,/^set -euo/p' "$vendor_dir/$(basename "$0")" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
       echo "usage: vendor/verify.sh --write CRATE NNNN-short-name" >&2
       exit 2
     fi
@@ -139,11 +139,12 @@ done
 mkdir -p "$scratch/crates" "$scratch/pristine" "$scratch/expected"
 for crate in "${pinned[@]}"; do
   file="$crate-${version_of[$crate]}.crate"
-  cached=$(ls ~/.cargo/registry/cache/*/"$file" 2>/dev/null | head -1 || true)
+  cached=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$file" 2>/dev/null | head -1 || true)
   if [ -n "$cached" ]; then
     cp "$cached" "$scratch/crates/$file"
   else
-    curl -sSfL --retry 3 "https://static.crates.io/crates/$crate/$file" -o "$scratch/crates/$file"
+    curl -sSfL --retry 3 "https://static.crates.io/crates/$crate/$file" -o "$scratch/crates/$file" \
+      || { echo "!! cannot get $file: not in cargo's registry cache, and crates.io did not answer" >&2; exit 1; }
   fi
   echo "${digest_of[$crate]}  $scratch/crates/$file" | sha256sum --quiet -c - \
     || { echo "!! $file does not match its pinned digest" >&2; exit 1; }
