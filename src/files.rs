@@ -28,11 +28,7 @@ pub fn size_in_words(bytes: u64) -> String {
 /// opened without blocking, so a FIFO is refused at once rather than
 /// waited on, and its size is checked before anything is read.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
-    let file = options.open(path)?;
+    let file = open_once(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular);
@@ -41,6 +37,22 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::TooLarge { limit });
     }
     read_capped(file, limit)
+}
+
+/// `path` opened for reading, once: without waiting for a FIFO's writer
+/// (a FIFO nobody writes reads as empty instead of hanging), and without
+/// becoming our controlling terminal. Reads then block as usual, so a pipe
+/// that is being written is read to its end. Open a path once and decide
+/// from the open file: opening a FIFO twice, the first opening's close
+/// ends a writer that wrote once (EPIPE) and the second waits forever.
+pub fn open_once(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
+    let file = options.open(path)?;
+    crate::sys::set_blocking(&file)?;
+    Ok(file)
 }
 
 /// At most `limit` bytes of `reader`: one byte past it is read to tell a

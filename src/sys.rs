@@ -28,6 +28,18 @@ pub fn replace_descriptor(file: &std::fs::File, target: i32) -> std::io::Result<
     Ok(())
 }
 
+/// Clears O_NONBLOCK on `file`: it was only wanted for opening.
+pub fn set_blocking(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on an open descriptor with integer arguments only.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Asks the kernel to start writing `len` bytes from `offset` of `file` to
 /// the disk now, without waiting (Linux `sync_file_range`); elsewhere, and
 /// on failure, nothing happens and a later fsync does the work.
@@ -91,9 +103,8 @@ pub fn socket_option(socket: &impl std::os::fd::AsRawFd, level: i32, name: i32) 
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: a descriptor and a c_int-sized out parameter with its length.
-    let rc = unsafe {
-        libc::getsockopt(socket.as_raw_fd(), level, name, (&mut value as *mut libc::c_int).cast(), &mut len)
-    };
+    let rc =
+        unsafe { libc::getsockopt(socket.as_raw_fd(), level, name, (&mut value as *mut libc::c_int).cast(), &mut len) };
     (rc == 0).then_some(value)
 }
 
@@ -226,10 +237,15 @@ mod tests {
         // Linux doubles the value for its own bookkeeping.
         assert!(socket_option(&socket, libc::SOL_SOCKET, libc::SO_RCVBUF).unwrap() >= 65536);
         assert_eq!(next_queued_error(&socket), None);
-        assert_eq!(effective_uid(), std::fs::metadata("/proc/self").map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.uid()
-        }).unwrap());
+        assert_eq!(
+            effective_uid(),
+            std::fs::metadata("/proc/self")
+                .map(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    m.uid()
+                })
+                .unwrap()
+        );
     }
 
     #[test]

@@ -121,4 +121,3 @@ pub fn decode_raw(from: &Source) -> Result<Vec<u8>, Error> {
     let mut codes = source::read_raw(from)?;
     Ok(codes.swap_remove(0).0)
 }
-

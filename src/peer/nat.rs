@@ -3,9 +3,9 @@
 //! naming the NAT when nothing gets through. Split from mod.rs, which
 //! builds and drives the connection.
 
+use crate::signal::CandidateType;
 use std::net::SocketAddr;
 use std::time::Duration;
-use crate::signal::CandidateType;
 use tokio::sync::watch;
 use webrtc::peer_connection::RTCPeerConnectionState;
 

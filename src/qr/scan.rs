@@ -104,18 +104,24 @@ pub fn scan_path(path: &Path) -> Result<Vec<Found>, ScanError> {
 /// /dev/zero or a pipe reports no size, so the size is checked as it reads.
 pub fn scan_path_by(path: &Path, deadline: Instant) -> Result<Vec<Found>, ScanError> {
     let what = path.display().to_string();
-    let io = |source| ScanError::Io { path: what.clone(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(ScanError::FileTooLarge { what, size });
+    let file = crate::files::open_once(path).map_err(|source| ScanError::Io { path: what.clone(), source })?;
+    scan_image_bytes_by(read_picture(file, &what)?, &what, deadline)
+}
+
+/// The bytes of an opened picture file: a regular file over
+/// `MAX_FILE_BYTES` is refused by its size, anything else (a device, a
+/// pipe) after reading one byte past the limit.
+pub fn read_picture(file: std::fs::File, what: &str) -> Result<Vec<u8>, ScanError> {
+    let io = |source| ScanError::Io { path: what.to_string(), source };
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_file() && meta.len() > MAX_FILE_BYTES {
+        return Err(ScanError::FileTooLarge { what: what.to_string(), size: meta.len() });
     }
-    let bytes = match crate::files::read_capped(file, MAX_FILE_BYTES) {
-        Ok(bytes) => bytes,
-        Err(crate::files::ReadError::Io(e)) => return Err(io(e)),
-        Err(_) => return Err(ScanError::TooLong { what }),
-    };
-    scan_image_bytes_by(bytes, &what, deadline)
+    match crate::files::read_capped(file, MAX_FILE_BYTES) {
+        Ok(bytes) => Ok(bytes),
+        Err(crate::files::ReadError::Io(e)) => Err(io(e)),
+        Err(_) => Err(ScanError::TooLong { what: what.to_string() }),
+    }
 }
 
 /// Every distinct code found, in the order the pipeline found them.
@@ -345,11 +351,8 @@ pub fn scan_picture_with(picture: &Picture, stages: &[Stage], deadline: Instant)
         if stage == Stage::AsGiven {
             patterns = Some(pass.finder_patterns);
         }
-        let mut found: Vec<Found> = pass
-            .read
-            .into_iter()
-            .map(|r| Found { bytes: r.bytes, version: r.version, ec: r.ec })
-            .collect();
+        let mut found: Vec<Found> =
+            pass.read.into_iter().map(|r| Found { bytes: r.bytes, version: r.version, ec: r.ec }).collect();
         if found.is_empty() && stage.runs_rqrr() && rqrr_affordable(&img, &mut patterns, gray) {
             let (read, detected) = decode_all(&img);
             saw_code |= detected;

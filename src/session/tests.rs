@@ -59,12 +59,7 @@ async fn session(
 async fn a_pipe_carries_both_ways_half_closes_and_ends_on_the_goodbye() {
     // The peer answers as qrpair does: its data and EOF at once, its
     // goodbye only after ours (hello, data, eof, bye = 4 messages).
-    let link = ScriptedLink::gated([
-        (0, hello(Role::Stream)),
-        (0, data(b"from the peer\n")),
-        (0, eof()),
-        (4, bye()),
-    ]);
+    let link = ScriptedLink::gated([(0, hello(Role::Stream)), (0, data(b"from the peer\n")), (0, eof()), (4, bye())]);
     let (outcome, output, record) = session(link, Mode::Pipe, Protocol::Framed, b"to the peer").await;
     assert_eq!(outcome.unwrap(), Totals { sent: 11, received: 14 });
     assert_eq!(output, "from the peer\n");
@@ -122,7 +117,10 @@ async fn a_closed_output_stops_the_peer_with_the_reason() {
         ) -> std::task::Poll<std::io::Result<usize>> {
             std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()))
         }
-        fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
             std::task::Poll::Ready(Ok(()))
         }
         fn poll_shutdown(
@@ -201,7 +199,8 @@ async fn a_plain_peer_s_messages_are_lines_and_ours_go_out_as_text() {
 #[tokio::test]
 async fn the_commit_reveal_exchange_checks_the_peer_s_nonce_against_its_commitment() {
     let theirs = [42u8; NONCE_LEN];
-    let honest = ScriptedLink::gated([(1, Frame::Commit(&commitment(&theirs)).encode()), (2, Frame::Reveal(&theirs).encode())]);
+    let honest =
+        ScriptedLink::gated([(1, Frame::Commit(&commitment(&theirs)).encode()), (2, Frame::Reveal(&theirs).encode())]);
     let mut link = honest;
     let (ours, got) = exchange_nonces(&mut link).await.unwrap();
     assert_eq!(got, theirs);

@@ -280,16 +280,16 @@ mod tests {
         assert_eq!(firefox.udp_addr(), None);
         assert_eq!(firefox.to_string(), "[fd00::5]:9 tcp host");
 
-        let mdns = Candidate::parse("3 1 udp 2122260223 0d2c4a3e-7f2b-4c55-9a43-8f0e3c1a2b4d.local 5000 typ host")
-            .unwrap();
+        let mdns =
+            Candidate::parse("3 1 udp 2122260223 0d2c4a3e-7f2b-4c55-9a43-8f0e3c1a2b4d.local 5000 typ host").unwrap();
         assert!(matches!(mdns.address, Address::Mdns(_)) && mdns.address.is_local_name());
         assert_eq!(mdns.address.to_string(), "0d2c4a3e-7f2b-4c55-9a43-8f0e3c1a2b4d.local");
 
         for broken in [
-            "1 2 udp 1 10.0.0.1 5000 typ host",              // component 2
-            "1 1 udp 1 10.0.0.1 5000 typ nonsense",          // unknown type
-            "1 1 udp 1 10.0.0.1 99999 typ host",             // port out of range
-            "1 1 tcp 1 10.0.0.1 5000 typ host",              // TCP without tcptype
+            "1 2 udp 1 10.0.0.1 5000 typ host",                // component 2
+            "1 1 udp 1 10.0.0.1 5000 typ nonsense",            // unknown type
+            "1 1 udp 1 10.0.0.1 99999 typ host",               // port out of range
+            "1 1 tcp 1 10.0.0.1 5000 typ host",                // TCP without tcptype
             "1 1 udp 1 10.0.0.1 5000 typ srflx raddr 1.2.3.4", // raddr without rport
             "1 1 udp 1 10.0.0.1 5000 host",
         ] {

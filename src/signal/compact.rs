@@ -47,7 +47,8 @@ const PRESENCE_KNOWN: u8 = 0x3f;
 const MMS_LITERAL: u8 = 0xff;
 
 /// A candidate's type and transport as the flags byte numbers them.
-const KINDS: [CandidateType; 4] = [CandidateType::Host, CandidateType::Srflx, CandidateType::Prflx, CandidateType::Relay];
+const KINDS: [CandidateType; 4] =
+    [CandidateType::Host, CandidateType::Srflx, CandidateType::Prflx, CandidateType::Relay];
 const TRANSPORTS: [Transport; 4] = [Transport::Udp, Transport::TcpActive, Transport::TcpPassive, Transport::TcpSo];
 
 /// The address family as the flags byte numbers it.

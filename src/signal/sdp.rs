@@ -147,7 +147,9 @@ mod tests {
         assert!(reach(&[candidate("100.80.1.2", "host")]).starts_with("the same network only"), "CGNAT space");
         assert!(reach(&[candidate("fe80::1", "host")]).starts_with("the same network only"));
         assert_eq!(reach(&[candidate("127.0.0.1", "host"), candidate("::1", "host")]), "this machine only (loopback)");
-        assert!(reach(&[lan.clone(), candidate("2a00:1450:4001::1", "host")]).starts_with("directly at a public address"));
+        assert!(
+            reach(&[lan.clone(), candidate("2a00:1450:4001::1", "host")]).starts_with("directly at a public address")
+        );
         assert!(reach(&[candidate("8.8.8.8", "host")]).starts_with("directly at a public address"));
         assert!(reach(&[lan.clone(), candidate("8.8.8.8", "srflx")]).starts_with("across NATs that keep"));
         assert!(reach(&[candidate("8.8.8.8", "host"), candidate("8.8.8.8", "srflx")])

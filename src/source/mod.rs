@@ -155,10 +155,12 @@ pub fn read_raw(source: &Source) -> Result<Vec<(Vec<u8>, Option<(u8, qr::EcLevel
             if !path.exists() {
                 return Err(SourceError::Missing(source.what()));
             }
-            if let Some(text) = text_in_file(path) {
-                return Ok(vec![(from_text(&text, &source.what(), None)?.raw, None)]);
+            match in_file(path)? {
+                InFile::Text(text) => return Ok(vec![(from_text(&text, &source.what(), None)?.raw, None)]),
+                InFile::Picture(bytes) => {
+                    qr::scan::scan_image_bytes_by(bytes, &source.what(), Instant::now() + qr::scan::SCAN_BUDGET)?
+                }
             }
-            qr::scan_path(path)?
         }
     };
     Ok(found.into_iter().map(|f| (content(f.bytes), Some((f.version, f.ec)))).collect())
@@ -267,13 +269,31 @@ fn check(raw: &[u8], what: &str, want: Option<Want>) -> Result<Payload, SourceEr
     result.map_err(|source| SourceError::Signal { what: what.to_string(), source })
 }
 
+/// What a file holds: a token or JSON description, or the bytes of a
+/// picture for the scanner.
+enum InFile {
+    Text(String),
+    Picture(Vec<u8>),
+}
+
+/// Reads `path` through one opening (a FIFO opened twice loses its writer),
+/// at most the scanner's limit.
+fn in_file(path: &Path) -> Result<InFile, SourceError> {
+    let what = path.display().to_string();
+    let file = crate::files::open_once(path).map_err(|source| ScanError::Io { path: what.clone(), source })?;
+    let bytes = qr::scan::read_picture(file, &what)?;
+    Ok(match text_in(&bytes) {
+        Some(text) => InFile::Text(text),
+        None => InFile::Picture(bytes),
+    })
+}
+
 /// The token or JSON description a small text file holds, however it was
 /// saved: UTF-8 with or without a byte-order mark, UTF-16 (Notepad,
 /// PowerShell), or another ASCII-compatible encoding; a token may have other
 /// text around it. Pictures are left to the scanner.
-fn text_in_file(path: &Path) -> Option<String> {
-    let bytes = crate::files::read_regular(path, MAX_TEXT_FILE).ok()?;
-    if IMAGE_MAGIC.iter().any(|m| bytes.starts_with(m)) {
+fn text_in(bytes: &[u8]) -> Option<String> {
+    if bytes.len() as u64 > MAX_TEXT_FILE || IMAGE_MAGIC.iter().any(|m| bytes.starts_with(m)) {
         return None;
     }
     let text = decode_text(&bytes);
@@ -314,11 +334,12 @@ pub fn read_file(path: &Path, want: Option<Want>) -> Result<Obtained, SourceErro
 /// scanner's own budget, whichever is sooner).
 fn read_file_by(path: &Path, want: Option<Want>, deadline: Instant) -> Result<Obtained, SourceError> {
     let what = path.display().to_string();
-    if let Some(text) = text_in_file(path) {
-        return from_text(&text, &what, want);
-    }
+    let bytes = match in_file(path)? {
+        InFile::Text(text) => return from_text(&text, &what, want),
+        InFile::Picture(bytes) => bytes,
+    };
     let deadline = deadline.min(Instant::now() + qr::scan::SCAN_BUDGET);
-    let found = qr::scan::scan_path_by(path, deadline)?;
+    let found = qr::scan::scan_image_bytes_by(bytes, &what, deadline)?;
     pick(found, &what, want)
 }
 

@@ -471,7 +471,8 @@ mod tests {
     #[tokio::test]
     async fn a_folder_wait_reports_what_it_skips_and_finds_the_code() {
         let dir = tempfile::tempdir().unwrap();
-        let sdp = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_offer_3cands.sdp")).unwrap();
+        let sdp = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sdp/qrpair_offer_3cands.sdp"))
+            .unwrap();
         let offer = crate::signal::encode(Kind::Offer, &sdp, None);
         let token = crate::signal::encode_token(&offer);
         let source = Source::Dir(dir.path().to_path_buf());

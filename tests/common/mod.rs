@@ -7,6 +7,7 @@ pub mod ipv6;
 pub mod mtu;
 pub mod nat;
 pub mod netns;
+pub mod pairing;
 pub mod relay;
 
 use std::fs::File;

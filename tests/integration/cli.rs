@@ -2,6 +2,7 @@
 //! processes pairing on loopback (or across network namespaces), bad inputs,
 //! exit codes and messages.
 
+use crate::common::pairing::Pairing;
 use crate::common::*;
 use qrpair::qr::{render_qr, EcLevel};
 use std::time::Duration;
@@ -15,17 +16,7 @@ fn loopback() -> Vec<&'static str> {
 /// Offerer and answerer pipe `a` and `b` at each other; returns what each
 /// side printed on stdout after both exit 0.
 fn pair_pipe_through_pngs(sb: &Sandbox, a: &[u8], b: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"];
-    offer_args.extend(loopback());
-    let offerer = sb.spawn(sb.cmd(&offer_args), a, "offerer");
-    sb.wait_for_file("offer.png", LIMIT);
-    let mut answer_args = vec!["answer", "offer.png", "--pipe", "--qr-out", "answer.png"];
-    answer_args.extend(loopback());
-    let answerer = sb.spawn(sb.cmd(&answer_args), b, "answerer");
-    let ans = sb.finish(answerer, "answerer", LIMIT);
-    let off = sb.finish(offerer, "offerer", LIMIT);
-    assert_eq!(off.code(), 0, "offerer stderr:\n{}", off.stderr);
-    assert_eq!(ans.code(), 0, "answerer stderr:\n{}", ans.stderr);
+    let (off, ans) = Pairing::new(sb).both(&["--pipe"]).both(&loopback()).inputs(a, b).succeed();
     (off.stdout, ans.stdout)
 }
 
@@ -201,15 +192,7 @@ fn offer_given_where_an_answer_is_expected_is_refused() {
 #[test]
 fn answer_given_where_an_offer_is_expected_is_refused() {
     let sb = Sandbox::new();
-    let offer = start_offerer(&sb, "offerer", 1, "offer.png", "answer.png");
-    let answerer = sb.spawn(
-        sb.cmd(&["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"]),
-        b"",
-        "answerer",
-    );
-    let first = sb.finish(answerer, "answerer", LIMIT);
-    let _ = sb.finish(offer, "offerer", LIMIT);
-    assert_eq!(first.code(), 0, "{}", first.stderr);
+    Pairing::new(&sb).both(&["--pipe"]).both(&loopback()).succeed();
     let run = sb.run(&answer_args("answer.png"), b"", LIMIT);
     assert_bad_input(&run, "this is an answer, but an offer was expected");
 }
@@ -656,16 +639,10 @@ fn verify_without_a_terminal_is_refused_before_pairing() {
 /// Offerer and answerer with stdin pipes the test holds open, so bytes can
 /// be written piece by piece and the session stays up.
 fn pair_with_open_stdin(sb: &Sandbox) -> (std::process::Child, std::process::Child) {
-    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"];
-    offer_args.extend(loopback());
-    let offerer = sb.spawn_open_stdin(sb.cmd(&offer_args), "offerer");
-    sb.wait_for_file("offer.png", LIMIT);
-    let mut answer_args = vec!["answer", "offer.png", "--pipe", "--qr-out", "answer.png"];
-    answer_args.extend(loopback());
-    let answerer = sb.spawn_open_stdin(sb.cmd(&answer_args), "answerer");
+    let started = Pairing::new(sb).both(&["--pipe"]).both(&loopback()).stdin_open().start();
     sb.wait_for_stderr("offerer", "connected", LIMIT);
     sb.wait_for_stderr("answerer", "connected", LIMIT);
-    (offerer, answerer)
+    (started.offerer, started.answerer)
 }
 
 fn wait_for_stdout(sb: &Sandbox, tag: &str, want: &[u8], limit: Duration) -> Duration {

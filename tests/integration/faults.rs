@@ -9,6 +9,7 @@
 //! namespaces.
 
 use crate::common::netns::Lan;
+use crate::common::pairing::{Pairing, Started};
 use crate::common::relay::{first_candidate, redirect, Relay};
 use crate::common::*;
 use std::path::Path;
@@ -45,17 +46,9 @@ fn write_atomically(sb: &Sandbox, name: &str, text: &str) {
 /// A sending offerer and a receiving answerer through PNG files, each
 /// optionally run through a prefix (a network namespace).
 fn start_pair(sb: &Sandbox, prefixes: [Option<&[&str]>; 2], sender: &[&str], receiver: &[&str]) -> (Child, Child) {
-    for f in ["offer.png", "answer.png"] {
-        let _ = std::fs::remove_file(sb.path(f));
-    }
-    let mut args = vec!["offer", "--qr-out", "offer.png", "--answer", "answer.png"];
-    args.extend(sender);
-    let s = sb.spawn(sb.cmd_with(prefixes[0], &args), b"", "sender");
-    sb.wait_for_file("offer.png", LIMIT);
-    let mut args = vec!["answer", "offer.png", "--qr-out", "answer.png"];
-    args.extend(receiver);
-    let r = sb.spawn(sb.cmd_with(prefixes[1], &args), b"", "receiver");
-    (s, r)
+    let started =
+        Pairing::new(sb).tags("sender", "receiver").offerer(sender).answerer(receiver).prefixes(prefixes).start();
+    (started.offerer, started.answerer)
 }
 
 #[test]
@@ -203,15 +196,7 @@ fn a_peer_killed_mid_pipe_makes_the_other_side_fail_not_finish() {
     for killed in ["offerer", "answerer"] {
         let sb = Sandbox::new();
         let lo = ["--bind", "127.0.0.1"];
-        let offerer = sb.spawn_open_stdin(
-            sb.cmd(&[&["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"][..], &lo[..]].concat()),
-            "offerer",
-        );
-        sb.wait_for_file("offer.png", LIMIT);
-        let answerer = sb.spawn_open_stdin(
-            sb.cmd(&[&["answer", "offer.png", "--pipe", "--qr-out", "answer.png"][..], &lo[..]].concat()),
-            "answerer",
-        );
+        let Started { offerer, answerer, .. } = Pairing::new(&sb).both(&["--pipe"]).both(&lo).stdin_open().start();
         sb.wait_for_stderr("offerer", "connected", LIMIT);
         sb.wait_for_stderr("answerer", "connected", LIMIT);
         let (mut victim, survivor, tag) =
@@ -234,15 +219,8 @@ fn a_peer_killed_mid_pipe_makes_the_other_side_fail_not_finish() {
 fn an_offer_answered_twice_fails_the_second_answerer_clearly_and_leaves_the_first_pairing_alone() {
     let sb = Sandbox::new();
     let lo = ["--bind", "127.0.0.1"];
-    let mut offerer = sb.spawn_open_stdin(
-        sb.cmd(&[&["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"][..], &lo[..]].concat()),
-        "offerer",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
-    let mut first = sb.spawn_open_stdin(
-        sb.cmd(&[&["answer", "offer.png", "--pipe", "--qr-out", "answer.png"][..], &lo[..]].concat()),
-        "first",
-    );
+    let Started { mut offerer, answerer: mut first, .. } =
+        Pairing::new(&sb).tags("offerer", "first").both(&["--pipe"]).both(&lo).stdin_open().start();
     sb.wait_for_stderr("offerer", "connected", LIMIT);
     let second = sb.spawn(
         sb.cmd(

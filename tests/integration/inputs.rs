@@ -91,6 +91,32 @@ fn devices_and_endless_pipes_are_read_through_a_limit() {
     writer.join().unwrap();
 }
 
+/// A code written once into a FIFO (`mkfifo code; producer > code &`,
+/// or a shell's process substitution): read through one opening. Opening
+/// it twice (once to see whether it holds text, once to scan it) closed
+/// the first reader under the writer, which died of EPIPE, and the second
+/// opening then waited forever for a writer.
+#[test]
+fn a_code_written_once_into_a_fifo_is_read() {
+    let sb = Sandbox::new();
+    let token = offer_token(&sb);
+    let picture = std::fs::read(sb.path("made.png")).unwrap();
+    for (name, content) in [("token-fifo", token.clone().into_bytes()), ("png-fifo", picture)] {
+        let fifo = sb.path(name);
+        qrpair::sys::make_fifo(&fifo).unwrap();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            f.write_all(&content).unwrap();
+        });
+        let run = sb.run(&["decode", "--json", name], b"", SCAN_LIMIT);
+        assert_eq!(run.code(), 0, "{name}: {}", run.stderr);
+        let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(v["kind"], "offer", "{name}: {v}");
+        writer.join().expect("the writer was not cut off");
+    }
+}
+
 fn fixture(name: &str) -> String {
     format!("{}/fixtures/sdp/{name}", env!("CARGO_MANIFEST_DIR"))
 }

@@ -137,11 +137,8 @@ fn unsafe_code_lives_in_sys_only() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") && path != src.join("sys.rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let code: String = text
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("//"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                let code: String =
+                    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
                 if ["unsafe {", "unsafe fn", "unsafe impl", "allow(unsafe_code)"].iter().any(|u| code.contains(u)) {
                     offenders.push(path.display().to_string());
                 }

@@ -6,6 +6,7 @@
 //! them.
 
 use crate::common::nat::{Nat, NatLab};
+use crate::common::pairing::Pairing;
 use crate::common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,8 +14,11 @@ use std::time::{Duration, Instant};
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// Sets the log level that prints `open_ms` and returns the command.
+/// The log level at which the offerer reports its open time.
+pub(crate) const LOG: (&str, &str) = ("QRPAIR_LOG", "qrpair=info");
+
 pub(crate) fn logged(mut cmd: Command) -> Command {
-    cmd.env("QRPAIR_LOG", "qrpair=info");
+    cmd.env(LOG.0, LOG.1);
     cmd
 }
 
@@ -58,26 +62,17 @@ fn behind_two_port_preserving_nats_stun_pairs_and_moves_16_mib_each_way() {
     let stun = lab.start_stun().expect("STUN server");
     let sb = Sandbox::new();
     let (a, b) = (random_bytes(16 << 20, 21), random_bytes(16 << 20, 22));
-    let started = Instant::now();
-    let offerer = sb.spawn(
-        logged(sb.cmd_with(
-            Some(&lab.exec(0)),
-            &["offer", "--pipe", "--stun", &stun, "--qr-out", "offer.png", "--answer", "answer.png"],
-        )),
-        &a,
-        "offerer",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
-    let offer_ready = started.elapsed();
-    let answerer = sb.spawn(
-        sb.cmd_with(Some(&lab.exec(1)), &["answer", "offer.png", "--pipe", "--stun", &stun, "--qr-out", "answer.png"]),
-        &b,
-        "answerer",
-    );
-    sb.wait_for_file("answer.png", LIMIT);
+    let pairing = Pairing::new(&sb)
+        .both(&["--pipe", "--stun", &stun])
+        .through(&lab.exec(0), &lab.exec(1))
+        .env_offerer(LOG.0, LOG.1)
+        .inputs(&a, &b)
+        .limit(LIMIT)
+        .start();
+    let offer_ready = pairing.offer_ready;
+    pairing.answer_saved();
     let applied = Instant::now();
-    let ans = sb.finish(answerer, "answerer", LIMIT);
-    let off = sb.finish(offerer, "offerer", LIMIT);
+    let (off, ans) = pairing.finish();
     let both_done = applied.elapsed();
     both_streams_arrived(&off, &ans, &a, &b);
 
@@ -124,26 +119,19 @@ fn answer_applied_late_across_nats(offset: u32, delay: Duration) {
     let stun = lab.start_stun().expect("STUN server");
     let sb = Sandbox::new();
     std::fs::create_dir(sb.path("carried")).unwrap();
-    let offerer = sb.spawn(
-        logged(sb.cmd_with(
-            Some(&lab.exec(0)),
-            &["offer", "--pipe", "--stun", &stun, "--qr-out", "offer.png", "--answer", "carried/answer.png"],
-        )),
-        b"offer side data\n",
-        "offerer",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
-    let answerer = sb.spawn(
-        sb.cmd_with(Some(&lab.exec(1)), &["answer", "offer.png", "--pipe", "--stun", &stun, "--qr-out", "answer.png"]),
-        b"answer side data\n",
-        "answerer",
-    );
-    sb.wait_for_file("answer.png", LIMIT);
+    let pairing = Pairing::new(&sb)
+        .both(&["--pipe", "--stun", &stun])
+        .through(&lab.exec(0), &lab.exec(1))
+        .env_offerer(LOG.0, LOG.1)
+        .answer_from("carried/answer.png")
+        .inputs(b"offer side data\n", b"answer side data\n")
+        .limit(LIMIT)
+        .start();
+    pairing.answer_saved();
     std::thread::sleep(delay);
     let (table_a, table_b) = (lab.conntrack(0), lab.conntrack(1));
     std::fs::copy(sb.path("answer.png"), sb.path("carried/answer.png")).unwrap();
-    let ans = sb.finish(answerer, "answerer", LIMIT);
-    let off = sb.finish(offerer, "offerer", LIMIT);
+    let (off, ans) = pairing.finish();
     assert_eq!(
         (off.code(), ans.code()),
         (0, 0),
@@ -189,36 +177,12 @@ fn no_direct_path(offset: u32, nats: [Nat; 2], causes: [&str; 2]) {
     let stun = lab.start_stun().expect("STUN server");
     let sb = Sandbox::new();
     let started = Instant::now();
-    let offerer = sb.spawn(
-        sb.cmd_with(
-            Some(&lab.exec(0)),
-            &[
-                "offer",
-                "--pipe",
-                "--stun",
-                &stun,
-                "--qr-out",
-                "offer.png",
-                "--answer",
-                "answer.png",
-                "--timeout",
-                "20s",
-            ],
-        ),
-        b"never delivered\n",
-        "offerer",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
-    let answerer = sb.spawn(
-        sb.cmd_with(
-            Some(&lab.exec(1)),
-            &["answer", "offer.png", "--pipe", "--stun", &stun, "--qr-out", "answer.png", "--timeout", "20s"],
-        ),
-        b"never delivered\n",
-        "answerer",
-    );
-    let ans = sb.finish(answerer, "answerer", LIMIT);
-    let off = sb.finish(offerer, "offerer", LIMIT);
+    let (off, ans) = Pairing::new(&sb)
+        .both(&["--pipe", "--stun", &stun, "--timeout", "20s"])
+        .through(&lab.exec(0), &lab.exec(1))
+        .inputs(b"never delivered\n", b"never delivered\n")
+        .limit(LIMIT)
+        .run();
     let took = started.elapsed();
     for ((tag, run), cause) in [("offerer", &off), ("answerer", &ans)].into_iter().zip(causes) {
         assert_eq!(run.code(), 4, "{tag}:\n{}", run.stderr);
@@ -274,24 +238,24 @@ fn pair_through_turn_with(
     input: [&[u8]; 2],
     env: &[(&str, &std::path::Path)],
 ) -> Relayed {
-    let with_env = |mut cmd: Command| {
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        with_credentials(cmd)
-    };
-    let started = Instant::now();
-    let offer_args =
-        [&["offer", "--turn", turn, "--qr-out", "offer.png", "--answer", "answer.png"][..], extra[0]].concat();
-    let offerer = sb.spawn(logged(with_env(sb.cmd_with(Some(&lab.exec(0)), &offer_args))), input[0], "offerer");
-    sb.wait_for_file("offer.png", LIMIT);
-    let offer_ready = started.elapsed();
-    let answer_args = [&["answer", "offer.png", "--turn", turn, "--qr-out", "answer.png"][..], extra[1]].concat();
-    let answerer = sb.spawn(with_env(sb.cmd_with(Some(&lab.exec(1)), &answer_args)), input[1], "answerer");
-    sb.wait_for_file("answer.png", LIMIT);
+    let mut pairing = Pairing::new(sb)
+        .both(&["--turn", turn])
+        .offerer(extra[0])
+        .answerer(extra[1])
+        .through(&lab.exec(0), &lab.exec(1))
+        .env_offerer(LOG.0, LOG.1)
+        .env_both("QRPAIR_TURN_USER", TURN_USER)
+        .env_both("QRPAIR_TURN_PASSWORD", TURN_PASSWORD)
+        .inputs(input[0], input[1])
+        .limit(LIMIT);
+    for (k, v) in env {
+        pairing = pairing.env_both(k, &v.to_string_lossy());
+    }
+    let pairing = pairing.start();
+    let offer_ready = pairing.offer_ready;
+    pairing.answer_saved();
     let applied = Instant::now();
-    let ans = sb.finish(answerer, "answerer", LIMIT);
-    let off = sb.finish(offerer, "offerer", LIMIT);
+    let (off, ans) = pairing.finish();
     Relayed { offer_ready, both_done: applied.elapsed(), off, ans }
 }
 

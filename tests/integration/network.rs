@@ -3,6 +3,7 @@
 //! late. Both talk only to addresses the test itself creates or loopback.
 
 use crate::common::netns::Lan;
+use crate::common::pairing::Pairing;
 use crate::common::*;
 use std::time::Duration;
 
@@ -16,20 +17,7 @@ fn offline_lan_two_namespaces_no_default_route_pair_and_pipe() {
     let b = random_bytes(1 << 20, 12);
     let (in_a, in_b) = (lan.exec(&lan.a), lan.exec(&lan.b));
     // No --bind: the default must find the veth address on its own.
-    let offerer = sb.spawn(
-        sb.cmd_with(Some(&in_a), &["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png"]),
-        &a,
-        "offerer",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
-    let answerer = sb.spawn(
-        sb.cmd_with(Some(&in_b), &["answer", "offer.png", "--pipe", "--qr-out", "answer.png"]),
-        &b,
-        "answerer",
-    );
-    let ans = sb.finish(answerer, "answerer", LIMIT);
-    let off = sb.finish(offerer, "offerer", LIMIT);
-    assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
+    let (off, ans) = Pairing::new(&sb).both(&["--pipe"]).through(&in_a, &in_b).inputs(&a, &b).limit(LIMIT).succeed();
     assert_eq!(sha256(&ans.stdout), sha256(&a));
     assert_eq!(sha256(&off.stdout), sha256(&b));
     // The offer carried the namespace's own address, not loopback.
@@ -84,23 +72,17 @@ fn answer_delivered_three_minutes_late_still_connects() {
 
 fn answer_delivered_late(delay: Duration) {
     let sb = Sandbox::new();
-    let offerer = sb.spawn(
-        sb.cmd(&["offer", "--pipe", "--bind", "127.0.0.1", "--qr-out", "offer.png", "--answer", "carried/answer.png"]),
-        b"offer side data\n",
-        "offerer",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
-    let answerer = sb.spawn(
-        sb.cmd(&["answer", "offer.png", "--pipe", "--bind", "127.0.0.1", "--qr-out", "answer.png"]),
-        b"answer side data\n",
-        "answerer",
-    );
-    sb.wait_for_file("answer.png", LIMIT);
+    let pairing = Pairing::new(&sb)
+        .both(&["--pipe", "--bind", "127.0.0.1"])
+        .answer_from("carried/answer.png")
+        .inputs(b"offer side data\n", b"answer side data\n")
+        .limit(LIMIT)
+        .start();
+    pairing.answer_saved();
     std::thread::sleep(delay);
     std::fs::create_dir(sb.path("carried")).unwrap();
     std::fs::copy(sb.path("answer.png"), sb.path("carried/answer.png")).unwrap();
-    let ans = sb.finish(answerer, "answerer", LIMIT);
-    let off = sb.finish(offerer, "offerer", LIMIT);
+    let (off, ans) = pairing.finish();
     assert_eq!((off.code(), ans.code()), (0, 0), "offerer:\n{}\nanswerer:\n{}", off.stderr, ans.stderr);
     assert_eq!(off.stdout, b"answer side data\n");
     assert_eq!(ans.stdout, b"offer side data\n");

@@ -6,6 +6,7 @@
 //! carries, no more (DATA would be lost) and no less (probing broke).
 
 use crate::common::mtu::MtuPath;
+use crate::common::pairing::Pairing;
 use crate::common::*;
 use std::time::{Duration, Instant};
 
@@ -51,26 +52,18 @@ fn send_across(path: &MtuPath, extra: &[&str]) -> Settled {
     std::fs::create_dir(sb.path("inbox")).unwrap();
     let log = "qrpair=info,rtc_sctp::association::pmtud=debug";
     let (in_a, in_b) = (path.exec(&path.a), path.exec(&path.b));
-    let sender_args = [
-        &["offer", "--bind", &path.addr_a, "--qr-out", "offer.png", "--answer", "answer.png", "--send", "payload.bin"],
-        extra,
-    ]
-    .concat();
-    let mut sender = sb.cmd_with(Some(&in_a), &sender_args);
-    sender.env("QRPAIR_LOG", log);
-    let sender = sb.spawn(sender, b"", "sender");
-    sb.wait_for_file("offer.png", LIMIT);
+    let pairing = Pairing::new(&sb)
+        .tags("sender", "receiver")
+        .offerer(&["--bind", &path.addr_a, "--send", "payload.bin"])
+        .answerer(&["--bind", &path.addr_b, "--receive", "inbox", "--yes"])
+        .both(extra)
+        .through(&in_a, &in_b)
+        .env_both("QRPAIR_LOG", log)
+        .limit(LIMIT)
+        .start();
+    // From the receiver's start, as a person would time it.
     let started = Instant::now();
-    let receiver_args = [
-        &["answer", "offer.png", "--bind", &path.addr_b, "--qr-out", "answer.png", "--receive", "inbox", "--yes"],
-        extra,
-    ]
-    .concat();
-    let mut receiver = sb.cmd_with(Some(&in_b), &receiver_args);
-    receiver.env("QRPAIR_LOG", log);
-    let receiver = sb.spawn(receiver, b"", "receiver");
-    let r = sb.finish(receiver, "receiver", LIMIT);
-    let s = sb.finish(sender, "sender", LIMIT);
+    let (s, r) = pairing.finish();
     let secs = started.elapsed().as_secs_f64();
     assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
     let got = std::fs::read(sb.path("inbox/payload.bin")).unwrap();

@@ -5,8 +5,9 @@
 
 use crate::common::ipv6::{Ipv6Lab, PEER_ADDRS};
 use crate::common::nat::{public_addr, Nat, NatLab};
+use crate::common::pairing::Pairing;
 use crate::common::*;
-use crate::nat::{both_streams_arrived, candidates, logged, open_ms};
+use crate::nat::{both_streams_arrived, candidates, open_ms, LOG};
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -19,15 +20,15 @@ const MIB: usize = 4 << 20;
 fn pair_and_pipe(exec: [[&str; 4]; 2], extra: [&[&str]; 2], seed: u64) -> (Sandbox, f64) {
     let sb = Sandbox::new();
     let (a, b) = (random_bytes(MIB, seed), random_bytes(MIB, seed + 1));
-    let mut offer_args = vec!["offer", "--pipe", "--qr-out", "offer.png", "--answer", "answer.png", "--timeout", "40s"];
-    offer_args.extend_from_slice(extra[0]);
-    let offerer = sb.spawn(logged(sb.cmd_with(Some(&exec[0]), &offer_args)), &a, "offerer");
-    sb.wait_for_file("offer.png", LIMIT);
-    let mut answer_args = vec!["answer", "offer.png", "--pipe", "--qr-out", "answer.png", "--timeout", "40s"];
-    answer_args.extend_from_slice(extra[1]);
-    let answerer = sb.spawn(sb.cmd_with(Some(&exec[1]), &answer_args), &b, "answerer");
-    let ans = sb.finish(answerer, "answerer", LIMIT);
-    let off = sb.finish(offerer, "offerer", LIMIT);
+    let (off, ans) = Pairing::new(&sb)
+        .both(&["--pipe", "--timeout", "40s"])
+        .offerer(extra[0])
+        .answerer(extra[1])
+        .through(&exec[0], &exec[1])
+        .env_offerer(LOG.0, LOG.1)
+        .inputs(&a, &b)
+        .limit(LIMIT)
+        .run();
     both_streams_arrived(&off, &ans, &a, &b);
     let open = open_ms(&off.stderr);
     (sb, open)
@@ -106,24 +107,14 @@ fn behind_two_port_preserving_nats_stun_carries_a_file() {
     sb.write("data.bin", &data);
     std::fs::create_dir(sb.path("inbox")).unwrap();
     let started = Instant::now();
-    let sender = sb.spawn(
-        sb.cmd_with(
-            Some(&lab.exec(0)),
-            &["offer", "--send", "data.bin", "--stun", &stun, "--qr-out", "offer.png", "--answer", "answer.png"],
-        ),
-        b"",
-        "sender",
-    );
-    sb.wait_for_file("offer.png", LIMIT);
-    let receiver = sb.spawn(
-        sb.cmd_with(
-            Some(&lab.exec(1)),
-            &["answer", "offer.png", "--receive", "inbox", "--yes", "--stun", &stun, "--qr-out", "answer.png"],
-        ),
-        b"",
-        "receiver",
-    );
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = Pairing::new(&sb)
+        .tags("sender", "receiver")
+        .both(&["--stun", &stun])
+        .offerer(&["--send", "data.bin"])
+        .answerer(&["--receive", "inbox", "--yes"])
+        .through(&lab.exec(0), &lab.exec(1))
+        .limit(LIMIT)
+        .run();
     assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
     let received = std::fs::read(sb.path("inbox/data.bin")).expect("the file arrived");
     assert_eq!(blake3::hash(&received), blake3::hash(&data), "the file arrived corrupted");

@@ -2,6 +2,7 @@
 //! existing files are protected, consent is required, and a transfer killed
 //! in the middle resumes from the receiver's `NAME.qrpair.part`.
 
+use crate::common::pairing::Pairing;
 use crate::common::*;
 use std::path::Path;
 use std::process::Child;
@@ -19,6 +20,17 @@ fn receiver_cmd(sb: &Sandbox, extra: &[&str]) -> std::process::Command {
     let mut args = vec!["answer", "offer.png", "--bind", "127.0.0.1", "--qr-out", "answer.png", "--receive", "inbox"];
     args.extend(extra);
     sb.cmd(&args)
+}
+
+/// A sending offerer (`--send WHAT`) and a receiving answerer (`--receive
+/// inbox EXTRA`) on loopback.
+fn sending<'a>(sb: &'a Sandbox, what: &[&str], extra: &[&str]) -> Pairing<'a> {
+    Pairing::new(sb)
+        .tags("sender", "receiver")
+        .both(&["--bind", "127.0.0.1"])
+        .offerer(&[&["--send"], what].concat())
+        .answerer(&[&["--receive", "inbox"], extra].concat())
+        .limit(LIMIT)
 }
 
 /// Starts the sending offerer and returns once its QR exists.
@@ -62,9 +74,7 @@ fn a_tree_with_binary_empty_and_unicode_names_arrives_identical() {
     std::fs::write(tree.join("empty.txt"), b"").unwrap();
     std::fs::write(tree.join("sub dir/ünïcödé ✓/naïve résumé.txt"), "héllo\n").unwrap();
     std::fs::create_dir(sb.path("inbox")).unwrap();
-    let sender = start_sender(&sb, &["tree"]);
-    let receiver = start_receiver(&sb, &["--yes"]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["tree"], &["--yes"]).run();
     assert_eq!((s.code(), r.code()), (0, 0), "sender:\n{}\nreceiver:\n{}", s.stderr, r.stderr);
     assert_eq!(digests(&sb.path("inbox/tree")), digests(&tree));
     assert!(r.stderr.contains("done: 3 file(s)"), "{}", r.stderr);
@@ -80,9 +90,7 @@ fn existing_files_are_refused_by_default_renamed_or_overwritten_on_request() {
     std::fs::create_dir(sb.path("inbox")).unwrap();
     std::fs::write(sb.path("inbox/notes.txt"), b"old version\n").unwrap();
 
-    let sender = start_sender(&sb, &["notes.txt"]);
-    let receiver = start_receiver(&sb, &["--yes"]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["notes.txt"], &["--yes"]).run();
     assert_eq!(r.code(), 3, "{}", r.stderr);
     assert!(r.stderr.contains("already in inbox: notes.txt (use --overwrite or --rename)"), "{}", r.stderr);
     assert_ne!(s.code(), 0);
@@ -91,18 +99,14 @@ fn existing_files_are_refused_by_default_renamed_or_overwritten_on_request() {
 
     std::fs::remove_file(sb.path("offer.png")).unwrap();
     std::fs::remove_file(sb.path("answer.png")).unwrap();
-    let sender = start_sender(&sb, &["notes.txt"]);
-    let receiver = start_receiver(&sb, &["--yes", "--rename"]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["notes.txt"], &["--yes", "--rename"]).run();
     assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
     assert_eq!(std::fs::read(sb.path("inbox/notes.txt")).unwrap(), b"old version\n");
     assert_eq!(std::fs::read(sb.path("inbox/notes (1).txt")).unwrap(), b"new version\n");
 
     std::fs::remove_file(sb.path("offer.png")).unwrap();
     std::fs::remove_file(sb.path("answer.png")).unwrap();
-    let sender = start_sender(&sb, &["notes.txt"]);
-    let receiver = start_receiver(&sb, &["--yes", "--overwrite"]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["notes.txt"], &["--yes", "--overwrite"]).run();
     assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
     assert_eq!(std::fs::read(sb.path("inbox/notes.txt")).unwrap(), b"new version\n");
 }
@@ -146,9 +150,7 @@ fn without_a_terminal_and_without_yes_nothing_is_received() {
     let sb = Sandbox::new();
     std::fs::write(sb.path("secret.bin"), random_bytes(1000, 3)).unwrap();
     std::fs::create_dir(sb.path("inbox")).unwrap();
-    let sender = start_sender(&sb, &["secret.bin"]);
-    let receiver = start_receiver(&sb, &[]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["secret.bin"], &[]).run();
     assert_eq!(r.code(), 2, "{}", r.stderr);
     assert!(r.stderr.contains("pass --yes to accept without asking"), "{}", r.stderr);
     assert!(s.stderr.contains("no terminal to confirm on and no --yes: nothing was received"), "{}", s.stderr);
@@ -189,9 +191,7 @@ fn a_sender_killed_mid_file_leaves_a_part_that_the_next_pairing_resumes() {
 
     std::fs::remove_file(sb.path("offer.png")).unwrap();
     std::fs::remove_file(sb.path("answer.png")).unwrap();
-    let sender = start_sender(&sb, &["big.bin"]);
-    let receiver = start_receiver(&sb, &["--yes"]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["big.bin"], &["--yes"]).run();
     assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
     assert!(r.stderr.contains("big.bin: resuming after"), "{}", r.stderr);
     assert_eq!(sha256(&std::fs::read(sb.path("inbox/big.bin")).unwrap()), sha256(&data));
@@ -212,9 +212,7 @@ fn json_events_report_manifest_digests_and_the_end_on_both_sides() {
     let data = random_bytes(5 << 20, 21);
     std::fs::write(sb.path("data.bin"), &data).unwrap();
     std::fs::create_dir(sb.path("inbox")).unwrap();
-    let sender = start_sender(&sb, &["data.bin", "--json"]);
-    let receiver = start_receiver(&sb, &["--yes", "--json"]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["data.bin", "--json"], &["--yes", "--json"]).run();
     assert_eq!((s.code(), r.code()), (0, 0), "{}\n{}", s.stderr, r.stderr);
     for (side, stdout) in [("sender", &s.stdout), ("receiver", &r.stdout)] {
         let events = json_events(stdout);
@@ -234,9 +232,7 @@ fn json_error_event_when_the_receiver_cannot_ask() {
     let sb = Sandbox::new();
     std::fs::write(sb.path("a.txt"), b"a").unwrap();
     std::fs::create_dir(sb.path("inbox")).unwrap();
-    let sender = start_sender(&sb, &["a.txt"]);
-    let receiver = start_receiver(&sb, &["--json"]);
-    let (r, _) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (_, r) = sending(&sb, &["a.txt"], &["--json"]).run();
     assert_eq!(r.code(), 2);
     let events = json_events(&r.stdout);
     let last = events.last().unwrap();
@@ -252,9 +248,7 @@ fn a_symbolic_link_in_the_receiving_folder_cannot_lead_files_outside() {
     std::fs::create_dir_all(sb.path("inbox")).unwrap();
     std::fs::create_dir_all(sb.path("elsewhere")).unwrap();
     std::os::unix::fs::symlink(sb.path("elsewhere"), sb.path("inbox/docs")).unwrap();
-    let sender = start_sender(&sb, &["docs"]);
-    let receiver = start_receiver(&sb, &["--yes", "--overwrite"]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["docs"], &["--yes", "--overwrite"]).run();
     assert_eq!(r.code(), 3, "{}", r.stderr);
     assert!(r.stderr.contains("would land outside inbox through a symbolic link"), "{}", r.stderr);
     assert!(s.stderr.contains("the receiver refused the files"), "{}", s.stderr);
@@ -269,9 +263,7 @@ fn a_receiver_that_cannot_write_tells_the_sender_why_at_once() {
     // cannot clear it away.
     std::fs::create_dir_all(sb.path("inbox/big.bin.qrpair.part")).unwrap();
     let started = std::time::Instant::now();
-    let sender = start_sender(&sb, &["big.bin"]);
-    let receiver = start_receiver(&sb, &["--yes", "--overwrite"]);
-    let (r, s) = (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT));
+    let (s, r) = sending(&sb, &["big.bin"], &["--yes", "--overwrite"]).run();
     assert_eq!(r.code(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("big.bin.qrpair.part"), "{}", r.stderr);
     assert_eq!(s.code(), 1, "{}", s.stderr);
@@ -332,12 +324,8 @@ fn a_hundred_thousand_files_arrive_identical() {
 
 /// Runs one transfer of `what` into inbox with `extra` receiver flags.
 fn transfer(sb: &Sandbox, what: &[&str], extra: &[&str]) -> (Run, Run) {
-    for f in ["offer.png", "answer.png"] {
-        let _ = std::fs::remove_file(sb.path(f));
-    }
-    let sender = start_sender(sb, what);
-    let receiver = start_receiver(sb, extra);
-    (sb.finish(receiver, "receiver", LIMIT), sb.finish(sender, "sender", LIMIT))
+    let (s, r) = sending(sb, what, extra).run();
+    (r, s)
 }
 
 /// A browser's `a.txt.part` was taken for qrpair's own prefix, truncated and
