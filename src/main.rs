@@ -114,6 +114,7 @@ fn settings(common: Common, qr_out: PathBuf) -> Result<Settings, Error> {
         sdp_json: common.sdp_json,
         verify: common.verify,
         interrupt: ctrl_c,
+        output: closing_stdout,
         transfer: if !common.send.is_empty() {
             Some(pairing::Transfer::Send { paths: common.send, view })
         } else {
@@ -334,4 +335,56 @@ async fn demo(ec: qrpair::qr::EcLevel) -> Result<(), Error> {
 /// CPU. Process-wide, so it is set here, before any thread starts.
 fn keep_freed_memory() {
     qrpair::sys::set_malloc_trim_threshold(8 << 20);
+}
+
+/// Standard output that really closes on shutdown, so a reader downstream
+/// (`| sha256sum`) sees end-of-file as soon as the peer's direction ends,
+/// while our own input may still be flowing.
+struct ClosingStdout {
+    inner: tokio::io::Stdout,
+    closed: bool,
+}
+
+/// What a pipe or chat session writes the peer's bytes to (`Settings::output`).
+fn closing_stdout() -> pairing::Output {
+    Box::new(ClosingStdout { inner: tokio::io::stdout(), closed: false })
+}
+
+impl tokio::io::AsyncWrite for ClosingStdout {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match std::pin::Pin::new(&mut self.inner).poll_flush(cx) {
+            std::task::Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        if !self.closed {
+            self.closed = true;
+            close_stdout_fd();
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Points fd 1 at /dev/null: our end of the pipe closes, and any stray
+/// later write (a log line) goes nowhere instead of failing. Process-wide,
+/// so the binary does it, not the library.
+fn close_stdout_fd() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = qrpair::sys::replace_descriptor(&null, 1);
+    }
 }

@@ -45,7 +45,14 @@ pub struct Settings {
     /// Makes the future that ends a transfer early (the program's Ctrl-C).
     /// Started only once files stream; see `transfer::send`.
     pub interrupt: fn() -> Interrupt,
+    /// Where a pipe or chat writes what the peer sends. The binary gives
+    /// standard output that really closes at the end of the peer's
+    /// direction (`| sha256sum` sees EOF while our input still flows),
+    /// which takes a process-wide step the library leaves to it.
+    pub output: fn() -> Output,
 }
+
+pub type Output = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
 
 pub type Interrupt = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -295,7 +302,7 @@ async fn run_session(channel: peer::Channel, settings: &Settings, protocol: Prot
     if mode == Mode::Chat && ui::stdin_is_terminal() {
         ui::note("chat: type a line and press Enter to send it; Ctrl-D leaves");
     }
-    let totals = session::run(channel, mode, protocol, tokio::io::stdin(), ui::ClosingStdout::new()).await?;
+    let totals = session::run(channel, mode, protocol, tokio::io::stdin(), (settings.output)()).await?;
     tracing::info!(sent = totals.sent, received = totals.received, "session finished");
     Ok(totals)
 }

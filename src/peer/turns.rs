@@ -305,16 +305,24 @@ impl std::fmt::Display for Reason {
     }
 }
 
-/// One TLS connection to `target` from `local_ip`, for as long as both
-/// ends keep it: messages from `outgoing` go out, messages from the server
-/// into `inbound`.
+/// One connection to `target` from `local_ip`, for as long as both ends
+/// keep it: messages from `outgoing` go out, messages from the server into
+/// `inbound`.
 async fn carry(
     local_ip: IpAddr,
     target: &Target,
     tls: &TlsTurn,
-    mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
     inbound: &Inbound,
 ) -> Result<(), Reason> {
+    let tcp = connect_tcp(local_ip, target).await?;
+    // The stream TURN runs over: TLS here; TURN over plain TCP (RFC 6062's
+    // control connection) would hand `tcp` to `pump` as it is.
+    let stream = secure(tcp, target, tls).await?;
+    pump(stream, target, tls, outgoing, inbound).await
+}
+
+async fn connect_tcp(local_ip: IpAddr, target: &Target) -> Result<tokio::net::TcpStream, Reason> {
     let url = &target.url;
     let socket = if target.addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
         .map_err(|e| Reason::Network(format!("no TCP socket: {e}")))?;
@@ -328,6 +336,15 @@ async fn carry(
         .map_err(|_| Reason::Network(format!("no TCP connection to {url} within {} s", CONNECT_TIMEOUT.as_secs())))?
         .map_err(|e| Reason::Network(format!("no TCP connection to {url}: {e}")))?;
     let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+async fn secure(
+    tcp: tokio::net::TcpStream,
+    target: &Target,
+    tls: &TlsTurn,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Reason> {
+    let url = &target.url;
     let started = std::time::Instant::now();
     // A server that takes the connection and never answers the hello is
     // one that does not answer: no relay from it, as over UDP.
@@ -337,6 +354,19 @@ async fn carry(
         .map_err(|_| Reason::Network(format!("no TLS handshake from {url} within {} s", CONNECT_TIMEOUT.as_secs())))?
         .map_err(|e| Reason::Tls(handshake_failure(url, &e)))?;
     tracing::debug!(server = %url, ms = started.elapsed().as_millis() as u64, "TURN over TLS connected");
+    Ok(stream)
+}
+
+/// Carries messages both ways over an established stream to the server,
+/// cut at STUN and ChannelData boundaries on the way in.
+async fn pump(
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite,
+    target: &Target,
+    tls: &TlsTurn,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    inbound: &Inbound,
+) -> Result<(), Reason> {
+    let url = &target.url;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let send = async {
         while let Some(message) = outgoing.recv().await {

@@ -8,9 +8,6 @@ pub use crate::text::{printable, printable_lines};
 
 use crate::qr::RenderedQr;
 use std::io::{BufRead, IsTerminal, Write};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::AsyncWrite;
 
 /// Shows a code for the other person: terminal block and token on stderr
 /// (stdout carries only channel data), plus where the PNG was written. On a
@@ -85,52 +82,4 @@ pub fn prompt_line(question: &str) -> Option<std::io::Result<String>> {
 
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
-}
-
-/// Standard output that really closes on shutdown, so a reader downstream
-/// (`| sha256sum`) sees end-of-file as soon as the peer's direction ends,
-/// while our own input may still be flowing.
-pub struct ClosingStdout {
-    inner: tokio::io::Stdout,
-    closed: bool,
-}
-
-impl ClosingStdout {
-    pub fn new() -> Self {
-        ClosingStdout { inner: tokio::io::stdout(), closed: false }
-    }
-}
-
-impl Default for ClosingStdout {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl AsyncWrite for ClosingStdout {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Ready(Ok(())) => {}
-            other => return other,
-        }
-        if !self.closed {
-            self.closed = true;
-            close_stdout_fd();
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// Points fd 1 at /dev/null: our end of the pipe closes, and any stray
-/// later write (a log line) goes nowhere instead of failing.
-fn close_stdout_fd() {
-    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        let _ = crate::sys::replace_descriptor(&null, 1);
-    }
 }
