@@ -28,7 +28,7 @@ pub fn size_in_words(bytes: u64) -> String {
 /// opened without blocking, so a FIFO is refused at once rather than
 /// waited on, and its size is checked before anything is read.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let file = open_once(path)?;
+    let file = open_without_waiting(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular);
@@ -39,18 +39,32 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     read_capped(file, limit)
 }
 
-/// `path` opened for reading, once: without waiting for a FIFO's writer
-/// (a FIFO nobody writes reads as empty instead of hanging), and without
-/// becoming our controlling terminal. Reads then block as usual, so a pipe
-/// that is being written is read to its end. Open a path once and decide
-/// from the open file: opening a FIFO twice, the first opening's close
-/// ends a writer that wrote once (EPIPE) and the second waits forever.
-pub fn open_once(path: &Path) -> std::io::Result<std::fs::File> {
+/// How long a FIFO may go without a writer before it is read as empty.
+pub const FIFO_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `path` opened for reading without blocking on a FIFO (reads still
+/// never block) and without becoming our controlling terminal.
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
-    let file = options.open(path)?;
+    options.open(path)
+}
+
+/// `path` opened for reading, once. A FIFO gets `FIFO_WRITER_WAIT` for a
+/// writer to come (a producer started just after, `mkfifo f; make-code >
+/// f &`), then reads as empty rather than hanging; reads then block as
+/// usual, so a pipe being written is read to its end. Open a path once and
+/// decide from the open file: opening a FIFO twice, the first opening's
+/// close ends a writer that wrote once (EPIPE) and the second waits
+/// forever.
+pub fn open_once(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = open_without_waiting(path)?;
+    #[cfg(unix)]
+    if std::os::unix::fs::FileTypeExt::is_fifo(&file.metadata()?.file_type()) {
+        crate::sys::wait_readable(&file, FIFO_WRITER_WAIT);
+    }
     crate::sys::set_blocking(&file)?;
     Ok(file)
 }
@@ -97,5 +111,25 @@ mod tests {
         assert!(matches!(read_capped(endless, 64 << 10), Err(ReadError::TooLarge { limit: 65536 })));
         assert_eq!(size_in_words(64 << 10), "64 KiB");
         assert_eq!(size_in_words(300), "300 bytes");
+    }
+
+    #[test]
+    fn a_fifo_is_read_whole_when_its_writer_comes_after_the_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        crate::sys::make_fifo(&fifo).unwrap();
+        let writer = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+                for _ in 0..4 {
+                    std::io::Write::write_all(&mut f, &[7u8; 100_000]).unwrap();
+                }
+            }
+        });
+        let file = open_once(&fifo).unwrap();
+        assert_eq!(read_capped(file, 1 << 20).unwrap(), vec![7u8; 400_000]);
+        writer.join().unwrap();
     }
 }

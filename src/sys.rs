@@ -40,6 +40,24 @@ pub fn set_blocking(file: &std::fs::File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Waits until `file` has something to read or its writer has come and
+/// gone, at most `timeout`; false when the time ran out. On Linux a FIFO
+/// that no writer has opened yet is not readable, so this waits for one.
+pub fn wait_readable(file: &std::fs::File, timeout: std::time::Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut fds = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd that outlives the call, and its count.
+        let rc = unsafe { libc::poll(&mut fds, 1, left.as_millis().min(i32::MAX as u128) as libc::c_int) };
+        if rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return rc > 0;
+    }
+}
+
 /// Asks the kernel to start writing `len` bytes from `offset` of `file` to
 /// the disk now, without waiting (Linux `sync_file_range`); elsewhere, and
 /// on failure, nothing happens and a later fsync does the work.

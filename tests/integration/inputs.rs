@@ -106,6 +106,8 @@ fn a_code_written_once_into_a_fifo_is_read() {
         qrpair::sys::make_fifo(&fifo).unwrap();
         let writer = std::thread::spawn(move || {
             use std::io::Write;
+            // The producer starts a little after qrpair, as in a script.
+            std::thread::sleep(std::time::Duration::from_millis(300));
             let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
             f.write_all(&content).unwrap();
         });
