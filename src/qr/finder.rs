@@ -58,15 +58,20 @@ pub struct Pass {
 }
 
 /// Reads every code in `gray`, dark-on-light first, then light-on-dark if
-/// that read nothing.
+/// that read nothing; then, only where a code was seen but did not read,
+/// dark-on-light once more with the picture binarized as its negative.
+///
+/// The binarizer takes a flat (low-contrast) block for light unless its
+/// neighbours say otherwise, so a light card on a dark table comes out with
+/// patches of the table white, right up to the card's edge, and the
+/// thresholds of the code's border blocks move with them. Binarizing the
+/// negative takes flat blocks for dark: the table stays dark. It costs one
+/// more binarization and finder search, spent only on pictures with few
+/// finder patterns whose grid read its format information.
 pub fn read(gray: &GrayImage, deadline: Instant) -> Pass {
-    let source = Luma8LuminanceSource::new(gray.as_raw().clone(), gray.width(), gray.height());
-    let binarizer = HybridBinarizer::new(source);
-    let Ok(matrix) = binarizer.get_black_matrix() else {
+    let Some(mut matrix) = binarized(gray, gray.as_raw().clone()) else {
         return Pass::default();
     };
-    let mut matrix: BitMatrix = matrix.clone();
-    drop(binarizer);
     let first = read_matrix(&matrix, deadline);
     if !first.read.is_empty() || first.out_of_time || Instant::now() >= deadline {
         return first;
@@ -76,13 +81,35 @@ pub fn read(gray: &GrayImage, deadline: Instant) -> Pass {
     if !second.read.is_empty() {
         return second;
     }
-    Pass {
+    let mut pass = Pass {
         read: Vec::new(),
         finder_patterns: first.finder_patterns.max(second.finder_patterns),
         saw_code: first.saw_code || second.saw_code,
         too_busy: first.too_busy || second.too_busy,
         out_of_time: second.out_of_time,
+    };
+    if !pass.saw_code || pass.out_of_time || Instant::now() >= deadline {
+        return pass;
     }
+    drop(matrix);
+    let Some(mut negative) = binarized(gray, gray.as_raw().iter().map(|&v| !v).collect()) else {
+        return pass;
+    };
+    negative.flip_self();
+    let third = read_matrix(&negative, deadline);
+    if !third.read.is_empty() {
+        return third;
+    }
+    // The counts stay those of the picture as given: the caller compares
+    // them with its limits.
+    pass.out_of_time = third.out_of_time;
+    pass
+}
+
+/// `luma` (the size of `gray`) binarized by zxing's local-average binarizer.
+fn binarized(gray: &GrayImage, luma: Vec<u8>) -> Option<BitMatrix> {
+    let source = Luma8LuminanceSource::new(luma, gray.width(), gray.height());
+    HybridBinarizer::new(source).get_black_matrix().ok().cloned()
 }
 
 /// Counts finder patterns only: a cheap look at how busy a picture is.

@@ -242,6 +242,33 @@ fn a_blurred_red_on_maroon_code_is_read_in_colour() {
     );
 }
 
+/// ZXing blackbox photos (`fixtures/zxing`, qrcode-4) in the rotations the
+/// bounded scanner once lost or never read; each read needs one of the
+/// looks spent only where a code was seen but did not read: the negative's
+/// binarization (a light card on a dark table: 34 at 0° and 180°), rqrr on
+/// the quarter-turned enlarged copy (08 at 0°, 14 at 90°) or on the
+/// seams-closed copy (08 at 180°). In a release build each gets the
+/// scanner's real budget; a debug build a generous one.
+#[test]
+fn blackbox_photos_won_back_read_within_the_budget() {
+    let budget = if cfg!(debug_assertions) { std::time::Duration::from_secs(60) } else { scan::SCAN_BUDGET };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/zxing");
+    for (name, turns) in
+        [("qrcode-4_08", 0), ("qrcode-4_08", 2), ("qrcode-4_14", 1), ("qrcode-4_34", 0), ("qrcode-4_34", 2)]
+    {
+        let expected = std::fs::read(dir.join(format!("{name}.txt"))).unwrap();
+        let img = image::open(dir.join(format!("{name}.png"))).unwrap();
+        let picture = scan::Picture::from_image(&img).rotated(turns);
+        let started = std::time::Instant::now();
+        let found = scan::scan_picture_with(&picture, &scan::Stage::ALL, started + budget);
+        let took = started.elapsed();
+        let found = found.unwrap_or_else(|miss| panic!("{name} turned {}°: {miss:?} after {took:?}", turns * 90));
+        assert_eq!(found.len(), 1, "{name} turned {}°", turns * 90);
+        assert_eq!(found[0].bytes, expected, "{name} turned {}°", turns * 90);
+        assert!(took < budget, "{name} turned {}°: {took:?}", turns * 90);
+    }
+}
+
 /// BT.601 luma, as zxing-cpp computes it; grey pictures get no colour plane.
 #[test]
 fn grey_is_bt601_luma_and_grey_pictures_have_no_colour_plane() {
