@@ -6,6 +6,7 @@ mod finder;
 pub mod hostile;
 pub mod render;
 pub mod scan;
+mod transform;
 
 pub use render::{render_qr, write_atomic, RenderedQr};
 pub use scan::{scan_image_bytes, scan_path, Found, ScanError};
