@@ -26,9 +26,13 @@ const NAMESPACE_ADDR: &str = "10.78.0.1";
 /// (Chromium 15-16 s, Firefox ~8 s, before qrpair answered early checks).
 const LATE_MS: u64 = 45_000;
 /// The channel must open this soon after the answer is applied (measured:
-/// 30-75 ms; 1.6 s when a browser's retransmissions had to be waited for,
-/// 22 s after a late answer). Loose against a loaded 2-core CI machine.
-const OPEN_LIMIT_MS: u64 = 500;
+/// 12-127 ms on a quiet machine; 1.6 s when a browser's retransmissions had
+/// to be waited for, 22 s after a late answer). Below the 1.6 s failure, but
+/// loose against a loaded 2-core CI machine: with the whole suite running
+/// beside it, "browser offers, qrpair answers" opened after 537, 587 and
+/// 590 ms in three runs of 2026-12-06 (65-77 ms alone, the same before and
+/// after that day's changes), and 500 ms failed them.
+const OPEN_LIMIT_MS: u64 = 1_000;
 /// qrpair must end the chat this soon after a tab closes: a closed port is
 /// known after two refused packets, and qrpair sends at least one a second.
 const LEAVE_LIMIT_MS: u64 = 3_000;
