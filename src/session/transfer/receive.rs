@@ -1,5 +1,11 @@
 //! The receiving side: take the manifest, decide where each file lands,
 //! accept, then take the stream one message at a time.
+//!
+//! One file (about 550 lines) for one job, in the order it happens: the
+//! plan (`Plan::make`) and the stream (`Stream`, one method per message)
+//! share the plan's indices, so apart they would only pass them back and
+//! forth. Control messages, landing on disk and the manifest's checks are
+//! already their own modules.
 
 use super::control::{greet, keepalive, next, peer_words, runs, send_control, still_here, Control, Incoming};
 use super::landing::{
